@@ -1,0 +1,49 @@
+import { Command, CommanderError } from 'commander'
+import { SetupError, UserError } from '../shell/errors.ts'
+import { redactSecrets } from '../shell/log.ts'
+import { kafkaCommand } from './commands/kafka.ts'
+import { registerCommands } from './commands/index.ts'
+
+export function buildProgram(): Command {
+  const program = new Command('kpipe')
+    .description('Real-time data pipelines on Apache Kafka: host metrics → PostgreSQL → live dashboard, and user-login stream processing.')
+    .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
+    .option('--brokers <list>', 'Kafka bootstrap brokers, comma-separated (KAFKA_BROKERS)')
+    .option('--data-dir <dir>', 'where local state lives (KPIPE_DATA_DIR, default .kpipe)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (LOG_LEVEL)')
+    .showHelpAfterError('(run kpipe --help for usage)')
+    .addHelpText('after', '\nSettings also come from environment variables; see the README for the full list.')
+  program.addCommand(kafkaCommand())
+  registerCommands(program)
+  for (const command of allCommands(program)) command.exitOverride()
+  return program
+}
+
+function allCommands(command: Command): Command[] {
+  return [command, ...command.commands.flatMap(allCommands)]
+}
+
+/** Runs the CLI; returns the exit code. Known errors become one line, never a stack trace. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram()
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+    return typeof process.exitCode === 'number' ? process.exitCode : 0
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // help and version end here too, with exit code 0
+      return error.exitCode === 0 ? 0 : 2
+    }
+    if (error instanceof UserError) {
+      process.stderr.write(`kpipe: ${redactSecrets(error.message)}\n`)
+      return 2
+    }
+    if (error instanceof SetupError) {
+      process.stderr.write(`kpipe: ${redactSecrets(error.message)}\n`)
+      if (error.hint) process.stderr.write(`  → ${redactSecrets(error.hint)}\n`)
+      return 1
+    }
+    process.stderr.write(`kpipe: unexpected error: ${redactSecrets(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`)
+    return 1
+  }
+}

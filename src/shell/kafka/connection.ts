@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs'
+import type { ConnectionOptions as TlsOptions } from 'node:tls'
+import type { Settings } from '../settings.ts'
+import { SetupError } from '../errors.ts'
+
+/** What every Kafka client of kpipe needs to reach the cluster: brokers, client id, TLS, SASL. */
+export interface KafkaConnection {
+  bootstrapBrokers: string[]
+  clientId: string
+  tls?: TlsOptions
+  sasl?: { mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; username: string; password: string }
+}
+
+function readPem(path: string, setting: string): Buffer {
+  try {
+    return readFileSync(path)
+  } catch (error) {
+    throw new SetupError(`cannot read ${setting}=${path}: ${(error as NodeJS.ErrnoException).code ?? error}`, `check that ${setting} names a readable PEM file`)
+  }
+}
+
+export function kafkaConnection(settings: Settings, clientSuffix?: string): KafkaConnection {
+  const connection: KafkaConnection = {
+    bootstrapBrokers: settings.KAFKA_BROKERS,
+    clientId: clientSuffix ? `${settings.KAFKA_CLIENT_ID}-${clientSuffix}` : settings.KAFKA_CLIENT_ID,
+  }
+  if (settings.KAFKA_SSL) {
+    const tls: TlsOptions = {}
+    if (settings.KAFKA_SSL_CA_FILE) tls.ca = readPem(settings.KAFKA_SSL_CA_FILE, 'KAFKA_SSL_CA_FILE')
+    if (settings.KAFKA_SSL_CERT_FILE) tls.cert = readPem(settings.KAFKA_SSL_CERT_FILE, 'KAFKA_SSL_CERT_FILE')
+    if (settings.KAFKA_SSL_KEY_FILE) tls.key = readPem(settings.KAFKA_SSL_KEY_FILE, 'KAFKA_SSL_KEY_FILE')
+    connection.tls = tls
+  }
+  if (settings.KAFKA_SASL_MECHANISM) {
+    if (!settings.KAFKA_SASL_USERNAME || !settings.KAFKA_SASL_PASSWORD) {
+      throw new SetupError(
+        `KAFKA_SASL_MECHANISM=${settings.KAFKA_SASL_MECHANISM} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD`,
+        'set both, or unset KAFKA_SASL_MECHANISM',
+      )
+    }
+    connection.sasl = {
+      mechanism: settings.KAFKA_SASL_MECHANISM,
+      username: settings.KAFKA_SASL_USERNAME,
+      password: settings.KAFKA_SASL_PASSWORD,
+    }
+  }
+  return connection
+}
+
+/** The options object @platformatic/kafka clients take. */
+export function clientOptions(connection: KafkaConnection, clientId = connection.clientId) {
+  return {
+    clientId,
+    bootstrapBrokers: connection.bootstrapBrokers,
+    ...(connection.tls ? { tls: connection.tls } : {}),
+    ...(connection.sasl ? { sasl: connection.sasl } : {}),
+    // A short per-request timeout and a few retries, so an unreachable broker is noticed and
+    // retried by our own backoff instead of hanging inside the client.
+    timeout: 15_000,
+    retries: 3,
+    retryDelay: 250,
+  }
+}

@@ -1,0 +1,29 @@
+import { Producer } from '@platformatic/kafka'
+import { clientOptions, type KafkaConnection } from './connection.ts'
+import { outputSerializers } from './records.ts'
+
+export type Compression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd'
+
+export interface ProducerSettings {
+  /** set for exactly-once: the producer then writes inside transactions */
+  transactionalId?: string
+  compression?: Compression
+  clientId?: string
+}
+
+export type KpipeProducer = Producer<string | Buffer, string | Buffer, string, string | Buffer>
+
+/**
+ * Every producer of kpipe: idempotent and `acks=all`, so a retried send never duplicates
+ * and an acknowledged record survives the loss of a broker.
+ */
+export function createProducer(connection: KafkaConnection, options: ProducerSettings = {}): KpipeProducer {
+  return new Producer({
+    ...clientOptions(connection, options.clientId ?? `${connection.clientId}-producer`),
+    idempotent: true,
+    acks: -1,
+    ...(options.compression && options.compression !== 'none' ? { compression: options.compression } : {}),
+    ...(options.transactionalId ? { transactionalId: options.transactionalId } : {}),
+    serializers: outputSerializers,
+  })
+}
