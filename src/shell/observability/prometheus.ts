@@ -1,0 +1,100 @@
+import { createServer, type Server } from 'node:http'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+/**
+ * The Prometheus series of every kpipe part, all prefixed `kpipe_`. One registry per process;
+ * each part updates the series it owns, and `/metrics` (the dashboard, or `--metrics-port`)
+ * serves them all.
+ */
+export const registry = new Registry()
+collectDefaultMetrics({ register: registry, prefix: 'kpipe_' })
+
+export const recordsIn = new Counter({
+  name: 'kpipe_records_in_total',
+  help: 'Records consumed, by part and topic',
+  labelNames: ['part', 'topic'] as const,
+  registers: [registry],
+})
+
+export const recordsOut = new Counter({
+  name: 'kpipe_records_out_total',
+  help: 'Records written, by part, topic and outcome (processed, filtered, error, summary, metrics, sample)',
+  labelNames: ['part', 'topic', 'outcome'] as const,
+  registers: [registry],
+})
+
+export const processingLatency = new Histogram({
+  name: 'kpipe_processing_latency_seconds',
+  help: 'Kafka record timestamp of an input to its outputs acknowledged',
+  labelNames: ['part'] as const,
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  registers: [registry],
+})
+
+export const consumerLag = new Gauge({
+  name: 'kpipe_consumer_lag',
+  help: 'Records between the committed offset and the end of a partition',
+  labelNames: ['part', 'topic', 'partition'] as const,
+  registers: [registry],
+})
+
+export const sinkRowsWritten = new Counter({
+  name: 'kpipe_sink_rows_written_total',
+  help: 'Rows inserted into the performance table (replays that hit ON CONFLICT DO NOTHING excluded)',
+  registers: [registry],
+})
+
+export const sinkBatchSeconds = new Histogram({
+  name: 'kpipe_sink_batch_seconds',
+  help: 'Time to write one batch to PostgreSQL',
+  buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+  registers: [registry],
+})
+
+export const collectorSamples = new Counter({
+  name: 'kpipe_collector_samples_total',
+  help: 'Host metrics samples produced',
+  labelNames: ['host'] as const,
+  registers: [registry],
+})
+
+export const collectorSamplingSeconds = new Histogram({
+  name: 'kpipe_collector_sampling_seconds',
+  help: 'Time to read one host metrics sample',
+  buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
+  registers: [registry],
+})
+
+/**
+ * `/metrics`, `/healthz` and `/readyz` on a port of its own, for the processor, the sink and
+ * the collector (`--metrics-port`). `ready` says whether the part's dependencies answer.
+ */
+export async function serveMetrics(port: number, host: string, ready: () => Promise<boolean> | boolean = () => true): Promise<Server> {
+  const server = createServer((req, res) => {
+    void (async () => {
+      if (req.url === '/metrics') {
+        res.setHeader('content-type', registry.contentType)
+        res.end(await registry.metrics())
+      } else if (req.url === '/healthz') {
+        res.setHeader('content-type', 'application/json')
+        res.end('{"status":"ok"}')
+      } else if (req.url === '/readyz') {
+        const ok = await Promise.resolve(ready()).catch(() => false)
+        res.statusCode = ok ? 200 : 503
+        res.setHeader('content-type', 'application/json')
+        res.end(JSON.stringify({ status: ok ? 'ready' : 'not ready' }))
+      } else {
+        res.statusCode = 404
+        res.end()
+      }
+    })().catch(() => {
+      res.statusCode = 500
+      res.end()
+    })
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => resolve())
+  })
+  return server
+}
