@@ -1,5 +1,6 @@
 import { Command } from 'commander'
 import { SetupError } from '../../shell/errors.ts'
+import { dashboardCommand } from './dashboard.ts'
 
 /** Commands of SPEC.md, each registered here by the module that builds it. */
 const PLANNED: [string, string][] = [
@@ -14,6 +15,7 @@ const PLANNED: [string, string][] = [
 ]
 
 export function registerCommands(program: Command): void {
+  program.addCommand(dashboardCommand())
   for (const [name, description] of PLANNED) {
     if (program.commands.some((c) => c.name() === name)) continue
     program

@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { UserError } from '../shell/errors.ts'
+import { main } from '../cli/main.ts'
+import { assertBindAllowed, isLoopback, presentedToken, tokenMatches } from './access.ts'
+import { startDashboard, type RunningDashboard } from './server.ts'
+import { silentLog, testSettings } from './dashboard.fixture.ts'
+
+describe('who may bind where', () => {
+  it.each(['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]', '::ffff:127.0.0.1'])('%s is loopback', (host) => {
+    expect(isLoopback(host)).toBe(true)
+    expect(() => assertBindAllowed(host, undefined)).not.toThrow()
+  })
+
+  it.each(['0.0.0.0', '::', '192.168.1.10', '10.0.0.1', 'dashboard.example.com', '128.0.0.1'])('%s needs a token', (host) => {
+    expect(isLoopback(host)).toBe(false)
+    expect(() => assertBindAllowed(host, undefined)).toThrow(UserError)
+    expect(() => assertBindAllowed(host, undefined)).toThrow(/KPIPE_DASHBOARD_TOKEN/)
+    expect(() => assertBindAllowed(host, 'a-long-enough-secret')).not.toThrow()
+  })
+})
+
+describe('tokens', () => {
+  it('matches only the exact token', () => {
+    expect(tokenMatches('a-long-enough-secret', 'a-long-enough-secret')).toBe(true)
+    expect(tokenMatches('a-long-enough-secret', 'a-long-enough-secreT')).toBe(false)
+    expect(tokenMatches('a-long-enough-secret', 'a-long')).toBe(false)
+    expect(tokenMatches('a-long-enough-secret', '')).toBe(false)
+    expect(tokenMatches('a-long-enough-secret', undefined)).toBe(false)
+  })
+
+  it('is read from the bearer header, the query or the page cookie', () => {
+    expect(presentedToken({ authorization: 'Bearer abc' }, {})).toBe('abc')
+    expect(presentedToken({ authorization: 'bearer  abc ' }, {})).toBe('abc')
+    expect(presentedToken({ authorization: 'Basic abc' }, {})).toBeUndefined()
+    expect(presentedToken({}, { token: 'q' })).toBe('q')
+    expect(presentedToken({ cookie: 'a=1; kpipe_token=c%2Fd; b=2' }, {})).toBe('c/d')
+    expect(presentedToken({}, {})).toBeUndefined()
+  })
+})
+
+describe('kpipe dashboard on a non-loopback address', () => {
+  it('refuses to start without KPIPE_DASHBOARD_TOKEN: one line, exit code 2', async () => {
+    const saved = process.env.KPIPE_DASHBOARD_TOKEN
+    delete process.env.KPIPE_DASHBOARD_TOKEN
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
+    try {
+      const code = await main(['dashboard', '--host', '0.0.0.0', '--port', '0'])
+      expect(code).toBe(2)
+      const written = stderr.mock.calls.map((c) => String(c[0])).join('')
+      expect(written).toMatch(/^kpipe: refusing to serve the dashboard on HOST=0\.0\.0\.0 without KPIPE_DASHBOARD_TOKEN/)
+      expect(written.trim().split('\n')).toHaveLength(1)
+    } finally {
+      stderr.mockRestore()
+      if (saved !== undefined) process.env.KPIPE_DASHBOARD_TOKEN = saved
+    }
+  })
+})
+
+describe('a dashboard with a token', () => {
+  const token = 'test-token-0123456789'
+  let dashboard: RunningDashboard
+  let port: string
+
+  beforeAll(async () => {
+    dashboard = await startDashboard(testSettings({ HOST: '0.0.0.0', KPIPE_DASHBOARD_TOKEN: token }), silentLog)
+    port = new URL(dashboard.url).port
+  })
+  afterAll(async () => {
+    await dashboard?.close()
+  })
+
+  const at = (path: string) => `http://127.0.0.1:${port}${path}`
+
+  it('listens on every address and turns away requests without the token', async () => {
+    expect(dashboard.url).toMatch(/^http:\/\/0\.0\.0\.0:\d+\/$/)
+    for (const path of ['/', '/api/summary', '/api/metrics?range=5m', '/api/events', '/metrics', '/app.js']) {
+      const res = await fetch(at(path))
+      expect(res.status, path).toBe(401)
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/)
+    }
+    const wrong = await fetch(at('/api/summary'), { headers: { authorization: 'Bearer not-the-token-at-all' } })
+    expect(wrong.status).toBe(401)
+  })
+
+  it('lets the bearer token, ?token= and the cookie it sets through', async () => {
+    expect((await fetch(at('/api/summary'), { headers: { authorization: `Bearer ${token}` } })).status).toBe(200)
+    expect((await fetch(at(`/metrics?token=${token}`))).status).toBe(200)
+    const page = await fetch(at(`/?token=${token}`))
+    expect(page.status).toBe(200)
+    const cookie = page.headers.get('set-cookie')
+    expect(cookie).toMatch(/^kpipe_token=.+; Path=\/; HttpOnly; SameSite=Strict$/)
+    const withCookie = await fetch(at('/api/summary'), { headers: { cookie: cookie!.split(';')[0]! } })
+    expect(withCookie.status).toBe(200)
+  })
+
+  it('keeps /healthz and /readyz open for probes', async () => {
+    expect((await fetch(at('/healthz'))).status).toBe(200)
+    expect([200, 503]).toContain((await fetch(at('/readyz'))).status)
+  })
+})
