@@ -1,5 +1,9 @@
 import { Command } from 'commander'
 import { SetupError } from '../../shell/errors.ts'
+import { auditCommand } from './audit.ts'
+import { loginsCommand } from './logins.ts'
+import { tailCommand } from './tail.ts'
+import { topicsCommand } from './topics.ts'
 import { dashboardCommand } from './dashboard.ts'
 
 /** Commands of SPEC.md, each registered here by the module that builds it. */
@@ -15,6 +19,7 @@ const PLANNED: [string, string][] = [
 ]
 
 export function registerCommands(program: Command): void {
+  for (const command of [topicsCommand(), loginsCommand(), tailCommand(), auditCommand()]) program.addCommand(command)
   program.addCommand(dashboardCommand())
   for (const [name, description] of PLANNED) {
     if (program.commands.some((c) => c.name() === name)) continue

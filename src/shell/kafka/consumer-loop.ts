@@ -142,6 +142,10 @@ export class ConsumerLoop {
       stream.on('error', (error: unknown) => {
         streamError = error
       })
+      // Keep a 'readable' listener attached for the stream's life: when the last one is removed,
+      // Node sets readableFlowing back to null, and the client then never fetches again once its
+      // buffer has been full (the loop stalled after some 45k records).
+      stream.on('readable', () => {})
       while (!this.stopping) {
         const batch = await this.#nextBatch(stream, () => streamError)
         if (batch.length === 0) continue
@@ -211,7 +215,7 @@ export class ConsumerLoop {
     if (outputs.length === 0) return
     const producer = this.#options.producer
     if (!producer) throw new FatalHandlerError(new Error('the handler returned records but the loop has no producer'))
-    await this.#withRetries('write outputs', () => producer.send({ messages: outputs }))
+    for (const chunk of sendChunks(outputs)) await this.#withRetries('write outputs', () => producer.send({ messages: chunk }))
   }
 
   async #commit(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, batch: ConsumedRecord[]): Promise<void> {
@@ -231,7 +235,7 @@ export class ConsumerLoop {
       const tx = await producer.beginTransaction()
       try {
         await tx.addConsumer(consumer)
-        if (outputs.length > 0) await tx.send({ messages: outputs })
+        for (const chunk of sendChunks(outputs)) await tx.send({ messages: chunk })
         for (const last of lastPerPartition(batch)) await tx.addOffset(last)
         await tx.commit()
       } catch (error) {
@@ -254,6 +258,33 @@ export class ConsumerLoop {
       }
     }
   }
+}
+
+/**
+ * The client sends one record batch per partition per send, and the broker refuses batches over
+ * message.max.bytes (1 MiB by default): a big handler output goes out in chunks below that.
+ */
+const MAX_SEND_BYTES = 512 * 1024
+
+export function* sendChunks(outputs: OutputRecord[], maxBytes = MAX_SEND_BYTES): Generator<OutputRecord[]> {
+  let start = 0
+  let bytes = 0
+  for (let i = 0; i < outputs.length; i++) {
+    const size = approximateSize(outputs[i]!)
+    if (i > start && bytes + size > maxBytes) {
+      yield outputs.slice(start, i)
+      start = i
+      bytes = 0
+    }
+    bytes += size
+  }
+  if (start < outputs.length) yield start === 0 ? outputs : outputs.slice(start)
+}
+
+function approximateSize(record: OutputRecord): number {
+  const { key, value } = record
+  // 64: record overhead and the lineage headers
+  return 64 + (typeof value === 'string' ? Buffer.byteLength(value) : (value?.length ?? 0)) + (typeof key === 'string' ? key.length : (key?.length ?? 0))
 }
 
 /** The last record of each topic-partition in a batch (records arrive in offset order per partition). */

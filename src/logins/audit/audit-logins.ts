@@ -1,0 +1,81 @@
+import type { Settings } from '../../shell/settings.ts'
+import type { KafkaConnection } from '../../shell/kafka/connection.ts'
+import { headerText } from '../../shell/kafka/records.ts'
+import { readTopic } from '../../shell/kafka/topic-reader.ts'
+
+export type OutputRole = 'processed' | 'cleaned' | 'errors'
+
+export interface PartitionAudit {
+  partition: number
+  inputs: number
+  outputs: Record<OutputRole, number>
+  missing: number
+  duplicated: number
+  /** the first few, to look at with `kpipe tail` */
+  missingOffsets: number[]
+  duplicatedOffsets: number[]
+}
+
+export interface AuditReport {
+  topic: string
+  partitions: PartitionAudit[]
+  inputs: number
+  missing: number
+  duplicated: number
+  /** outputs whose source offset is not among the inputs read (e.g. deleted by retention since) */
+  unmatched: number
+}
+
+const EXAMPLES = 10
+
+/**
+ * Conservation of the login pipeline: every offset of the input topic must appear exactly once,
+ * by its lineage headers, across processed-output, cleaned-data and processed-errors (read
+ * committed). Run it when the processor has caught up: offsets not yet processed count as missing.
+ */
+export async function auditLogins(connection: KafkaConnection, settings: Settings, signal?: AbortSignal): Promise<AuditReport> {
+  const input = settings.TOPIC_LOGINS
+  // per partition: the offsets read, and a count of outputs per offset (index = offset − first)
+  const offsets = new Map<number, number[]>()
+  await readTopic(connection, input, { from: 'earliest', signal }, (record) => {
+    let list = offsets.get(record.partition)
+    if (!list) offsets.set(record.partition, (list = []))
+    list.push(Number(record.offset))
+  })
+  const index = new Map<number, { first: number; seen: Uint8Array; outputs: Record<OutputRole, number> }>()
+  for (const [partition, list] of offsets) {
+    const first = list[0]!
+    index.set(partition, { first, seen: new Uint8Array(list[list.length - 1]! - first + 1), outputs: { processed: 0, cleaned: 0, errors: 0 } })
+  }
+  let unmatched = 0
+  const roles: [OutputRole, string][] = [['processed', settings.TOPIC_PROCESSED], ['cleaned', settings.TOPIC_CLEANED], ['errors', settings.TOPIC_ERRORS]]
+  for (const [role, topic] of roles) {
+    await readTopic(connection, topic, { from: 'earliest', readCommitted: true, signal }, (record) => {
+      if (headerText(record, 'source-topic') !== input) return
+      const entry = index.get(Number(headerText(record, 'source-partition')))
+      const at = Number(headerText(record, 'source-offset')) - (entry?.first ?? 0)
+      if (!entry || !(at >= 0 && at < entry.seen.length)) {
+        unmatched++
+        return
+      }
+      entry.outputs[role]++
+      if (entry.seen[at]! < 255) entry.seen[at]!++
+    })
+  }
+  const partitions: PartitionAudit[] = []
+  for (const [partition, list] of [...offsets].sort((a, b) => a[0] - b[0])) {
+    const entry = index.get(partition)!
+    const audit: PartitionAudit = { partition, inputs: list.length, outputs: entry.outputs, missing: 0, duplicated: 0, missingOffsets: [], duplicatedOffsets: [] }
+    for (const offset of list) {
+      const n = entry.seen[offset - entry.first]!
+      if (n === 0) {
+        if (audit.missing++ < EXAMPLES) audit.missingOffsets.push(offset)
+      } else if (n > 1) {
+        if (audit.duplicated++ < EXAMPLES) audit.duplicatedOffsets.push(offset)
+      }
+    }
+    partitions.push(audit)
+  }
+  const sum = (f: (p: PartitionAudit) => number) => partitions.reduce((n, p) => n + f(p), 0)
+  return { topic: input, partitions, inputs: sum((p) => p.inputs), missing: sum((p) => p.missing), duplicated: sum((p) => p.duplicated), unmatched }
+}

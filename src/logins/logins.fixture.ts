@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto'
+import { Admin } from '@platformatic/kafka'
+import { inject } from 'vitest'
+import { loadSettings, type Settings } from '../shell/settings.ts'
+import { clientOptions, kafkaConnection, type KafkaConnection } from '../shell/kafka/connection.ts'
+import { createProducer } from '../shell/kafka/producer.ts'
+import { ensureTopics } from '../shell/kafka/topics.ts'
+import { readTopic } from '../shell/kafka/topic-reader.ts'
+import type { ConsumedRecord, OutputRecord } from '../shell/kafka/records.ts'
+
+export const HASH_KEY = 'test-hash-key-0123456789'
+
+/** Environment of one test: its own topics (unique names), the test broker, a hash key. */
+export function loginEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const id = randomUUID().slice(0, 8)
+  return {
+    KAFKA_BROKERS: inject('kafkaBrokers'),
+    KPIPE_HASH_KEY: HASH_KEY,
+    TOPIC_LOGINS: `user-login-${id}`,
+    TOPIC_PROCESSED: `processed-output-${id}`,
+    TOPIC_ERRORS: `processed-errors-${id}`,
+    TOPIC_CLEANED: `cleaned-data-${id}`,
+    TOPIC_SUMMARY: `summary-output-${id}`,
+    TOPIC_METRICS: `metrics-output-${id}`,
+    LOG_LEVEL: 'silent',
+    ...extra,
+  }
+}
+
+export function settingsOf(env: Record<string, string>): Settings {
+  return loadSettings(env)
+}
+
+export function connectionOf(settings: Settings): KafkaConnection {
+  return kafkaConnection(settings, 'test')
+}
+
+export async function createLoginTopics(settings: Settings, partitions = 3): Promise<void> {
+  const s = settings
+  await ensureTopics(connectionOf(s), [s.TOPIC_LOGINS, s.TOPIC_PROCESSED, s.TOPIC_ERRORS, s.TOPIC_CLEANED, s.TOPIC_SUMMARY, s.TOPIC_METRICS]
+    .map((name) => ({ name, partitions, replicationFactor: 1 })))
+}
+
+export async function produceRaw(settings: Settings, values: (string | Buffer | undefined)[], key?: (i: number) => string): Promise<void> {
+  const producer = createProducer(connectionOf(settings))
+  try {
+    const messages: OutputRecord[] = values.map((value, i) => ({ topic: settings.TOPIC_LOGINS, key: key?.(i) ?? `k${i}`, ...(value === undefined ? {} : { value }) }))
+    for (let i = 0; i < messages.length; i += 1000) await producer.send({ messages: messages.slice(i, i + 1000) })
+  } finally {
+    await producer.close()
+  }
+}
+
+export async function readAll(settings: Settings, topic: string): Promise<ConsumedRecord[]> {
+  const records: ConsumedRecord[] = []
+  await readTopic(connectionOf(settings), topic, { from: 'earliest' }, (r) => {
+    records.push(r)
+  })
+  return records
+}
+
+/** Sum over partitions of a topic's end offsets (uncommitted records and markers included). */
+export async function endOffsetSum(settings: Settings, topics: string[]): Promise<number> {
+  const admin = new Admin(clientOptions(connectionOf(settings)))
+  try {
+    const result = await admin.listOffsets({ topics: topics.map((name) => ({ name, partitions: [0, 1, 2].map((partitionIndex) => ({ partitionIndex, timestamp: -1n })) })) })
+    let sum = 0
+    for (const t of result) for (const p of t.partitions) sum += Number(p.offset)
+    return sum
+  } finally {
+    await admin.close()
+  }
+}
+
+export async function committedOffsets(settings: Settings, groupId: string, partitions = 3): Promise<bigint[]> {
+  const admin = new Admin(clientOptions(connectionOf(settings)))
+  try {
+    const [group] = await admin.listConsumerGroupOffsets({ groups: [groupId] })
+    const t = group?.topics.find((x) => x.name === settings.TOPIC_LOGINS)
+    return Array.from({ length: partitions }, (_, p) => t?.partitions.find((x) => x.partitionIndex === p)?.committedOffset ?? -1n)
+  } finally {
+    await admin.close()
+  }
+}
+
+export const header = (r: ConsumedRecord, name: string) => r.headers.get(name)?.toString('utf8')

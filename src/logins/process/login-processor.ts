@@ -1,0 +1,186 @@
+import type { Settings } from '../../shell/settings.ts'
+import { lineageHeaders, type ConsumedRecord, type OutputRecord } from '../../shell/kafka/records.ts'
+import { processingLatency, recordsIn, recordsOut } from '../../shell/observability/prometheus.ts'
+import { transformLogin } from '../core/transform-login.ts'
+import { errorRecord } from '../core/error-record.ts'
+import { OutcomeCounts, summaryRecord } from '../core/outcome-counts.ts'
+import { PercentileHistogram } from '../core/percentiles.ts'
+import type { LoginRules } from '../core/login-event.ts'
+
+/** A summary is due at least this often while anything changed (SPEC.md). */
+export const SUMMARY_MAX_INTERVAL_MS = 10_000
+
+export interface PartitionLag {
+  topic: string
+  partition: number
+  lag: number
+}
+
+interface PendingBatch {
+  batch: ConsumedRecord[]
+  counts: OutcomeCounts
+}
+
+const PART = 'logins'
+
+/**
+ * The login processor as a handler of the consumer loop: a batch in, the routed records out.
+ * Counts are taken when the loop reports a batch committed (`committed`), so a batch that is
+ * written again after a failure is not counted twice. Summary and interval-metrics records are
+ * built here and published by the runner on its own schedule.
+ */
+export class LoginProcessor {
+  readonly #settings: Settings
+  readonly #rules: LoginRules
+  readonly #instanceId: string
+  readonly #perMessage: boolean
+  #pending: PendingBatch | undefined
+
+  readonly total = new OutcomeCounts()
+  #window = new OutcomeCounts()
+  #windowStart: number
+  /** received since the last summary, for SUMMARY_PUBLISH_INTERVAL */
+  #sinceSummary = 0
+
+  // interval metrics, reset every tick
+  #metricsStart: number
+  #messagesIn = 0
+  #outProcessed = 0
+  #outFiltered = 0
+  #outErrors = 0
+  readonly #latency = new PercentileHistogram()
+  /** age of the processed events (filtered ones are stale by definition and would drown it) */
+  readonly #eventAge = new PercentileHistogram()
+  /** next offset to process per partition, as committed: for the lag */
+  readonly positions = new Map<string, { topic: string; partition: number; next: bigint }>()
+
+  readonly #latencyChild = processingLatency.labels({ part: PART })
+
+  constructor(settings: Settings, instanceId: string, now = Date.now()) {
+    if (!settings.KPIPE_HASH_KEY) throw new Error('the login processor needs KPIPE_HASH_KEY')
+    this.#settings = settings
+    this.#instanceId = instanceId
+    this.#perMessage = settings.METRICS_MODE === 'per-message'
+    this.#rules = {
+      hashKey: settings.KPIPE_HASH_KEY,
+      maxMessageAgeSeconds: settings.MAX_MESSAGE_AGE,
+      allowedAppVersions: new Set(settings.ALLOWED_APP_VERSIONS),
+    }
+    this.#windowStart = now
+    this.#metricsStart = now
+  }
+
+  get instanceId(): string {
+    return this.#instanceId
+  }
+
+  /** The BatchHandler: every input record becomes exactly one record in one of the three topics. */
+  readonly handle = (batch: ConsumedRecord[]): OutputRecord[] => {
+    const s = this.#settings
+    const now = Date.now()
+    let time: string | undefined
+    const counts = new OutcomeCounts()
+    const outputs: OutputRecord[] = []
+    for (let i = 0; i < batch.length; i++) {
+      const record = batch[i]!
+      const started = this.#perMessage ? performance.now() : 0
+      const outcome = transformLogin(record.value, now, this.#rules)
+      counts.add(outcome)
+      const headers = lineageHeaders(record)
+      if (outcome.kind === 'processed') {
+        outputs.push({ topic: s.TOPIC_PROCESSED, key: outcome.userId, value: outcome.value, headers })
+        this.#eventAge.record(now - outcome.timestamp * 1000)
+      } else if (outcome.kind === 'filtered') {
+        outputs.push({ topic: s.TOPIC_CLEANED, key: outcome.userId, value: outcome.value, headers })
+      } else {
+        time ??= new Date(now).toISOString()
+        const value = errorRecord(outcome, record.value, record, time)
+        outputs.push(outcome.userId === null ? { topic: s.TOPIC_ERRORS, value, headers } : { topic: s.TOPIC_ERRORS, key: outcome.userId, value, headers })
+      }
+      if (this.#perMessage) {
+        const processingTime = Math.round((performance.now() - started) * 1000) / 1000
+        outputs.push({
+          topic: s.TOPIC_METRICS,
+          key: this.#instanceId,
+          value: `{"mode":"per-message","message_id":${JSON.stringify(`${record.topic}/${record.partition}/${record.offset}`)},"processing_time":${processingTime},` +
+            `"topic":${JSON.stringify(record.topic)},"timestamp":"${new Date().toISOString()}"}`,
+          headers,
+        })
+      }
+    }
+    this.#pending = { batch, counts }
+    return outputs
+  }
+
+  /** The loop's onCommitted: the batch's outputs are acknowledged and its offsets committed. */
+  readonly committed = (batch: ConsumedRecord[], _outputs: OutputRecord[]): void => {
+    const pending = this.#pending
+    if (pending === undefined || pending.batch !== batch) return
+    this.#pending = undefined
+    const { counts } = pending
+    this.total.merge(counts)
+    this.#window.merge(counts)
+    this.#sinceSummary += counts.received
+    this.#messagesIn += counts.received
+    this.#outProcessed += counts.processed
+    this.#outFiltered += counts.filteredTotal
+    this.#outErrors += counts.errorsTotal
+
+    const now = Date.now()
+    for (let i = 0; i < batch.length; i++) {
+      const ms = now - Number(batch[i]!.timestamp)
+      this.#latency.record(ms)
+      this.#latencyChild.observe(ms / 1000)
+    }
+    for (const record of batch) {
+      const key = `${record.topic}\0${record.partition}`
+      const seen = this.positions.get(key)
+      if (!seen || seen.next <= record.offset) this.positions.set(key, { topic: record.topic, partition: record.partition, next: record.offset + 1n })
+    }
+    const s = this.#settings
+    recordsIn.inc({ part: PART, topic: s.TOPIC_LOGINS }, counts.received)
+    if (counts.processed) recordsOut.inc({ part: PART, topic: s.TOPIC_PROCESSED, outcome: 'processed' }, counts.processed)
+    if (counts.filteredTotal) recordsOut.inc({ part: PART, topic: s.TOPIC_CLEANED, outcome: 'filtered' }, counts.filteredTotal)
+    if (counts.errorsTotal) recordsOut.inc({ part: PART, topic: s.TOPIC_ERRORS, outcome: 'error' }, counts.errorsTotal)
+    if (this.#perMessage) recordsOut.inc({ part: PART, topic: s.TOPIC_METRICS, outcome: 'metrics' }, counts.received)
+  }
+
+  /** A summary is due: SUMMARY_PUBLISH_INTERVAL messages since the last, or 10 s with changes. */
+  summaryDue(now = Date.now()): boolean {
+    return this.#sinceSummary >= this.#settings.SUMMARY_PUBLISH_INTERVAL ||
+      (this.#window.received > 0 && now - this.#windowStart >= SUMMARY_MAX_INTERVAL_MS)
+  }
+
+  /** The summary record; starts a new window. */
+  takeSummary(now = Date.now()): OutputRecord {
+    const value = JSON.stringify(summaryRecord(this.#instanceId, this.total, this.#window, this.#windowStart, now))
+    this.#window = new OutcomeCounts()
+    this.#windowStart = now
+    this.#sinceSummary = 0
+    recordsOut.inc({ part: PART, topic: this.#settings.TOPIC_SUMMARY, outcome: 'summary' })
+    return { topic: this.#settings.TOPIC_SUMMARY, key: this.#instanceId, value }
+  }
+
+  /** The interval metrics record since the previous one; starts a new interval. */
+  takeMetrics(lag: PartitionLag[], now = Date.now()): OutputRecord {
+    const elapsed = Math.max(1, now - this.#metricsStart)
+    const value = JSON.stringify({
+      mode: 'interval',
+      instance_id: this.#instanceId,
+      time: new Date(now).toISOString(),
+      interval_ms: elapsed,
+      messages_in: this.#messagesIn,
+      throughput_per_s: Math.round((this.#messagesIn * 1000 / elapsed) * 10) / 10,
+      outputs: { processed: this.#outProcessed, filtered: this.#outFiltered, errors: this.#outErrors },
+      latency_ms: this.#latency.summary(),
+      event_age_ms: this.#eventAge.summary(),
+      consumer_lag: lag,
+    })
+    this.#metricsStart = now
+    this.#messagesIn = this.#outProcessed = this.#outFiltered = this.#outErrors = 0
+    this.#latency.reset()
+    this.#eventAge.reset()
+    recordsOut.inc({ part: PART, topic: this.#settings.TOPIC_METRICS, outcome: 'metrics' })
+    return { topic: this.#settings.TOPIC_METRICS, key: this.#instanceId, value }
+  }
+}
