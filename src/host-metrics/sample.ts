@@ -1,0 +1,46 @@
+/**
+ * One host metrics sample, as the collector produces it to the `performance` topic (JSON,
+ * keyed by host) and as the sink stores it. Field names and meanings are those of SPEC.md;
+ * `context_switches` and `soft_interrupts` are extras the sink does not store.
+ */
+export interface HostSample {
+  host: string
+  /** ISO-8601 UTC: the scheduled tick the sample belongs to */
+  time: string
+  /** percent busy over the interval since the previous sample, all cores */
+  cpu_usage: number | null
+  /** (total − available) / total × 100 */
+  memory_usage: number | null
+  /** hardware interrupts since boot */
+  cpu_interrupts: number | null
+  /** system calls since boot: no platform kpipe runs on reports them (null, never a made-up 0) */
+  cpu_calls: number | null
+  /** total − available, bytes */
+  memory_used: number | null
+  /** free memory as the OS reports it, bytes */
+  memory_free: number | null
+  bytes_sent: number | null
+  bytes_received: number | null
+  /** percent used of the filesystem holding the disk path (default `/`) */
+  disk_usage: number | null
+  context_switches?: number | null
+  soft_interrupts?: number | null
+}
+
+/** The numeric columns of the `performance` table, in table order. */
+export const SAMPLE_COLUMNS = [
+  'cpu_usage',
+  'memory_usage',
+  'cpu_interrupts',
+  'cpu_calls',
+  'memory_used',
+  'memory_free',
+  'bytes_sent',
+  'bytes_received',
+  'disk_usage',
+] as const
+
+export type SampleColumn = (typeof SAMPLE_COLUMNS)[number]
+
+/** Columns stored as numeric(5,2) percentages; the others are numeric(18,0) counts of things or bytes. */
+export const PERCENT_COLUMNS: ReadonlySet<SampleColumn> = new Set(['cpu_usage', 'memory_usage', 'disk_usage'])
