@@ -31,18 +31,9 @@ export function startPostgres(port: number): PostgresServer {
   const bin = findPostgresBin()
   if (!bin) throw new Error('PostgreSQL server binaries (initdb, pg_ctl) not found: install them (Debian: apt-get install postgresql) — the tests need a real PostgreSQL')
   const dir = mkdtempSync(join(tmpdir(), 'kpipe-pg-'))
-  const asRoot = userInfo().uid === 0
-  if (asRoot) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), Number(execFileSync('id', ['-g', 'postgres']).toString().trim()))
-  const run = (command: string, args: string[]) => {
-    const full = asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, command), ...args]] as const : [join(bin, command), args] as const
-    const result = spawnSync(full[0], [...full[1]], { encoding: 'utf8', cwd: dir })
-    if (result.status !== 0) throw new Error(`${command} failed (exit ${result.status}): ${result.stderr || result.stdout}`)
-  }
-  const data = join(dir, 'data')
-  run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--no-sync'])
-  const start = () =>
-    run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`, 'start'])
-  const stop = () => run('pg_ctl', ['-D', data, '-w', '-t', '60', '-m', 'fast', 'stop'])
+  if (userInfo().uid === 0) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), Number(execFileSync('id', ['-g', 'postgres']).toString().trim()))
+  const { run, start, stop } = postgresControl(dir, port, bin)
+  run('initdb', ['-D', join(dir, 'data'), '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--no-sync'])
   start()
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
@@ -50,6 +41,28 @@ export function startPostgres(port: number): PostgresServer {
     dir,
     start,
     stop,
+  }
+}
+
+/**
+ * pg_ctl for the server whose cluster lives in `<dir>/data`, e.g. the shared test server
+ * (`inject('postgresDir')`, `inject('postgresPort')`): outage tests stop and start it with this.
+ * As root, PostgreSQL's programs run as the `postgres` user.
+ */
+export function postgresControl(dir: string, port: number, bin = findPostgresBin()) {
+  if (!bin) throw new Error('PostgreSQL server binaries (initdb, pg_ctl) not found: install them (Debian: apt-get install postgresql) — the tests need a real PostgreSQL')
+  const asRoot = userInfo().uid === 0
+  const run = (command: string, args: string[]) => {
+    const full = asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, command), ...args]] as const : [join(bin, command), args] as const
+    const result = spawnSync(full[0], [...full[1]], { encoding: 'utf8', cwd: dir })
+    if (result.status !== 0) throw new Error(`${command} failed (exit ${result.status}): ${result.stderr || result.stdout}`)
+  }
+  const data = join(dir, 'data')
+  return {
+    run,
+    start: () =>
+      run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`, 'start']),
+    stop: () => run('pg_ctl', ['-D', data, '-w', '-t', '60', '-m', 'fast', 'stop']),
   }
 }
 

@@ -5,6 +5,7 @@ import { loginsCommand } from './logins.ts'
 import { tailCommand } from './tail.ts'
 import { topicsCommand } from './topics.ts'
 import { dashboardCommand } from './dashboard.ts'
+import { metricsCommand } from './metrics.ts'
 
 /** Commands of SPEC.md, each registered here by the module that builds it. */
 const PLANNED: [string, string][] = [
@@ -21,6 +22,7 @@ const PLANNED: [string, string][] = [
 export function registerCommands(program: Command): void {
   for (const command of [topicsCommand(), loginsCommand(), tailCommand(), auditCommand()]) program.addCommand(command)
   program.addCommand(dashboardCommand())
+  program.addCommand(metricsCommand())
   for (const [name, description] of PLANNED) {
     if (program.commands.some((c) => c.name() === name)) continue
     program

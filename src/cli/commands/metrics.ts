@@ -1,0 +1,79 @@
+import { hostname } from 'node:os'
+import type { Server } from 'node:http'
+import { Command, Option } from 'commander'
+import { commandContext, intFlag, untilSignal } from '../context.ts'
+import { UserError } from '../../shell/errors.ts'
+import { sleep } from '../../shell/backoff.ts'
+import { kafkaConnection } from '../../shell/kafka/connection.ts'
+import { createProducer } from '../../shell/kafka/producer.ts'
+import { ensureTopics } from '../../shell/kafka/topics.ts'
+import { describe } from '../../shell/kafka/consumer-loop.ts'
+import { serveMetrics } from '../../shell/observability/prometheus.ts'
+import { Collector } from '../../host-metrics/collector/collector.ts'
+import { startSink } from '../../host-metrics/sink/sink.ts'
+
+/** SPEC.md: SIGINT/SIGTERM stop cleanly within 10 s. */
+const SHUTDOWN_BUDGET_MS = 8000
+
+export function metricsCommand(): Command {
+  const metrics = new Command('metrics').description('the host metrics pipeline: sample this host → performance topic → PostgreSQL')
+
+  metrics
+    .command('collect')
+    .description('sample this host on a drift-free schedule and produce each sample to the performance topic, keyed by host')
+    .option('--interval <duration>', 'sampling interval: 250ms, 1s or milliseconds, at least 100ms (METRICS_INTERVAL, default 500ms)')
+    .option('--host <name>', 'host name the samples carry (default: this machine\'s host name)')
+    .option('--disk-path <path>', 'the filesystem whose usage is disk_usage', '/')
+    .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port', intFlag('metrics-port', 1, 65535))
+    .action(async (options: { host?: string; diskPath: string; metricsPort?: number }, command: Command) => {
+      const { settings, log } = commandContext(command, { interval: 'METRICS_INTERVAL' })
+      const host = options.host?.trim() || hostname()
+      if (host.length > 255) throw new UserError(`invalid value for --host: expected at most 255 characters`)
+      const connection = kafkaConnection(settings, 'metrics-collector')
+      await ensureTopics(connection, [{ name: settings.TOPIC_PERFORMANCE, partitions: -1, replicationFactor: -1 }])
+      const producer = createProducer(connection)
+      const collector = new Collector({ producer, topic: settings.TOPIC_PERFORMANCE, host, intervalMs: settings.METRICS_INTERVAL, diskPath: options.diskPath, log })
+      const server = options.metricsPort ? await serveMetrics(options.metricsPort, settings.HOST, () => collector.lastSendOk) : undefined
+      collector.start()
+      const signal = await untilSignal()
+      log.info(`${signal}: stopping the collector`)
+      await Promise.race([collector.stop(), sleep(SHUTDOWN_BUDGET_MS)])
+      await Promise.race([producer.close().catch(() => {}), sleep(1000)])
+      await closeServer(server)
+      log.info(`collector stopped; ${collector.sent} sample(s) sent`)
+    })
+
+  metrics
+    .command('sink')
+    .description('consume the performance topic into the performance table of PostgreSQL (DATABASE_URL) or embedded PGlite')
+    .option('--group <id>', 'consumer group id', 'kpipe-metrics-sink')
+    .addOption(new Option('--from <where>', 'where a group with no committed offsets starts').choices(['earliest', 'latest']).default('earliest'))
+    .option('--retention <duration>', 'delete rows older than this: 7d, 12h, or seconds (METRICS_RETENTION)')
+    .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port', intFlag('metrics-port', 1, 65535))
+    .action(async (options: { group: string; from: 'earliest' | 'latest'; metricsPort?: number }, command: Command) => {
+      const { settings, log } = commandContext(command, { retention: 'METRICS_RETENTION' })
+      const stopped = untilSignal()
+      const sink = await startSink({ settings, log, groupId: options.group, from: options.from })
+      const server = options.metricsPort ? await serveMetrics(options.metricsPort, settings.HOST, () => sink.ready()) : undefined
+      try {
+        const outcome = await Promise.race([stopped, sink.done.then(() => undefined)])
+        if (outcome) log.info(`${outcome}: stopping the sink`)
+      } catch (error) {
+        log.fatal({ err: error }, `sink stopped: ${describe(error)}`)
+        process.exitCode = 1
+      } finally {
+        await Promise.race([sink.stop(), sleep(SHUTDOWN_BUDGET_MS)])
+        await closeServer(server)
+      }
+      log.info(`sink stopped; ${sink.loop.records} record(s) in ${sink.loop.batches} batch(es) committed`)
+    })
+  return metrics
+}
+
+function closeServer(server: Server | undefined): Promise<void> {
+  if (!server) return Promise.resolve()
+  return new Promise((resolve) => {
+    server.closeAllConnections()
+    server.close(() => resolve())
+  })
+}

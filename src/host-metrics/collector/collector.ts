@@ -1,0 +1,116 @@
+import { performance } from 'node:perf_hooks'
+import type { Logger } from '../../shell/log.ts'
+import { backoffDelay, sleep } from '../../shell/backoff.ts'
+import type { KpipeProducer } from '../../shell/kafka/producer.ts'
+import type { OutputRecord } from '../../shell/kafka/records.ts'
+import { describe } from '../../shell/kafka/consumer-loop.ts'
+import { collectorSamples, collectorSamplingSeconds, recordsOut } from '../../shell/observability/prometheus.ts'
+import { HostSampler } from '../sampler.ts'
+import { startSchedule, type Schedule } from '../scheduler.ts'
+
+export interface CollectorOptions {
+  producer: KpipeProducer
+  topic: string
+  host: string
+  intervalMs: number
+  diskPath?: string
+  log: Logger
+}
+
+/** Samples kept while Kafka is unreachable: ten minutes' worth, at least 1000. */
+const queueLimit = (intervalMs: number) => Math.max(1000, Math.ceil(600_000 / intervalMs))
+const SEND_BATCH = 500
+
+/**
+ * The collector: samples on a drift-free schedule and produces each sample, keyed by host.
+ * Sampling never waits for Kafka: samples queue while the broker is slow or away and are sent
+ * in order once it answers; past ten minutes' worth the oldest are dropped, with a warning.
+ */
+export class Collector {
+  readonly sampler: HostSampler
+  readonly #options: CollectorOptions
+  readonly #queue: OutputRecord[] = []
+  readonly #stop = new AbortController()
+  #schedule: Schedule | undefined
+  #sender: Promise<void> | undefined
+  #wake: (() => void) | undefined
+  sent = 0
+  dropped = 0
+  lastSendOk = false
+
+  constructor(options: CollectorOptions) {
+    this.#options = options
+    this.sampler = new HostSampler(options.host, options.diskPath ?? '/')
+  }
+
+  start(): void {
+    const { log, intervalMs } = this.#options
+    this.sampler.prime()
+    this.#sender = this.#sendLoop()
+    this.#schedule = startSchedule({
+      intervalMs,
+      // the first sample's cpu_usage needs a few clock ticks (10 ms each) after the baseline
+      notBefore: Date.now() + intervalMs / 2,
+      onTick: (time) => this.#tick(time),
+      onSkipped: (count) => log.warn(`sampling fell behind: ${count} tick(s) of ${intervalMs} ms skipped`),
+      onError: (error) => log.error({ err: error }, `sampling failed: ${describe(error)}`),
+    })
+    log.info(`sampling ${this.#options.host} every ${intervalMs} ms from ${this.sampler.source === 'proc' ? '/proc' : 'the os module'} → ${this.#options.topic}`)
+  }
+
+  #tick(time: Date): void {
+    const started = performance.now()
+    const sample = this.sampler.sample(time)
+    collectorSamplingSeconds.observe((performance.now() - started) / 1000)
+    this.#queue.push({ topic: this.#options.topic, key: sample.host, value: JSON.stringify(sample) })
+    const limit = queueLimit(this.#options.intervalMs)
+    if (this.#queue.length > limit) {
+      const excess = this.#queue.length - limit
+      this.#queue.splice(0, excess)
+      this.dropped += excess
+      this.#options.log.warn(`Kafka has not accepted samples for a while: ${excess} oldest sample(s) dropped (${this.dropped} in all)`)
+    }
+    this.#wake?.()
+  }
+
+  async #sendLoop(): Promise<void> {
+    const { producer, log, host, topic } = this.#options
+    let failures = 0
+    for (;;) {
+      if (this.#queue.length === 0) {
+        if (this.#stop.signal.aborted) return
+        await new Promise<void>((resolve) => (this.#wake = resolve))
+        this.#wake = undefined
+        continue
+      }
+      const messages = this.#queue.slice(0, SEND_BATCH)
+      try {
+        await producer.send({ messages })
+        this.#queue.splice(0, messages.length)
+        this.sent += messages.length
+        this.lastSendOk = true
+        collectorSamples.inc({ host }, messages.length)
+        recordsOut.inc({ part: 'collector', topic, outcome: 'sample' }, messages.length)
+        if (failures > 0) log.info(`Kafka answers again; ${messages.length} queued sample(s) sent`)
+        failures = 0
+      } catch (error) {
+        this.lastSendOk = false
+        // on stop, give up on what Kafka does not take
+        if (this.#stop.signal.aborted) return
+        failures++
+        const delay = backoffDelay(failures)
+        log.warn({ err: error, attempt: failures }, `cannot produce samples (${describe(error)}); ${this.#queue.length} queued, retrying in ${(delay / 1000).toFixed(1)} s`)
+        await sleep(delay, this.#stop.signal)
+      }
+    }
+  }
+
+  /** Stops sampling and sends what is queued (the caller bounds how long it waits). */
+  async stop(): Promise<void> {
+    this.#schedule?.stop()
+    await this.#schedule?.done
+    this.#stop.abort()
+    this.#wake?.()
+    await this.#sender
+  }
+}
