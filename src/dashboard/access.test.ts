@@ -3,7 +3,7 @@ import { UserError } from '../shell/errors.ts'
 import { main } from '../cli/main.ts'
 import { assertBindAllowed, isLoopback, presentedToken, tokenMatches } from './access.ts'
 import { startDashboard, type RunningDashboard } from './server.ts'
-import { silentLog, testSettings } from './dashboard.fixture.ts'
+import { counts, createFeedTopics, silentLog, testProducer, testSettings, waitFor } from './dashboard.fixture.ts'
 
 describe('who may bind where', () => {
   it.each(['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]', '::ffff:127.0.0.1'])('%s is loopback', (host) => {
@@ -61,8 +61,10 @@ describe('a dashboard with a token', () => {
   let dashboard: RunningDashboard
   let port: string
 
+  const settings = testSettings({ HOST: '0.0.0.0', KPIPE_DASHBOARD_TOKEN: token })
+
   beforeAll(async () => {
-    dashboard = await startDashboard(testSettings({ HOST: '0.0.0.0', KPIPE_DASHBOARD_TOKEN: token }), silentLog)
+    dashboard = await startDashboard(settings, silentLog)
     port = new URL(dashboard.url).port
   })
   afterAll(async () => {
@@ -93,8 +95,25 @@ describe('a dashboard with a token', () => {
     expect(withCookie.status).toBe(200)
   })
 
+  it('picks up the feed\'s topics when they are created after the start', async () => {
+    const auth = { headers: { authorization: `Bearer ${token}` } }
+    const status = async () => (await (await fetch(at('/api/status'), auth)).json()) as { feed: { reading: string[] } }
+    expect((await status()).feed.reading).toEqual([])
+    await createFeedTopics(settings)
+    const producer = testProducer(settings)
+    try {
+      await waitFor(async () => (await status()).feed.reading.length === 4, 20_000, 'the feed reading the new topics')
+      await producer.send({ messages: [{ topic: settings.TOPIC_SUMMARY, key: 'late', value: JSON.stringify({ instance_id: 'late', time: new Date().toISOString(), total: counts(1) }) }] })
+      await waitFor(async () => ((await (await fetch(at('/api/summary'), auth)).json()) as { total: { received: number } }).total.received === 10, 15_000, 'the summary')
+    } finally {
+      await producer.close()
+    }
+  })
+
   it('keeps /healthz and /readyz open for probes', async () => {
     expect((await fetch(at('/healthz'))).status).toBe(200)
-    expect([200, 503]).toContain((await fetch(at('/readyz'))).status)
+    const ready = await fetch(at('/readyz'))
+    expect(ready.status).toBe(200)
+    expect(await ready.json()).toMatchObject({ status: 'ready' })
   })
 })

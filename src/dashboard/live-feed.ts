@@ -164,18 +164,21 @@ export class LiveFeed extends EventEmitter<FeedEvents> {
 
   async #supervise(): Promise<void> {
     const signal = this.#stopped.signal
+    let failures = 0
     while (!signal.aborted) {
       try {
         const existing = new Set(await this.#admin.listTopics())
         const wanted = this.topics.filter((t) => existing.has(t))
         const added = wanted.filter((t) => !this.#subscribed.includes(t))
         if (added.length > 0) {
+          // The group must be empty for its offsets to be set from outside: stop the loop first.
+          this.#loop?.stop()
+          await this.#loopDone
+          this.#subscribed = []
           // only topics never read before: the group's committed offsets cover the others
           const fresh = added.filter((t) => !this.#everSubscribed.has(t))
           if (fresh.length > 0) await this.#replayFrom(fresh)
           for (const t of fresh) this.#everSubscribed.add(t)
-          this.#loop?.stop()
-          await this.#loopDone
           this.#subscribed = wanted
           this.#startLoop()
           this.#log.info({ topics: wanted }, `dashboard feed reading ${wanted.join(', ')}`)
@@ -185,8 +188,10 @@ export class LiveFeed extends EventEmitter<FeedEvents> {
           if (!signal.aborted) await sleep(5000, signal)
           continue
         }
+        failures = 0
       } catch (error) {
-        this.#log.warn({ err: error }, `dashboard feed cannot reach Kafka (${describe(error)}); retrying`)
+        // said once at warn level, then quietly retried every 5 s
+        this.#log[failures++ === 0 ? 'warn' : 'debug']({ err: error }, `dashboard feed cannot reach Kafka (${describe(error)}); retrying every 5 s`)
       }
       await sleep(5000, signal)
     }

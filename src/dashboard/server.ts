@@ -153,16 +153,19 @@ export function buildDashboard({ settings, log, db, admin, feed }: DashboardDeps
   app.get('/api/errors', async () => ({ errors: feed.stats.errors().map(errorView) }))
 
   let kafkaCache: { at: number; value: Promise<KafkaOverview> } | undefined
-  app.get('/api/kafka', async () => {
+  app.get('/api/kafka', async (_request, reply) => {
     // Several open pages poll this; one Admin round every 2 s is enough for all of them.
     if (!kafkaCache || Date.now() - kafkaCache.at > 2000) {
       const value = withTimeout(kafkaOverview(admin, (id) => id.startsWith(FEED_GROUP_PREFIX)), 10_000, 'Kafka')
       kafkaCache = { at: Date.now(), value }
-      value.catch(() => {
-        kafkaCache = undefined
-      })
+      value.catch(() => {})
     }
-    return kafkaCache.value
+    try {
+      return await kafkaCache.value
+    } catch (error) {
+      // the broker being away is a state the page shows, not a failure of the dashboard
+      return reply.code(503).send({ error: `Kafka is not reachable at ${settings.KAFKA_BROKERS.join(', ')}: ${describe(error)}` })
+    }
   })
 
   app.get('/api/status', async () => ({

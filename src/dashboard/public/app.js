@@ -44,7 +44,30 @@
     }
     return `${n >= 100 || i === 0 ? intFmt.format(n) : oneFmt.format(n)} ${units[i]}`
   }
-  const perSecond = (v) => (v == null ? '–' : `${compactFmt.format(v)}/s`)
+  /** 1.2k, 3.4M, 5.6G: SI prefixes (the locale's compact "B" for billion would read as bytes) */
+  function si(v) {
+    const units = ['', 'k', 'M', 'G', 'T']
+    let i = 0
+    let n = Math.abs(v)
+    while (n >= 1000 && i < units.length - 1) {
+      n /= 1000
+      i++
+    }
+    return `${v < 0 ? '-' : ''}${n >= 100 || i === 0 ? intFmt.format(n) : oneFmt.format(n)}${units[i]}`
+  }
+  const perSecond = (v) => (v == null ? '–' : `${si(v)}/s`)
+  const hhmm = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
+  const hhmmss = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
+  const dayFmt = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' })
+  /** Time axis labels on one line: seconds only where ticks fall between minutes, the date at midnight. */
+  function timeLabels(_u, splits) {
+    const withSeconds = splits.some((v) => v % 60_000 !== 0)
+    return splits.map((v) => {
+      const d = new Date(v)
+      if (!withSeconds && d.getHours() === 0 && d.getMinutes() === 0) return dayFmt.format(d)
+      return (withSeconds ? hhmmss : hhmm).format(d)
+    })
+  }
   const ms = (v) => (v == null ? '–' : v >= 100 ? intFmt.format(v) : oneFmt.format(v))
   const count = (v) => (v == null ? '–' : intFmt.format(v))
 
@@ -102,7 +125,7 @@
       legend: { show: false },
       cursor: { drag: { x: false, y: false }, points: { size: 6 } },
       scales,
-      axes: [{ stroke: css('--axis'), grid, ticks, font: axisFont(), size: 30 }, ...yAxes],
+      axes: [{ stroke: css('--axis'), grid, ticks, font: axisFont(), size: 28, space: 64, values: timeLabels }, ...yAxes],
       series: [
         {},
         ...def.series.map((s) => ({
@@ -126,6 +149,7 @@
   function setChartData(entry, time, columns) {
     entry.chart.setData([time, ...columns])
     entry.el.dataset.points = String(time.length)
+    entry.el.dataset.first = time.length > 0 ? String(time[0]) : ''
     entry.el.dataset.last = time.length > 0 ? String(time[time.length - 1]) : ''
   }
 
@@ -149,8 +173,22 @@
       const col = state.data[s.field]
       return idx == null ? lastValue(col) : col[idx]
     })
-    $(`now-${def.id}`).textContent =
-      def.series.length === 1 ? def.fmt(values[0]) : def.series.map((s, i) => `${i === 0 ? '↑' : '↓'} ${def.fmt(values[i])}`).join('  ')
+    const now = $(`now-${def.id}`)
+    if (def.series.length === 1) {
+      now.textContent = def.fmt(values[0])
+      return
+    }
+    now.replaceChildren(
+      ...def.series.flatMap((s, i) => {
+        const swatch = document.createElement('i')
+        swatch.className = 'swatch'
+        swatch.style.background = css(s.color)
+        const label = document.createElement('span')
+        label.className = 'series-label'
+        label.textContent = `${s.label} `
+        return [swatch, label, document.createTextNode(def.fmt(values[i]))]
+      }),
+    )
   }
 
   function buildCharts() {
@@ -174,9 +212,9 @@
           { label: 'events/s', color: '--c-throughput' },
           { label: 'p99 ms', color: '--c-p99', scale: 'y2' },
         ],
-        fmt: (v) => `${compactFmt.format(v)}/s`,
+        fmt: perSecond,
         y2: true,
-        y2fmt: (v) => `${compactFmt.format(v)} ms`,
+        y2fmt: (v) => `${si(v)} ms`,
       },
       () => {
         const now = Date.now()
@@ -383,7 +421,7 @@
         const when = document.createElement('time')
         if (e.time) {
           when.dateTime = e.time
-          when.textContent = new Date(e.time).toLocaleTimeString()
+          when.textContent = hhmmss.format(new Date(e.time))
         }
         const where = document.createElement('span')
         where.className = 'where'
@@ -409,7 +447,8 @@
   async function loadKafka() {
     try {
       const k = await api('/api/kafka')
-      $('kafka-meta').textContent = `${k.topics.length} topics · ${k.groups.length} consumer groups · updated ${new Date(k.updated_at).toLocaleTimeString()}`
+      const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`
+      $('kafka-meta').textContent = `${plural(k.topics.length, 'topic')} · ${plural(k.groups.length, 'consumer group')} · updated ${hhmmss.format(new Date(k.updated_at))}`
       $('topics-count').textContent = ''
       $('topics-body').replaceChildren(
         ...k.topics.map((t) => row([t.name, [count(t.partitions.length), 'num'], [count(t.partitions.reduce((s, p) => s + p.end_offset, 0)), 'num'], [count(t.records), 'num']])),
@@ -531,7 +570,7 @@
     if (failed) showFailure(failed.reason)
     setInterval(loadKafka, 5000)
     setInterval(() => {
-      $('clock').textContent = new Date().toLocaleString()
+      $('clock').textContent = `${dayFmt.format(new Date())} ${hhmmss.format(new Date())}`
       updateHostsEmpty()
       // keep the time axes moving when no sample arrives
       trimToRange()
