@@ -7,6 +7,8 @@ import { createProducer } from '../shell/kafka/producer.ts'
 import { ensureTopics } from '../shell/kafka/topics.ts'
 import { readTopic } from '../shell/kafka/topic-reader.ts'
 import type { ConsumedRecord, OutputRecord } from '../shell/kafka/records.ts'
+import { createLogger } from '../shell/log.ts'
+import { runGenerator } from './generate/run-generator.ts'
 
 export const HASH_KEY = 'test-hash-key-0123456789'
 
@@ -84,3 +86,11 @@ export async function committedOffsets(settings: Settings, groupId: string, part
 }
 
 export const header = (r: ConsumedRecord, name: string) => r.headers.get(name)?.toString('utf8')
+
+/** Topics of the env created, and `count` generated events (20 % invalid or stale) in the input. */
+export async function generateLogins(env: Record<string, string>, count: number): Promise<Settings> {
+  const settings = settingsOf(env)
+  await createLoginTopics(settings)
+  await runGenerator({ settings, log: createLogger('silent'), rate: 0, count, invalidRatio: 0.2, seed: 7, signal: new AbortController().signal })
+  return settings
+}

@@ -23,7 +23,10 @@ export function createProducer(connection: KafkaConnection, options: ProducerSet
     idempotent: true,
     acks: -1,
     ...(options.compression && options.compression !== 'none' ? { compression: options.compression } : {}),
-    ...(options.transactionalId ? { transactionalId: options.transactionalId } : {}),
+    // -1/-1 asks InitProducerId for a new epoch of the transactional id; the client's default 0/0
+    // claims to be producer 0 and is answered PRODUCER_FENCED once the id has been used before
+    // (e.g. by a process that was killed and is now restarted).
+    ...(options.transactionalId ? { transactionalId: options.transactionalId, producerId: -1n, producerEpoch: -1 } : {}),
     serializers: outputSerializers,
   })
 }
