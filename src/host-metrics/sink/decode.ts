@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { PERCENT_COLUMNS, SAMPLE_COLUMNS, type SampleColumn } from '../sample.ts'
 
 /** A sample ready for the `performance` table: time as ISO-8601 UTC with microseconds, numbers as text. */
@@ -31,13 +32,8 @@ export function decodeSample(value: Buffer | undefined, key: Buffer | undefined)
   return fail('invalid_json', 'neither a JSON sample nor a comma-separated sample line')
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: true })
 function utf8(bytes: Buffer): string | undefined {
-  try {
-    return decoder.decode(bytes)
-  } catch {
-    return undefined
-  }
+  return isUtf8(bytes) ? bytes.toString('utf8') : undefined
 }
 
 function decodeJson(text: string, keyHost: string | undefined): DecodeResult {
@@ -59,9 +55,9 @@ function decodeJson(text: string, keyHost: string | undefined): DecodeResult {
   if (!time) return fail('invalid_sample', `time: ${JSON.stringify(sample.time)} is not an ISO-8601 timestamp`)
   const values = {} as SampleRow['values']
   for (const column of SAMPLE_COLUMNS) {
-    const checked = columnValue(column, sample[column])
-    if (checked.error) return fail('invalid_sample', `${column}: ${checked.error}`)
-    values[column] = checked.value
+    const value = columnValue(column, sample[column])
+    if (value instanceof Refusal) return fail('invalid_sample', `${column}: ${value.reason}`)
+    values[column] = value
   }
   return { ok: true, row: { host, time, values } }
 }
@@ -77,23 +73,28 @@ function decodeCsv(text: string, keyHost: string | undefined): DecodeResult {
   for (const [i, column] of SAMPLE_COLUMNS.entries()) {
     const field = fields[i + 1]!
     const number = field === '' || /^(null|none|nan)$/i.test(field) ? null : /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(field) ? Number(field) : field
-    const checked = columnValue(column, number)
-    if (checked.error) return fail('invalid_csv', `${column}: ${checked.error}`)
-    values[column] = checked.value
+    const value = columnValue(column, number)
+    if (value instanceof Refusal) return fail('invalid_csv', `${column}: ${value.reason}`)
+    values[column] = value
   }
   return { ok: true, row: { host: keyHost ?? 'unknown', time, values } }
 }
 
-/** null/absent → NULL; percentages 0–100; counts whole-ish, 0 to 10^18. */
-function columnValue(column: SampleColumn, raw: unknown): { value: string | null; error?: string } {
-  if (raw === undefined || raw === null) return { value: null }
-  if (typeof raw !== 'number' || !Number.isFinite(raw)) return { value: null, error: `expected a number or null, got ${JSON.stringify(raw)}` }
+class Refusal {
+  constructor(readonly reason: string) {}
+}
+
+/** null/absent → NULL; percentages 0–100; counts 0 to 10^18, rounded to whole numbers. Text, exact. */
+function columnValue(column: SampleColumn, raw: unknown): string | null | Refusal {
+  if (raw === undefined || raw === null) return null
+  if (typeof raw !== 'number' || !Number.isFinite(raw)) return new Refusal(`expected a number or null, got ${JSON.stringify(raw)}`)
   if (PERCENT_COLUMNS.has(column)) {
-    if (raw < 0 || raw > 100) return { value: null, error: `${raw} is not a percentage (0–100)` }
-    return { value: String(Math.round(raw * 100) / 100) }
+    if (raw < 0 || raw > 100) return new Refusal(`${raw} is not a percentage (0–100)`)
+    return String(Math.round(raw * 100) / 100)
   }
-  if (raw < 0 || raw >= MAX_COUNT) return { value: null, error: `${raw} is out of range (0 to 10^18)` }
-  return { value: Math.round(raw).toLocaleString('en-US', { useGrouping: false }) }
+  if (raw < 0 || raw >= MAX_COUNT) return new Refusal(`${raw} is out of range (0 to 10^18)`)
+  // below 10^21 String() never uses an exponent
+  return String(Math.round(raw))
 }
 
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i
@@ -103,6 +104,11 @@ const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\
  * zone it is local time of the sink's machine, as the original pipeline's naive timestamps were.
  */
 export function normaliseTime(text: string): string | undefined {
+  // fast path: what the collector writes (toISOString); the round trip refuses 31 February
+  if (text.length === 24 && text.charCodeAt(23) === 90 /* Z */) {
+    const ms = Date.parse(text)
+    if (!Number.isNaN(ms) && ms >= 0 && new Date(ms).toISOString() === text) return `${text.slice(0, 23)}000Z`
+  }
   const m = TIMESTAMP.exec(text.trim())
   if (!m) return undefined
   const [year, month, day, hour, minute] = [m[1], m[2], m[3], m[4], m[5]].map(Number) as [number, number, number, number, number]

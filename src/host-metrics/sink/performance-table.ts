@@ -48,15 +48,22 @@ export async function insertRows(db: Pick<Database, 'query'>, rows: SampleRow[])
   if (rows.length === 0) return 0
   const hosts = new Array<string>(rows.length)
   const times = new Array<string>(rows.length)
-  const columns = SAMPLE_COLUMNS.map(() => new Array<string | null>(rows.length))
+  const columns = SAMPLE_COLUMNS.map(() => new Array<string>(rows.length))
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i]!
-    hosts[i] = row.host
+    hosts[i] = quoteElement(row.host)
     times[i] = row.time
-    for (let c = 0; c < SAMPLE_COLUMNS.length; c++) columns[c]![i] = row.values[SAMPLE_COLUMNS[c]!]
+    for (let c = 0; c < SAMPLE_COLUMNS.length; c++) columns[c]![i] = row.values[SAMPLE_COLUMNS[c]!] ?? 'NULL'
   }
-  const result = await db.query(INSERT_ROWS, [hosts, times, ...columns])
+  // Array literals built here: the values are already checked (times ISO, numbers digits), so
+  // only host names need quoting, and the driver's generic per-element escaping is skipped.
+  const result = await db.query(INSERT_ROWS, [`{${hosts.join(',')}}`, `{${times.join(',')}}`, ...columns.map((c) => `{${c.join(',')}}`)])
   return result.rowCount
+}
+
+/** An element of a PostgreSQL array literal, always quoted: `"`, `\\` escaped. */
+function quoteElement(text: string): string {
+  return `"${text.replace(/[\\"]/g, '\\$&')}"`
 }
 
 /** Deletes rows older than the retention; returns how many went. */

@@ -16,6 +16,8 @@ export interface SinkOptions {
   groupId: string
   from?: 'earliest' | 'latest'
   maxBatchSize?: number
+  /** a database already open (e.g. one embedded PGlite shared with the dashboard); the sink then leaves closing it to its owner */
+  db?: Database
   /** how often the retention delete runs (default: a tenth of the retention, 1 min to 10 min) */
   retentionCheckMs?: number
 }
@@ -36,7 +38,8 @@ export interface RunningSink {
  */
 export async function startSink(options: SinkOptions): Promise<RunningSink> {
   const { settings, log } = options
-  const db = await openDatabase(settings)
+  const ownDatabase = !options.db
+  const db = options.db ?? (await openDatabase(settings))
   const stopping = new AbortController()
   try {
     await untilSchemaReady(db, log, stopping.signal)
@@ -67,7 +70,7 @@ export async function startSink(options: SinkOptions): Promise<RunningSink> {
         await done.catch(() => {})
         await retention
         await producer.close().catch(() => {})
-        await db.close().catch(() => {})
+        if (ownDatabase) await db.close().catch(() => {})
       })())
     done.catch(() => void close())
     return {
@@ -83,7 +86,7 @@ export async function startSink(options: SinkOptions): Promise<RunningSink> {
     }
   } catch (error) {
     stopping.abort()
-    await db.close().catch(() => {})
+    if (ownDatabase) await db.close().catch(() => {})
     throw error
   }
 }
