@@ -269,3 +269,31 @@ it('keeps its layout while data streams in, follows the dark scheme, and saves s
   await page.screenshot({ path: join(screenshotDir, 'dashboard-phone.png'), fullPage: false })
   expect(problems).toEqual([])
 })
+
+it('says what to start when nothing has arrived yet (embedded PGlite, no table, no topics)', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-empty-'))
+  const empty = await startDashboard(testSettings({ DATABASE_URL: '', KPIPE_DATA_DIR: dataDir }), silentLog)
+  const fresh = await context.newPage()
+  const seen: string[] = []
+  fresh.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') seen.push(`console ${m.type()}: ${m.text()}`)
+  })
+  fresh.on('pageerror', (e) => seen.push(`page error: ${e.message}`))
+  try {
+    await fresh.goto(empty.url)
+    await fresh.waitForSelector('body[data-ready="true"]', { timeout: 15_000 })
+    expect(await fresh.isVisible('#hosts-empty')).toBe(true)
+    expect(await fresh.textContent('#hosts-empty')).toContain('kpipe metrics collect')
+    expect(await fresh.isVisible('#logins-empty')).toBe(true)
+    expect(await fresh.textContent('#host-select')).toBe('no hosts yet')
+    expect(await fresh.$eval('#host-select', (s) => (s as HTMLSelectElement).disabled)).toBe(true)
+    const readyz = await fresh.evaluate(async () => (await fetch('/readyz')).status)
+    expect(readyz).toBe(200)
+    await fresh.screenshot({ path: join(screenshotDir, 'dashboard-empty.png') })
+    expect(seen).toEqual([])
+  } finally {
+    await fresh.close()
+    await empty.close()
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+})

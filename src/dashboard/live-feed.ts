@@ -10,7 +10,7 @@ import type { Logger } from '../shell/log.ts'
 import type { Settings } from '../shell/settings.ts'
 import { recordsIn, registry } from '../shell/observability/prometheus.ts'
 import { sleep } from '../shell/backoff.ts'
-import { chartPoint, parseSample, type ChartPoint, type Sample } from './core/samples.ts'
+import { chartPoint, gapLimitMs, parseSample, type ChartPoint, type Sample } from './core/samples.ts'
 import { LoginStats, parseLoginError, parseMetrics, parseSummary, type LoginError } from './core/login-stats.ts'
 
 export const unreadableRecords = new Counter({
@@ -159,7 +159,8 @@ export class LiveFeed extends EventEmitter<FeedEvents> {
     let drop = 0
     while (drop < list.length && list[drop]!.time < oldest) drop++
     if (drop > 0) list.splice(0, drop)
-    this.emit('sample', { host: sample.host, point: chartPoint(sample, last) })
+    const step = last && list.length >= 3 ? last.time - list.at(-3)!.time : undefined
+    this.emit('sample', { host: sample.host, point: chartPoint(sample, last, gapLimitMs(step)) })
   }
 
   async #supervise(): Promise<void> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { chartSeries, counterRate, deriveRates, downsample, markGaps, parseSample, toColumns, toSample, type ChartPoint, type Sample } from './samples.ts'
+import { chartPoint, chartSeries, counterRate, deriveRates, downsample, gapLimitMs, markGaps, parseSample, toColumns, toSample, typicalStepMs, type ChartPoint, type Sample } from './samples.ts'
 
 const T0 = Date.parse('2026-11-24T10:00:00.000Z')
 
@@ -130,6 +130,32 @@ describe('downsample', () => {
 })
 
 describe('gaps', () => {
+  it('claims no rate across a gap of more than three usual intervals', () => {
+    const samples = [sample(0), sample(500), sample(1000), sample(40_000), sample(40_500)]
+    const points = chartSeries(samples, '5m').filter((p) => p.time > 0 && p.cpu_usage !== null)
+    expect(points.map((p) => p.bytes_sent_per_s)).toEqual([null, 2000, 2000, null, 2000])
+  })
+
+  it('judges gaps against the collector\'s own interval', () => {
+    expect(typicalStepMs([0, 500, 1000, 1500, 9000])).toBe(500)
+    expect(typicalStepMs([0, 10_000, 20_000, 30_000])).toBe(10_000)
+    expect(typicalStepMs([5])).toBeUndefined()
+    expect(gapLimitMs(500)).toBe(5000)
+    expect(gapLimitMs(10_000)).toBe(30_000)
+    // one sample every 10 s: a continuous line with rates, not a gap at every sample
+    const slow = Array.from({ length: 20 }, (_, i) => sample(i * 10_000))
+    const points = chartSeries(slow, '5m')
+    expect(points).toHaveLength(20)
+    expect(points.slice(1).every((p) => p.bytes_sent_per_s === 2000)).toBe(true)
+  })
+
+  it('after an outage, a rate again from the second sample on', () => {
+    const points = deriveRates([sample(0), sample(500), sample(600_000), sample(600_500)], 5000)
+    expect(points.map((p) => p.bytes_sent_per_s)).toEqual([null, 2000, null, 2000])
+    expect(chartPoint(sample(600_000), sample(500), 5000).bytes_sent_per_s).toBeNull()
+    expect(chartPoint(sample(1000), sample(500), 5000).bytes_sent_per_s).toBe(2000)
+  })
+
   it('breaks the line where samples stopped for longer than the limit', () => {
     const points = markGaps(deriveRates([sample(0), sample(500), sample(60_000), sample(60_500)]), 5000)
     expect(points).toHaveLength(5)

@@ -113,31 +113,50 @@ export function counterRate(previous: number | null, current: number | null, ela
   return (delta * 1000) / elapsedMs
 }
 
-/** A chart point from a sample and the one before it of the same host (undefined for the first). */
-export function chartPoint(sample: Sample, previous: Sample | undefined): ChartPoint {
+/**
+ * A chart point from a sample and the one before it of the same host (undefined for the
+ * first). Across a gap longer than `maxGapMs` (the collector was down) no rate is claimed
+ * either: an average over the outage would look like traffic at its end.
+ */
+export function chartPoint(sample: Sample, previous: Sample | undefined, maxGapMs = Infinity): ChartPoint {
   const elapsed = previous ? sample.time - previous.time : 0
+  const before = previous && elapsed <= maxGapMs ? previous : undefined
   return {
     time: sample.time,
     cpu_usage: sample.cpu_usage,
     memory_usage: sample.memory_usage,
     disk_usage: sample.disk_usage,
-    bytes_sent_per_s: previous ? counterRate(previous.bytes_sent, sample.bytes_sent, elapsed) : null,
-    bytes_received_per_s: previous ? counterRate(previous.bytes_received, sample.bytes_received, elapsed) : null,
-    interrupts_per_s: previous ? counterRate(previous.cpu_interrupts, sample.cpu_interrupts, elapsed) : null,
+    bytes_sent_per_s: before ? counterRate(before.bytes_sent, sample.bytes_sent, elapsed) : null,
+    bytes_received_per_s: before ? counterRate(before.bytes_received, sample.bytes_received, elapsed) : null,
+    interrupts_per_s: before ? counterRate(before.cpu_interrupts, sample.cpu_interrupts, elapsed) : null,
   }
 }
 
 /** Chart points of one host's samples, in time order (sorted here; duplicates of a time dropped). */
-export function deriveRates(samples: readonly Sample[]): ChartPoint[] {
+export function deriveRates(samples: readonly Sample[], maxGapMs = Infinity): ChartPoint[] {
   const sorted = [...samples].sort((a, b) => a.time - b.time)
   const points: ChartPoint[] = []
   let previous: Sample | undefined
   for (const sample of sorted) {
     if (previous && sample.time === previous.time) continue
-    points.push(chartPoint(sample, previous))
+    points.push(chartPoint(sample, previous, maxGapMs))
     previous = sample
   }
   return points
+}
+
+/** The usual distance between samples (the median), so gaps are judged against the collector's own interval. */
+export function typicalStepMs(times: readonly number[]): number | undefined {
+  const steps: number[] = []
+  for (let i = 1; i < times.length; i++) if (times[i]! > times[i - 1]!) steps.push(times[i]! - times[i - 1]!)
+  if (steps.length === 0) return undefined
+  steps.sort((a, b) => a - b)
+  return steps[Math.floor(steps.length / 2)]
+}
+
+/** Longer than this between two samples is a gap: three usual intervals, at least 5 s. */
+export function gapLimitMs(stepMs: number | undefined): number {
+  return Math.max(5_000, 3 * (stepMs ?? 0))
 }
 
 /**
@@ -199,9 +218,10 @@ export function markGaps(points: readonly ChartPoint[], maxGapMs: number): Chart
 /** A range's chart points from one host's samples: rates, then buckets for the long ranges, then gaps. */
 export function chartSeries(samples: readonly Sample[], range: RangeName): ChartPoint[] {
   const { bucketMs } = RANGES[range]
-  const points = deriveRates(samples)
-  if (bucketMs === null) return markGaps(points, 5_000)
-  return markGaps(downsample(points, bucketMs), bucketMs * 3)
+  const limit = gapLimitMs(typicalStepMs(samples.map((s) => s.time).sort((a, b) => a - b)))
+  const points = deriveRates(samples, limit)
+  if (bucketMs === null) return markGaps(points, limit)
+  return markGaps(downsample(points, bucketMs), Math.max(bucketMs * 3, limit))
 }
 
 export function toColumns(points: readonly ChartPoint[]): ChartColumns {

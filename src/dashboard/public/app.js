@@ -15,6 +15,8 @@
     host: '',
     range: '5m',
     bucketMs: null,
+    /** the last interval between live samples */
+    stepMs: null,
     /** columns of the host charts: time (ms) and one array per field */
     data: emptyColumns(),
     liveBucket: null,
@@ -254,7 +256,10 @@
     const lastTime = d.time[d.time.length - 1]
     if (state.bucketMs == null) {
       if (lastTime != null && point.time <= lastTime) return
-      if (lastTime != null && point.time - lastTime > 5000) pushRow(lastTime + 1, null)
+      // a gap is three usual intervals, at least 5 s (as the server judges it)
+      const step = lastTime == null ? null : point.time - lastTime
+      if (step != null && step > Math.max(5000, 3 * (state.stepMs ?? 0))) pushRow(lastTime + 1, null)
+      else if (step != null) state.stepMs = step
       pushRow(point.time, point)
     } else {
       const start = Math.floor(point.time / state.bucketMs) * state.bucketMs
