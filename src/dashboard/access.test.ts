@@ -3,7 +3,7 @@ import { UserError } from '../shell/errors.ts'
 import { main } from '../cli/main.ts'
 import { assertBindAllowed, isLoopback, presentedToken, tokenMatches } from './access.ts'
 import { startDashboard, type RunningDashboard } from './server.ts'
-import { counts, createFeedTopics, silentLog, testProducer, testSettings, waitFor } from './dashboard.fixture.ts'
+import { counts, createFeedTopics, openTestDatabase, silentLog, testProducer, testSettings, waitFor } from './dashboard.fixture.ts'
 
 describe('who may bind where', () => {
   it.each(['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]', '::ffff:127.0.0.1'])('%s is loopback', (host) => {
@@ -115,5 +115,20 @@ describe('a dashboard with a token', () => {
     const ready = await fetch(at('/readyz'))
     expect(ready.status).toBe(200)
     expect(await ready.json()).toMatchObject({ status: 'ready' })
+  })
+})
+
+describe('a dashboard sharing the database of its process (kpipe up)', () => {
+  it('reads through the database it was given and leaves it open when it stops', async () => {
+    const db = await openTestDatabase()
+    try {
+      const dashboard = await startDashboard(testSettings(), silentLog, { db })
+      const ready = await fetch(new URL('/readyz', dashboard.url))
+      expect(await ready.json()).toMatchObject({ checks: { database: { ok: true } } })
+      await dashboard.close()
+      expect((await db.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }])
+    } finally {
+      await db.close()
+    }
   })
 })

@@ -286,3 +286,20 @@ describe('Kafka panel and Prometheus', () => {
     }
   })
 })
+
+describe('shutdown', () => {
+  it('closes the event streams and deletes the feed\'s consumer group', async () => {
+    const res = await fetch(new URL('/api/events', base))
+    const reader = res.body!.getReader()
+    const admin = new Admin(clientOptions(kafkaConnection(settings), 'dashboard-test-admin'))
+    try {
+      expect([...(await admin.listGroups()).keys()]).toContain(dashboard.feed.groupId)
+      await dashboard.close()
+      // the stream ends instead of holding the server open
+      for (;;) if ((await reader.read()).done) break
+      await waitFor(async () => ![...(await admin.listGroups()).keys()].includes(dashboard.feed.groupId), 10_000, 'the feed group deleted')
+    } finally {
+      await admin.close()
+    }
+  })
+})

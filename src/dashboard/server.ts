@@ -219,23 +219,35 @@ export interface RunningDashboard {
   url: string
   app: FastifyInstance
   feed: LiveFeed
-  close(): Promise<void>
+  /** stops serving and reading; closes the database unless it was handed in or `keepDatabase` */
+  close(options?: { keepDatabase?: boolean }): Promise<void>
+}
+
+export interface StartOptions {
+  /**
+   * A database already open in this process (`kpipe up` shares its embedded PGlite, which one
+   * process can open only once); the dashboard then leaves closing it to its owner.
+   */
+  db?: Database
 }
 
 /** Opens the database and the Kafka clients, starts the feed and listens on HOST:PORT. */
-export async function startDashboard(settings: Settings, log: Logger): Promise<RunningDashboard> {
+export async function startDashboard(settings: Settings, log: Logger, options: StartOptions = {}): Promise<RunningDashboard> {
   assertBindAllowed(settings.HOST, settings.KPIPE_DASHBOARD_TOKEN)
   const connection = kafkaConnection(settings, 'dashboard')
-  const db = await openDatabase(settings)
+  const db = options.db ?? (await openDatabase(settings))
+  const ownsDatabase = options.db === undefined
   const admin = new Admin(clientOptions(connection, `${connection.clientId}-admin`))
   const feed = new LiveFeed({ settings, connection, admin, log })
   const app = buildDashboard({ settings, log, db, admin, feed })
-  const closeAll = async () => {
-    await app.close().catch(() => {})
-    await feed.stop().catch(() => {})
-    await admin.close().catch(() => {})
-    await db.close().catch(() => {})
-  }
+  let closing: Promise<void> | undefined
+  const closeAll = (closeOptions: { keepDatabase?: boolean } = {}) =>
+    (closing ??= (async () => {
+      await app.close().catch(() => {})
+      await feed.stop().catch(() => {})
+      await admin.close().catch(() => {})
+      if (ownsDatabase && !closeOptions.keepDatabase) await db.close().catch(() => {})
+    })())
   try {
     await app.listen({ host: settings.HOST, port: settings.PORT })
   } catch (error) {
