@@ -20,6 +20,12 @@ export interface LocalBrokerOptions {
   timeoutMs?: number
   onProgress?: ResolveProgress
   onStatus?: (line: string) => void
+  /** server.properties entries added to, or replacing, the defaults (listeners for TLS/SASL, …) */
+  properties?: Record<string, string>
+  /** extra arguments of the storage format (e.g. `--add-scram`) */
+  formatArgs?: string[]
+  /** how to tell that the broker is up; default: a PLAINTEXT metadata request to 127.0.0.1:port */
+  ready?: () => Promise<boolean>
 }
 
 export interface LocalBrokerInfo {
@@ -35,8 +41,9 @@ export function brokerDir(dataDir: string): string {
   return join(resolve(dataDir), 'kafka')
 }
 
-function pidFile(dataDir: string): string {
-  return join(brokerDir(dataDir), 'broker.json')
+/** The broker recorded under dataDir, if its process is still alive. */
+export function brokerStatus(dataDir: string): LocalBrokerInfo | undefined {
+  return nodeStatus(brokerDir(dataDir))
 }
 
 export function isAlive(pid: number): boolean {
@@ -45,18 +52,6 @@ export function isAlive(pid: number): boolean {
     return true
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
-/** The broker recorded under dataDir, if its process is still alive. */
-export function brokerStatus(dataDir: string): LocalBrokerInfo | undefined {
-  const file = pidFile(dataDir)
-  if (!existsSync(file)) return undefined
-  try {
-    const info = JSON.parse(readFileSync(file, 'utf8')) as LocalBrokerInfo
-    return isAlive(info.pid) ? info : undefined
-  } catch {
-    return undefined
   }
 }
 
@@ -81,32 +76,44 @@ export async function freePort(): Promise<number> {
   })
 }
 
-function serverProperties(dir: string, port: number, controllerPort: number): string {
-  return [
-    '# written by kpipe at every start; edit kpipe, not this file',
-    'process.roles=broker,controller',
-    'node.id=1',
-    `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
-    'controller.listener.names=CONTROLLER',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-    'inter.broker.listener.name=PLAINTEXT',
-    `log.dirs=${join(dir, 'data')}`,
-    // one node: internal topics cannot be replicated; fewer partitions start faster
-    'offsets.topic.replication.factor=1',
-    'offsets.topic.num.partitions=10',
-    'transaction.state.log.replication.factor=1',
-    'transaction.state.log.min.isr=1',
-    'transaction.state.log.num.partitions=10',
-    'share.coordinator.state.topic.replication.factor=1',
-    'share.coordinator.state.topic.min.isr=1',
-    'group.initial.rebalance.delay.ms=0',
+interface NodeLayout {
+  dir: string
+  nodeId: number
+  port: number
+  controllerPort: number
+  /** `id@host:port` of every controller of the cluster */
+  voters: string
+  /** replication factor of the internal topics */
+  internalReplicas: number
+}
+
+function serverProperties(node: NodeLayout, overrides: Record<string, string> = {}): string {
+  const minIsr = Math.min(2, node.internalReplicas)
+  const properties: Record<string, string> = {
+    'process.roles': 'broker,controller',
+    'node.id': String(node.nodeId),
+    'controller.quorum.voters': node.voters,
+    listeners: `PLAINTEXT://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}`,
+    'advertised.listeners': `PLAINTEXT://127.0.0.1:${node.port}`,
+    'controller.listener.names': 'CONTROLLER',
+    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'inter.broker.listener.name': 'PLAINTEXT',
+    'log.dirs': join(node.dir, 'data'),
+    // fewer partitions of the internal topics: the first group join takes ~1 s instead of several
+    'offsets.topic.replication.factor': String(node.internalReplicas),
+    'offsets.topic.num.partitions': '10',
+    'transaction.state.log.replication.factor': String(node.internalReplicas),
+    'transaction.state.log.min.isr': String(minIsr),
+    'transaction.state.log.num.partitions': '10',
+    'share.coordinator.state.topic.replication.factor': String(node.internalReplicas),
+    'share.coordinator.state.topic.min.isr': String(minIsr),
+    'group.initial.rebalance.delay.ms': '0',
     // topics are created on purpose (kpipe topics create), never by a typo in a consumer
-    'auto.create.topics.enable=false',
-    'num.partitions=3',
-    '',
-  ].join('\n')
+    'auto.create.topics.enable': 'false',
+    'num.partitions': '3',
+    ...overrides,
+  }
+  return ['# written by kpipe at every start; edit kpipe, not this file', ...Object.entries(properties).map(([k, v]) => `${k}=${v}`), ''].join('\n')
 }
 
 const LOG4J = `Configuration:
@@ -152,24 +159,75 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
   if (running) return { ...running, alreadyRunning: true }
   const port = options.port ?? 9092
   const controllerPort = options.controllerPort ?? port + 1
+  const dir = brokerDir(options.dataDir)
+  const node: NodeLayout = { dir, nodeId: 1, port, controllerPort, voters: `1@127.0.0.1:${controllerPort}`, internalReplicas: 1 }
+  return { ...(await startNode(node, newClusterId(), options)), alreadyRunning: false }
+}
+
+export interface LocalClusterOptions extends Omit<LocalBrokerOptions, 'port' | 'controllerPort'> {
+  nodes: number
+  /** one free port per broker listener and per controller listener */
+  ports: number[]
+  controllerPorts: number[]
+}
+
+export interface LocalCluster {
+  bootstrap: string
+  nodes: (LocalBrokerInfo & { nodeId: number; nodeDir: string })[]
+}
+
+/**
+ * A cluster of `nodes` combined broker+controller nodes on loopback (one JVM each), internal
+ * topics replicated to every node (at most 3) with min.insync.replicas 2. For failure tests:
+ * kill one node and the others carry on.
+ */
+export async function startLocalCluster(options: LocalClusterOptions): Promise<LocalCluster> {
+  const clusterId = newClusterId()
+  const voters = options.controllerPorts.slice(0, options.nodes).map((p, i) => `${i + 1}@127.0.0.1:${p}`).join(',')
+  const layouts: NodeLayout[] = Array.from({ length: options.nodes }, (_, i) => ({
+    dir: join(resolve(options.dataDir), `node-${i + 1}`),
+    nodeId: i + 1,
+    port: options.ports[i]!,
+    controllerPort: options.controllerPorts[i]!,
+    voters,
+    internalReplicas: Math.min(3, options.nodes),
+  }))
+  const bootstrap = layouts.map((l) => `127.0.0.1:${l.port}`).join(',')
+  // The controllers need each other for a quorum: start every node, then wait for all.
+  const nodes = await Promise.all(layouts.map((layout) => startNode(layout, clusterId, { ...options, timeoutMs: options.timeoutMs ?? 120_000, ready: options.ready ?? (() => clusterAnswers(bootstrap, options.nodes)) })))
+  return { bootstrap, nodes: nodes.map((n, i) => ({ ...n, nodeId: layouts[i]!.nodeId, nodeDir: layouts[i]!.dir })) }
+}
+
+async function clusterAnswers(bootstrap: string, nodes: number): Promise<boolean> {
+  const admin = new Admin({ clientId: 'kpipe-probe', bootstrapBrokers: bootstrap.split(','), timeout: 2000, retries: 0 })
+  try {
+    return (await admin.metadata({ topics: [] })).brokers.size >= nodes
+  } catch {
+    return false
+  } finally {
+    await admin.close().catch(() => {})
+  }
+}
+
+async function startNode(node: NodeLayout, clusterId: string, options: Omit<LocalBrokerOptions, 'dataDir' | 'port' | 'controllerPort'> & { dataDir: string }): Promise<LocalBrokerInfo> {
+  const { dir, port, controllerPort } = node
   const status = options.onStatus ?? (() => {})
   const java = requireJava()
   for (const p of [port, controllerPort]) {
     if (await portInUse(p)) {
-      throw new SetupError(`port ${p} on 127.0.0.1 is already in use`, `stop what listens there, or start the broker on another port: kpipe kafka start --port ${p === port ? port + 10 : port + 10}`)
+      throw new SetupError(`port ${p} on 127.0.0.1 is already in use`, `stop what listens there, or start the broker on another port: kpipe kafka start --port ${port + 10}`)
     }
   }
   const libs = await resolveKafkaJars(options.onProgress)
-  const dir = brokerDir(options.dataDir)
   mkdirSync(join(dir, 'data'), { recursive: true })
   const properties = join(dir, 'server.properties')
-  writeFileSync(properties, serverProperties(dir, port, controllerPort))
+  writeFileSync(properties, serverProperties(node, options.properties))
   writeFileSync(join(dir, 'log4j2.yaml'), LOG4J)
   const classpath = `${libs}/*`
   const log4j = `-Dlog4j2.configurationFile=${join(dir, 'log4j2.yaml')}`
   if (!existsSync(join(dir, 'data', 'meta.properties'))) {
     status('formatting KRaft storage')
-    await runJava(java.command, [log4j, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', properties, '--ignore-formatted'], join(dir, 'format.log'))
+    await runJava(java.command, [log4j, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', properties, '--ignore-formatted', ...(options.formatArgs ?? [])], join(dir, 'format.log'))
   }
   const logFile = join(dir, 'broker.log')
   const out = openSync(logFile, 'a')
@@ -184,25 +242,27 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
   const pid = child.pid
   if (pid === undefined) throw new SetupError('could not start java for the Kafka broker', `see ${logFile}`)
   const info: LocalBrokerInfo = { pid, port, controllerPort, bootstrap: `127.0.0.1:${port}`, logFile, dataDir: resolve(options.dataDir) }
-  writeFileSync(pidFile(options.dataDir), JSON.stringify(info, null, 2))
+  writeFileSync(join(dir, 'broker.json'), JSON.stringify(info, null, 2))
   status(`waiting for the broker on ${info.bootstrap}`)
   let exited = false
   child.once('exit', () => {
     exited = true
   })
-  const deadline = Date.now() + (options.timeoutMs ?? 90_000)
-  while (!(await answersMetadata(info.bootstrap))) {
+  const timeoutMs = options.timeoutMs ?? 90_000
+  const deadline = Date.now() + timeoutMs
+  const ready = options.ready ?? (() => answersMetadata(info.bootstrap))
+  while (!(await ready())) {
     if (exited || !isAlive(pid)) {
-      rmSync(pidFile(options.dataDir), { force: true })
+      rmSync(join(dir, 'broker.json'), { force: true })
       throw new SetupError(`the Kafka broker exited during start-up; last lines of ${logFile}:\n${lastLines(logFile)}`, `fix the cause above and run kpipe kafka start again`)
     }
     if (Date.now() > deadline) {
-      await stopLocalBroker(options.dataDir)
-      throw new SetupError(`the Kafka broker did not answer on ${info.bootstrap} within ${Math.round((options.timeoutMs ?? 90_000) / 1000)} s; last lines of ${logFile}:\n${lastLines(logFile)}`)
+      await stopNode(dir)
+      throw new SetupError(`the Kafka broker did not answer on ${info.bootstrap} within ${Math.round(timeoutMs / 1000)} s; last lines of ${logFile}:\n${lastLines(logFile)}`)
     }
     await sleep(250)
   }
-  return { ...info, alreadyRunning: false }
+  return info
 }
 
 async function runJava(command: string, args: string[], logFile: string): Promise<void> {
@@ -231,18 +291,41 @@ export async function answersMetadata(bootstrap: string, timeoutMs = 2000): Prom
 
 /** Stops the broker of dataDir (SIGTERM, a clean shutdown), waiting up to `timeoutMs` before SIGKILL. */
 export async function stopLocalBroker(dataDir: string, timeoutMs = 30_000): Promise<LocalBrokerInfo | undefined> {
-  const info = brokerStatus(dataDir)
+  return stopNode(brokerDir(dataDir), timeoutMs)
+}
+
+/** Stops every node of a cluster started by startLocalCluster. */
+export async function stopLocalCluster(cluster: LocalCluster, timeoutMs = 30_000): Promise<void> {
+  await Promise.all(cluster.nodes.map((n) => stopNode(n.nodeDir, timeoutMs)))
+}
+
+/** Stops the node whose files are in `dir`; SIGKILL at once with `timeoutMs` 0 (a crash). */
+export async function stopNode(dir: string, timeoutMs = 30_000): Promise<LocalBrokerInfo | undefined> {
+  const file = join(dir, 'broker.json')
+  const info = nodeStatus(dir)
   if (!info) {
-    rmSync(pidFile(dataDir), { force: true })
+    rmSync(file, { force: true })
     return undefined
   }
-  process.kill(info.pid, 'SIGTERM')
+  process.kill(info.pid, timeoutMs > 0 ? 'SIGTERM' : 'SIGKILL')
   const deadline = Date.now() + timeoutMs
   while (isAlive(info.pid) && Date.now() < deadline) await sleep(100)
   if (isAlive(info.pid)) {
     process.kill(info.pid, 'SIGKILL')
     while (isAlive(info.pid)) await sleep(50)
   }
-  rmSync(pidFile(dataDir), { force: true })
+  rmSync(file, { force: true })
   return info
+}
+
+/** The node recorded in `dir`, if its process is alive. */
+export function nodeStatus(dir: string): LocalBrokerInfo | undefined {
+  const file = join(dir, 'broker.json')
+  if (!existsSync(file)) return undefined
+  try {
+    const info = JSON.parse(readFileSync(file, 'utf8')) as LocalBrokerInfo
+    return isAlive(info.pid) ? info : undefined
+  } catch {
+    return undefined
+  }
 }
