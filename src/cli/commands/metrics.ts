@@ -6,11 +6,11 @@ import { UserError } from '../../shell/errors.ts'
 import { sleep } from '../../shell/backoff.ts'
 import { kafkaConnection } from '../../shell/kafka/connection.ts'
 import { createProducer } from '../../shell/kafka/producer.ts'
-import { ensureTopics } from '../../shell/kafka/topics.ts'
 import { describe } from '../../shell/kafka/consumer-loop.ts'
 import { serveMetrics } from '../../shell/observability/prometheus.ts'
 import { Collector } from '../../host-metrics/collector/collector.ts'
 import { startSink } from '../../host-metrics/sink/sink.ts'
+import { ensureTopicsPatiently, StoppedWaiting } from '../../host-metrics/kafka-topics.ts'
 
 /** SPEC.md: SIGINT/SIGTERM stop cleanly within 10 s. */
 const SHUTDOWN_BUDGET_MS = 8000
@@ -30,12 +30,15 @@ export function metricsCommand(): Command {
       const host = options.host?.trim() || hostname()
       if (host.length > 255) throw new UserError(`invalid value for --host: expected at most 255 characters`)
       const connection = kafkaConnection(settings, 'metrics-collector')
-      await ensureTopics(connection, [{ name: settings.TOPIC_PERFORMANCE, partitions: -1, replicationFactor: -1 }])
+      const stop = new AbortController()
+      const signalled = untilSignal(() => stop.abort())
+      // a signal while waiting for Kafka ends the command cleanly
+      if ((await ensureTopicsPatiently(connection, [settings.TOPIC_PERFORMANCE], log, stop.signal).catch(stoppedOrThrow)) === STOPPED) return
       const producer = createProducer(connection)
       const collector = new Collector({ producer, topic: settings.TOPIC_PERFORMANCE, host, intervalMs: settings.METRICS_INTERVAL, diskPath: options.diskPath, log })
       const server = options.metricsPort ? await serveMetrics(options.metricsPort, settings.HOST, () => collector.lastSendOk) : undefined
       collector.start()
-      const signal = await untilSignal()
+      const signal = await signalled
       log.info(`${signal}: stopping the collector`)
       await Promise.race([collector.stop(), sleep(SHUTDOWN_BUDGET_MS)])
       await Promise.race([producer.close().catch(() => {}), sleep(1000)])
@@ -52,8 +55,10 @@ export function metricsCommand(): Command {
     .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port', intFlag('metrics-port', 1, 65535))
     .action(async (options: { group: string; from: 'earliest' | 'latest'; metricsPort?: number }, command: Command) => {
       const { settings, log } = commandContext(command, { retention: 'METRICS_RETENTION' })
-      const stopped = untilSignal()
-      const sink = await startSink({ settings, log, groupId: options.group, from: options.from })
+      const stop = new AbortController()
+      const stopped = untilSignal(() => stop.abort())
+      const sink = await startSink({ settings, log, groupId: options.group, from: options.from, signal: stop.signal }).catch(stoppedOrThrow)
+      if (sink === STOPPED) return
       const server = options.metricsPort ? await serveMetrics(options.metricsPort, settings.HOST, () => sink.ready()) : undefined
       try {
         const outcome = await Promise.race([stopped, sink.done.then(() => undefined)])
@@ -68,6 +73,14 @@ export function metricsCommand(): Command {
       log.info(`sink stopped; ${sink.loop.records} record(s) in ${sink.loop.batches} batch(es) committed`)
     })
   return metrics
+}
+
+const STOPPED = Symbol('stopped')
+
+/** A signal during a start-up wait (for Kafka, for the database) is a clean stop; anything else is rethrown. */
+function stoppedOrThrow(error: unknown): typeof STOPPED {
+  if (error instanceof StoppedWaiting) return STOPPED
+  throw error
 }
 
 function closeServer(server: Server | undefined): Promise<void> {

@@ -26,7 +26,7 @@ it('the sink deletes rows older than METRICS_RETENTION on its timer, and only th
     try {
       const left = await waitUntil(async () => {
         const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM performance')
-        return rows[0]!.n === 2 && rows
+        return rows[0]!.n === 2 ? rows : undefined
       }, 'the two expired rows to go', 20_000)
       expect(left[0]!.n).toBe(2)
       const oldest = (await db.query<{ oldest: Date }>('SELECT min(time) AS oldest FROM performance')).rows[0]!.oldest

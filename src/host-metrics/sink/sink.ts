@@ -5,8 +5,8 @@ import { formatDuration } from '../../shell/duration.ts'
 import { openDatabase, type Database } from '../../shell/postgres/database.ts'
 import { kafkaConnection } from '../../shell/kafka/connection.ts'
 import { createProducer } from '../../shell/kafka/producer.ts'
-import { ensureTopics } from '../../shell/kafka/topics.ts'
 import { ConsumerLoop, describe } from '../../shell/kafka/consumer-loop.ts'
+import { ensureTopicsPatiently, StoppedWaiting } from '../kafka-topics.ts'
 import { deleteExpiredRows, ensurePerformanceTable } from './performance-table.ts'
 import { isDatabaseUnavailable, sinkHandler } from './sink-handler.ts'
 
@@ -18,6 +18,8 @@ export interface SinkOptions {
   maxBatchSize?: number
   /** a database already open (e.g. one embedded PGlite shared with the dashboard); the sink then leaves closing it to its owner */
   db?: Database
+  /** aborts the start-up waits (for the database, for Kafka) */
+  signal?: AbortSignal
   /** how often the retention delete runs (default: a tenth of the retention, 1 min to 10 min) */
   retentionCheckMs?: number
 }
@@ -41,10 +43,11 @@ export async function startSink(options: SinkOptions): Promise<RunningSink> {
   const ownDatabase = !options.db
   const db = options.db ?? (await openDatabase(settings))
   const stopping = new AbortController()
+  const startup = options.signal ? AbortSignal.any([options.signal, stopping.signal]) : stopping.signal
   try {
-    await untilSchemaReady(db, log, stopping.signal)
+    await untilSchemaReady(db, log, startup)
     const connection = kafkaConnection(settings, 'metrics-sink')
-    await ensureTopics(connection, [settings.TOPIC_PERFORMANCE, settings.TOPIC_PERFORMANCE_ERRORS].map((name) => ({ name, partitions: -1, replicationFactor: -1 })))
+    await ensureTopicsPatiently(connection, [settings.TOPIC_PERFORMANCE, settings.TOPIC_PERFORMANCE_ERRORS], log, startup)
     const producer = createProducer(connection)
     const loop = new ConsumerLoop({
       connection,
@@ -97,7 +100,8 @@ async function untilSchemaReady(db: Database, log: Logger, signal: AbortSignal):
       await ensurePerformanceTable(db)
       return
     } catch (error) {
-      if (!isDatabaseUnavailable(error) || signal.aborted) throw error
+      if (signal.aborted) throw new StoppedWaiting('stopped while waiting for the database')
+      if (!isDatabaseUnavailable(error)) throw error
       const delay = backoffDelay(attempt)
       log.warn({ err: error, attempt }, `database ${db.description} unavailable (${describe(error)}); retrying in ${(delay / 1000).toFixed(1)} s`)
       await sleep(delay, signal)
