@@ -1,7 +1,9 @@
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
 import type { Settings } from '../settings.ts'
+import { databaseSetupError } from './database-errors.ts'
+import { SetupError } from '../errors.ts'
 
 /**
  * The database kpipe writes to and reads from: a real PostgreSQL server when DATABASE_URL is
@@ -33,19 +35,29 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * TLS comes from DATABASE_URL as pg parses it: `sslmode=verify-full&sslrootcert=/ca.pem`
+ * (also `sslcert`/`sslkey` for client certificates). Refused TLS or logins throw a SetupError.
+ */
 export function openPostgres(url: string, poolSize = 4): Database {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5000 })
   // An idle client that loses its server must not crash the process; the next query reconnects.
   pool.on('error', () => {})
+  const description = redactUrl(url)
+  const explained = (error: unknown) => databaseSetupError(error, description) ?? error
   return {
     kind: 'postgres',
-    description: redactUrl(url),
+    description,
     async query(sql, params) {
-      const result = await pool.query(sql, params)
+      const result = await pool.query(sql, params).catch((error: unknown) => {
+        throw explained(error)
+      })
       return { rows: result.rows, rowCount: result.rowCount ?? 0 }
     },
     async transaction(work) {
-      const client = await pool.connect()
+      const client = await pool.connect().catch((error: unknown) => {
+        throw explained(error)
+      })
       try {
         await client.query('BEGIN')
         const result = await work({
@@ -69,10 +81,79 @@ export function openPostgres(url: string, poolSize = 4): Database {
   }
 }
 
+/**
+ * PGlite is PostgreSQL in one process: a second instance on the same directory (another
+ * process, or the same one) reads stale pages and can corrupt the data. A lock file next to
+ * the directory, holding the owner's pid, makes that a clear error instead.
+ */
+export class DatabaseInUseError extends SetupError {
+  override name = 'DatabaseInUseError'
+  constructor(
+    readonly dir: string,
+    readonly pid: number,
+  ) {
+    super(
+      `the embedded database at ${dir} is in use by process ${pid}: PGlite serves one process`,
+      `run the parts together with kpipe up (they share it), or set DATABASE_URL to a PostgreSQL server to run them as separate processes; if process ${pid} is not kpipe, delete ${dir}.lock`,
+    )
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Takes the directory's lock or throws DatabaseInUseError; returns its release. A dead owner's lock is taken over. */
+export function lockPgliteDir(dir: string): () => void {
+  const lockFile = `${dir}.lock`
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(lockFile, String(process.pid), { flag: 'wx' })
+      break
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 2) throw error
+      let holder: number
+      try {
+        holder = Number(readFileSync(lockFile, 'utf8').trim())
+      } catch {
+        continue // released meanwhile
+      }
+      if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) throw new DatabaseInUseError(dir, holder)
+      try {
+        unlinkSync(lockFile)
+      } catch {
+        // another process took over the stale lock first; the next attempt says so
+      }
+    }
+  }
+  const release = () => {
+    process.off('exit', release)
+    try {
+      if (readFileSync(lockFile, 'utf8').trim() === String(process.pid)) unlinkSync(lockFile)
+    } catch {
+      // already gone
+    }
+  }
+  process.on('exit', release)
+  return release
+}
+
 export async function openPglite(dir: string): Promise<Database> {
   mkdirSync(dir, { recursive: true })
+  const release = lockPgliteDir(dir)
   const { PGlite } = await import('@electric-sql/pglite')
-  const db = await PGlite.create(dir)
+  let db: InstanceType<typeof PGlite>
+  try {
+    db = await PGlite.create(dir)
+  } catch (error) {
+    release()
+    throw error
+  }
   const query = async <Row>(sql: string, params?: unknown[]) => {
     const r = await db.query<Row>(sql, params)
     return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length }
@@ -92,7 +173,11 @@ export async function openPglite(dir: string): Promise<Database> {
       )
     },
     async close() {
-      await db.close()
+      try {
+        await db.close()
+      } finally {
+        release()
+      }
     },
   }
 }
