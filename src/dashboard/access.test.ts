@@ -1,9 +1,13 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { lockPgliteDir } from '../shell/postgres/database.ts'
 import { UserError } from '../shell/errors.ts'
 import { main } from '../cli/main.ts'
 import { assertBindAllowed, isLoopback, presentedToken, tokenMatches } from './access.ts'
 import { startDashboard, type RunningDashboard } from './server.ts'
-import { counts, createFeedTopics, openTestDatabase, silentLog, testProducer, testSettings, waitFor } from './dashboard.fixture.ts'
+import { counts, createFeedTopics, openTestDatabase, sampleValue, silentLog, testProducer, testSettings, waitFor } from './dashboard.fixture.ts'
 
 describe('who may bind where', () => {
   it.each(['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]', '::ffff:127.0.0.1'])('%s is loopback', (host) => {
@@ -129,6 +133,35 @@ describe('a dashboard sharing the database of its process (kpipe up)', () => {
       expect((await db.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }])
     } finally {
       await db.close()
+    }
+  })
+})
+
+describe('a dashboard whose embedded database belongs to another process (sink started separately)', () => {
+  it('serves live data only, says why, and reports the database not ready', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-dash-inuse-'))
+    const release = lockPgliteDir(join(dataDir, 'pg'))
+    const settings = testSettings({ DATABASE_URL: '', KPIPE_DATA_DIR: dataDir })
+    await createFeedTopics(settings)
+    const producer = testProducer(settings)
+    const dashboard = await startDashboard(settings, silentLog)
+    try {
+      const host = `inuse-${process.pid}`
+      await waitFor(async () => ((await (await fetch(new URL('/api/status', dashboard.url))).json()) as { feed: { reading: string[] } }).feed.reading.length === 4, 20_000, 'the feed')
+      await producer.send({ messages: [{ topic: settings.TOPIC_PERFORMANCE, key: host, value: sampleValue(host, Date.now()) }] })
+      const body = await waitFor(async () => {
+        const b = (await (await fetch(new URL(`/api/metrics?range=1h&host=${host}`, dashboard.url))).json()) as { sources: { live: number }; history_unavailable: string | null }
+        return b.sources.live === 1 ? b : undefined
+      }, 15_000, 'the live sample')
+      expect(body.history_unavailable).toMatch(/in use by process \d+.*DATABASE_URL/)
+      const ready = await fetch(new URL('/readyz', dashboard.url))
+      expect(ready.status).toBe(503)
+      expect(await ready.json()).toMatchObject({ checks: { kafka: { ok: true }, database: { ok: false, error: expect.stringContaining('in use') } } })
+    } finally {
+      await dashboard.close()
+      await producer.close()
+      release()
+      rmSync(dataDir, { recursive: true, force: true })
     }
   })
 })

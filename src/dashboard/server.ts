@@ -7,7 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { Admin } from '@platformatic/kafka'
 import type { Settings } from '../shell/settings.ts'
 import type { Logger } from '../shell/log.ts'
-import { openDatabase, type Database } from '../shell/postgres/database.ts'
+import { DatabaseInUseError, openDatabase, type Database } from '../shell/postgres/database.ts'
 import { clientOptions, kafkaConnection } from '../shell/kafka/connection.ts'
 import { describe } from '../shell/kafka/consumer-loop.ts'
 import { registry } from '../shell/observability/prometheus.ts'
@@ -36,13 +36,20 @@ function loadAssets(): Map<string, Asset> {
     ['/vendor/uPlot.iife.min.js', join(UPLOT_DIR, 'uPlot.iife.min.js'), 'text/javascript; charset=utf-8'],
     ['/vendor/uPlot.min.css', join(UPLOT_DIR, 'uPlot.min.css'), 'text/css; charset=utf-8'],
   ]
-  return new Map(files.map(([path, file, type]) => [path, { body: readFileSync(file), type }]))
+  try {
+    return new Map(files.map(([path, file, type]) => [path, { body: readFileSync(file), type }]))
+  } catch (error) {
+    throw new SetupError(`the dashboard page is incomplete: ${(error as Error).message}`, 'run npm run build, which copies src/dashboard/public next to the compiled server')
+  }
 }
 
 export interface DashboardDeps {
   settings: Settings
   log: Logger
-  db: Database
+  /** undefined: no history (the embedded database belongs to another process); the page runs on the live feed */
+  db: Database | undefined
+  /** why there is no history, shown on the page */
+  historyUnavailable?: string
   admin: Admin
   feed: LiveFeed
 }
@@ -51,7 +58,7 @@ const withTimeout = <T>(promise: Promise<T>, ms: number, what: string): Promise<
   Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms).unref())])
 
 /** The Fastify app: the page, its JSON API, the SSE stream, /metrics and the health checks. */
-export function buildDashboard({ settings, log, db, admin, feed }: DashboardDeps): FastifyInstance {
+export function buildDashboard({ settings, log, db, historyUnavailable, admin, feed }: DashboardDeps): FastifyInstance {
   const app = Fastify({ logger: false, forceCloseConnections: true })
   const assets = loadAssets()
   const token = settings.KPIPE_DASHBOARD_TOKEN
@@ -96,7 +103,10 @@ export function buildDashboard({ settings, log, db, admin, feed }: DashboardDeps
         () => ({ ok: true as const }),
         (error: unknown) => ({ ok: false as const, error: describe(error) }),
       )
-    const [kafka, database] = await Promise.all([check(brokerReachable(admin), 'Kafka'), check(databaseReachable(db), 'the database')])
+    const [kafka, database] = await Promise.all([
+      check(brokerReachable(admin), 'Kafka'),
+      db ? check(databaseReachable(db), 'the database') : Promise.resolve({ ok: false as const, error: historyUnavailable ?? 'no database' }),
+    ])
     const ready = kafka.ok && database.ok
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks: { kafka, database } })
   })
@@ -110,7 +120,7 @@ export function buildDashboard({ settings, log, db, admin, feed }: DashboardDeps
 
   async function hostList() {
     const seen = new Map<string, number>()
-    for (const h of [...(await recentHosts(db)), ...feed.hosts()]) seen.set(h.host, Math.max(seen.get(h.host) ?? 0, h.last_sample))
+    for (const h of [...(db ? await recentHosts(db) : []), ...feed.hosts()]) seen.set(h.host, Math.max(seen.get(h.host) ?? 0, h.last_sample))
     return [...seen]
       .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
       .map(([host, last]) => ({ host, last_sample: new Date(last).toISOString() }))
@@ -128,14 +138,21 @@ export function buildDashboard({ settings, log, db, admin, feed }: DashboardDeps
 
   function emptySeries(range: RangeName) {
     const now = Date.now()
-    return { from: new Date(now - RANGES[range].ms).toISOString(), to: new Date(now).toISOString(), bucket_ms: RANGES[range].bucketMs, sources: { database: 0, live: 0 }, points: toColumns([]) }
+    return {
+      from: new Date(now - RANGES[range].ms).toISOString(),
+      to: new Date(now).toISOString(),
+      bucket_ms: RANGES[range].bucketMs,
+      sources: { database: 0, live: 0 },
+      history_unavailable: historyUnavailable ?? null,
+      points: toColumns([]),
+    }
   }
 
   /** History from PostgreSQL, continued by the samples the feed saw after the sink's last row. */
   async function series(host: string, range: RangeName) {
     const now = Date.now()
     const from = now - RANGES[range].ms
-    const stored = await loadSamples(db, host, range, now)
+    const stored = db ? await loadSamples(db, host, range, now) : []
     const lastStored = stored.at(-1)?.time ?? -Infinity
     const live = feed.samples(host).filter((s: Sample) => s.time > lastStored && s.time >= from)
     const points = chartSeries([...stored, ...live], range)
@@ -144,6 +161,7 @@ export function buildDashboard({ settings, log, db, admin, feed }: DashboardDeps
       to: new Date(now).toISOString(),
       bucket_ms: RANGES[range].bucketMs,
       sources: { database: stored.length, live: live.length },
+      history_unavailable: historyUnavailable ?? null,
       points: toColumns(points),
     }
   }
@@ -170,7 +188,7 @@ export function buildDashboard({ settings, log, db, admin, feed }: DashboardDeps
 
   app.get('/api/status', async () => ({
     feed: { group_id: feed.groupId, topics: feed.topics, reading: feed.subscribed, records: feed.records, unreadable: feed.unreadable },
-    database: db.description,
+    database: db ? db.description : `none: ${historyUnavailable}`,
     brokers: settings.KAFKA_BROKERS,
   }))
 
@@ -235,18 +253,29 @@ export interface StartOptions {
 export async function startDashboard(settings: Settings, log: Logger, options: StartOptions = {}): Promise<RunningDashboard> {
   assertBindAllowed(settings.HOST, settings.KPIPE_DASHBOARD_TOKEN)
   const connection = kafkaConnection(settings, 'dashboard')
-  const db = options.db ?? (await openDatabase(settings))
+  let db = options.db
+  let historyUnavailable: string | undefined
+  if (!db) {
+    try {
+      db = await openDatabase(settings)
+    } catch (error) {
+      // The sink of another process holds the embedded database: serve live data only, and say so.
+      if (!(error instanceof DatabaseInUseError)) throw error
+      historyUnavailable = `${error.message}; set DATABASE_URL to a PostgreSQL server, or run kpipe up, for the 1 h and 24 h history`
+      log.warn(`no history: ${historyUnavailable}`)
+    }
+  }
   const ownsDatabase = options.db === undefined
   const admin = new Admin(clientOptions(connection, `${connection.clientId}-admin`))
   const feed = new LiveFeed({ settings, connection, admin, log })
-  const app = buildDashboard({ settings, log, db, admin, feed })
+  const app = buildDashboard({ settings, log, db, historyUnavailable, admin, feed })
   let closing: Promise<void> | undefined
   const closeAll = (closeOptions: { keepDatabase?: boolean } = {}) =>
     (closing ??= (async () => {
       await app.close().catch(() => {})
       await feed.stop().catch(() => {})
       await admin.close().catch(() => {})
-      if (ownsDatabase && !closeOptions.keepDatabase) await db.close().catch(() => {})
+      if (db && ownsDatabase && !closeOptions.keepDatabase) await db.close().catch(() => {})
     })())
   try {
     await app.listen({ host: settings.HOST, port: settings.PORT })

@@ -294,6 +294,7 @@
     if (seq !== state.loadSeq) return
     if (!state.host && body.host) selectHost(body.host, false)
     state.bucketMs = body.bucket_ms
+    state.historyUnavailable = body.history_unavailable
     state.liveBucket = null
     state.data = body.points
     trimToRange()
@@ -304,7 +305,12 @@
   function updateHostsEmpty() {
     $('hosts-empty').hidden = state.hosts.size > 0 || state.data.time.length > 0
     const seen = state.hosts.get(state.host)
-    $('hosts-meta').textContent = seen ? `last sample ${ago(seen)}` : ''
+    const meta = $('hosts-meta')
+    meta.textContent = seen ? `last sample ${ago(seen)}` : ''
+    if (state.historyUnavailable) {
+      meta.textContent += `${seen ? ' · ' : ''}live only, no history`
+      meta.title = state.historyUnavailable
+    }
   }
 
   function noteHost(host, time) {
