@@ -20,7 +20,7 @@ export function redactSecrets(text: string): string {
  * pino to stderr (stdout is kept for data, e.g. `kpipe tail`): human-readable on a terminal,
  * JSON lines otherwise. Known secret values are scrubbed from every message and error.
  */
-export function createLogger(level = 'info', name = 'kpipe'): Logger {
+export function createLogger(level = 'info', name = 'kpipe', tee?: pino.DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     name,
     level,
@@ -44,8 +44,9 @@ export function createLogger(level = 'info', name = 'kpipe'): Logger {
       },
     },
   }
-  if (process.stderr.isTTY) {
-    return pino(options, pretty({ destination: 2, sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' }))
-  }
-  return pino(options, pino.destination({ dest: 2, sync: false }))
+  const main: pino.DestinationStream = process.stderr.isTTY
+    ? pretty({ destination: 2, sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' })
+    : pino.destination({ dest: 2, sync: false })
+  if (!tee) return pino(options, main)
+  return pino(options, pino.multistream([{ stream: main, level: level as pino.Level }, { stream: tee, level: level as pino.Level }]))
 }

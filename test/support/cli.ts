@@ -3,11 +3,21 @@ import { fileURLToPath } from 'node:url'
 
 export const KPIPE_BIN = fileURLToPath(new URL('../../bin/kpipe.js', import.meta.url))
 
+/** The environment of a child: ours with `env` on top; an undefined value removes the variable. */
+export function childEnv(env: Record<string, string | undefined>, defaults: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...process.env, ...defaults }
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) delete out[name]
+    else out[name] = value
+  }
+  return out
+}
+
 /** The built CLI (`npm test` builds first), run to completion. */
 export function runKpipe(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000) {
   const result = spawnSync(process.execPath, [KPIPE_BIN, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    env: childEnv(env, { LOG_LEVEL: 'warn' }),
     timeout: timeoutMs,
   })
   return { code: result.status, stdout: result.stdout, stderr: result.stderr }
@@ -16,7 +26,7 @@ export function runKpipe(args: string[], env: Record<string, string | undefined>
 /** The built CLI as a long-running child, its output collected. */
 export function spawnKpipe(args: string[], env: Record<string, string | undefined> = {}): ChildProcess & { output: () => string } {
   const child = spawn(process.execPath, [KPIPE_BIN, ...args], {
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    env: childEnv(env, { LOG_LEVEL: 'info' }),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''

@@ -5,7 +5,9 @@ import { loginsCommand } from './logins.ts'
 import { tailCommand } from './tail.ts'
 import { topicsCommand } from './topics.ts'
 import { dashboardCommand } from './dashboard.ts'
+import { upCommand } from './up.ts'
 import { metricsCommand } from './metrics.ts'
+import { benchCommand } from './bench.ts'
 
 /** Commands of SPEC.md, each registered here by the module that builds it. */
 const PLANNED: [string, string][] = [
@@ -21,8 +23,10 @@ const PLANNED: [string, string][] = [
 
 export function registerCommands(program: Command): void {
   for (const command of [topicsCommand(), loginsCommand(), tailCommand(), auditCommand()]) program.addCommand(command)
+  program.addCommand(upCommand())
   program.addCommand(dashboardCommand())
   program.addCommand(metricsCommand())
+  program.addCommand(benchCommand())
   for (const [name, description] of PLANNED) {
     if (program.commands.some((c) => c.name() === name)) continue
     program

@@ -1,0 +1,90 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { exitOf, spawnKpipe, waitFor } from '../support/cli.ts'
+import { freePort, isAlive, stopLocalBroker } from '../../src/shell/broker/local-broker.ts'
+
+async function getJson<T>(url: string): Promise<T> {
+  const response = await fetch(url)
+  if (!response.ok) throw new Error(`${url}: ${response.status}`)
+  return (await response.json()) as T
+}
+
+interface Summary { total: { received: number; processed: number; filtered: { stale: number }; errors: Record<string, number> } }
+interface Metrics { sources: { database: number; live: number }; points: { time: number[]; cpu_usage: (number | null)[]; memory_usage: (number | null)[] } }
+
+describe('kpipe up', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-up-'))
+  afterAll(async () => {
+    await stopLocalBroker(dataDir)
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+
+  it('runs the whole stack with a local broker and PGlite, and stops cleanly on SIGINT', async () => {
+    const [kafkaPort, port] = [await freePort(), await freePort()]
+    const env = { KPIPE_DATA_DIR: dataDir, KAFKA_BROKERS: undefined, DATABASE_URL: undefined, KPIPE_HASH_KEY: undefined, METRICS_INTERVAL: '250ms', LOG_LEVEL: 'info' }
+    const up = spawnKpipe(['up', '--kafka-port', String(kafkaPort + 0), '--port', String(port), '--rate', '200'], env)
+    try {
+      await waitFor(() => up.output().includes('kpipe is running.') || up.exitCode !== null, 180_000, 'the ready banner')
+      expect(up.output()).toContain(`dashboard   http://127.0.0.1:${port}/`)
+      const base = `http://127.0.0.1:${port}`
+      const summary = await waitFor(async () => {
+        const s = await getJson<Summary>(`${base}/api/summary`)
+        return s.total.processed > 0 && s.total.received > s.total.processed ? s : undefined
+      }, 120_000, 'processed logins in /api/summary')
+      expect(summary.total.received).toBeGreaterThan(0)
+      const metrics = await waitFor(async () => {
+        const m = await getJson<Metrics>(`${base}/api/metrics?range=5m`)
+        return m.sources.database >= 3 ? m : undefined
+      }, 120_000, 'metric rows in the database')
+      expect(metrics.points.memory_usage.some((v) => v !== null && v > 0 && v <= 100)).toBe(true)
+      expect(existsSync(join(dataDir, 'hash-key'))).toBe(true)
+    } finally {
+      if (up.exitCode === null) up.kill('SIGINT')
+    }
+    const broker = JSON.parse(readFileSync(join(dataDir, 'kafka', 'broker.json'), 'utf8').toString()) as { pid: number }
+    const exit = await exitOf(up)
+    expect(exit, up.output().slice(-3000)).toEqual({ code: 0, signal: null })
+    expect(up.output()).toContain('stopping the local Kafka broker')
+    // no process left behind: the broker's JVM is gone too
+    expect(isAlive(broker.pid)).toBe(false)
+  }, 420_000)
+
+  it('a second run reuses the data dir and the local hash key', async () => {
+    const key = readFileSync(join(dataDir, 'hash-key'), 'utf8')
+    const [kafkaPort, port] = [await freePort(), await freePort()]
+    const up = spawnKpipe(['up', '--kafka-port', String(kafkaPort), '--port', String(port), '--rate', '20'], { KPIPE_DATA_DIR: dataDir, KAFKA_BROKERS: undefined, DATABASE_URL: undefined, KPIPE_HASH_KEY: undefined })
+    try {
+      await waitFor(() => up.output().includes('kpipe is running.') || up.exitCode !== null, 180_000, 'the ready banner')
+      expect(up.output()).toContain('using the local hash key')
+      expect(up.output()).toMatch(/topics: 0 created, 8 already there/)
+    } finally {
+      if (up.exitCode === null) up.kill('SIGTERM')
+    }
+    expect((await exitOf(up)).code).toBe(0)
+    expect(readFileSync(join(dataDir, 'hash-key'), 'utf8')).toBe(key)
+  }, 300_000)
+})
+
+describe('kpipe up when a part cannot start', () => {
+  it('stops what it started (the broker) and says why in one line', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-up-fail-'))
+    const { createServer } = await import('node:net')
+    const blocker = createServer()
+    const port = await new Promise<number>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve((blocker.address() as { port: number }).port)))
+    try {
+      const kafkaPort = await freePort()
+      const up = spawnKpipe(['up', '--kafka-port', String(kafkaPort), '--port', String(port)], { KPIPE_DATA_DIR: dataDir, KAFKA_BROKERS: undefined, DATABASE_URL: undefined })
+      const exit = await exitOf(up)
+      expect(exit.code, up.output().slice(-2000)).toBe(1)
+      expect(up.output()).toContain(`port ${port} on 127.0.0.1 is already in use`)
+      expect(up.output()).toContain('stopping the local Kafka broker')
+      expect(existsSync(join(dataDir, 'kafka', 'broker.json'))).toBe(false)
+    } finally {
+      blocker.close()
+      await stopLocalBroker(dataDir)
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  }, 240_000)
+})
