@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Admin } from '@platformatic/kafka'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { afterAll, beforeAll, expect, inject, it } from 'vitest'
 import { clientOptions, kafkaConnection } from '../shell/kafka/connection.ts'
 import type { KpipeProducer } from '../shell/kafka/producer.ts'
 import type { OutputRecord } from '../shell/kafka/records.ts'
@@ -270,9 +270,13 @@ it('keeps its layout while data streams in, follows the dark scheme, and saves s
   expect(problems).toEqual([])
 })
 
-it('says what to start when nothing has arrived yet (embedded PGlite, no table, no topics)', async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-empty-'))
-  const empty = await startDashboard(testSettings({ DATABASE_URL: '', KPIPE_DATA_DIR: dataDir }), silentLog)
+it('says what to start when nothing has arrived yet (a database without the table, topics not created)', async () => {
+  // a database of its own on the run's server: the shared one has other tests' hosts
+  const name = `dash_empty_${process.pid}_${Date.now()}`
+  await db.query(`CREATE DATABASE ${name}`)
+  const url = new URL(inject('postgresUrl'))
+  url.pathname = `/${name}`
+  const empty = await startDashboard(testSettings({ DATABASE_URL: url.toString() }), silentLog)
   const fresh = await context.newPage()
   const seen: string[] = []
   fresh.on('console', (m) => {
@@ -294,6 +298,6 @@ it('says what to start when nothing has arrived yet (embedded PGlite, no table, 
   } finally {
     await fresh.close()
     await empty.close()
-    rmSync(dataDir, { recursive: true, force: true })
+    await db.query(`DROP DATABASE ${name}`)
   }
 })

@@ -1,9 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { DatabaseInUseError, openPglite } from './database.ts'
+import { DatabaseInUseError, lockPgliteDir, openPglite } from './database.ts'
 
 describe('embedded PGlite serves one process', () => {
   const dirs: string[] = []
@@ -28,9 +28,9 @@ describe('embedded PGlite serves one process', () => {
     } finally {
       await db.close()
     }
+    // closing released it (opening PGlite again would only cost time: the lock is what matters)
     expect(existsSync(`${dir}.lock`)).toBe(false)
-    const again = await openPglite(dir)
-    await again.close()
+    lockPgliteDir(dir)()
   })
 
   it('refuses while another live process holds the lock, and says what to do', async () => {
@@ -51,7 +51,9 @@ describe('embedded PGlite serves one process', () => {
     const dir = fresh()
     const gone = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' })
     writeFileSync(`${dir}.lock`, gone.stdout.trim())
-    const db = await openPglite(dir)
-    await db.close()
+    const release = lockPgliteDir(dir)
+    expect(readFileSync(`${dir}.lock`, 'utf8')).toBe(String(process.pid))
+    release()
+    expect(existsSync(`${dir}.lock`)).toBe(false)
   })
 })
