@@ -194,8 +194,15 @@ it('loads without a console error, shows the login empty state, then fills every
   await waitFor(async () => (await chartData('cpu')).last >= firstLive, 5000, 'the first live sample on the CPU chart').catch((e: unknown) => {
     throw new Error(`${String(e)}; ${problems.join('; ')}`)
   })
-  const drawnAfter = Date.now() - firstLive
-  expect(drawnAfter).toBeLessThan(3000)
+  // from the sample's time to the page, as the page itself measures it, over a few samples
+  const lags: number[] = []
+  await waitFor(async () => {
+    const lag = Number(await page.getAttribute('body', 'data-live-lag-ms'))
+    if (lags.at(-1) !== lag) lags.push(lag)
+    return lags.length >= 6
+  }, 10_000, 'six live samples')
+  lags.sort((a, b) => a - b)
+  expect(lags[Math.floor(lags.length / 2)]).toBeLessThan(1000)
   await waitFor(async () => (await chartData('network')).last >= firstLive + 1000, 5000, 'later live samples on the network chart')
   expect(await page.textContent('#now-cpu')).toMatch(/^\d\d?(\.\d)? %$/)
   expect(await page.textContent('#now-network')).toMatch(/kB\/s|MB\/s/)

@@ -529,10 +529,21 @@
 
   function connect() {
     const events = new EventSource('/api/events')
-    events.addEventListener('open', () => setStatus('live', 'live'))
-    events.addEventListener('error', () => setStatus('connecting', 'reconnecting…'))
+    let lost = false
+    events.addEventListener('open', () => {
+      setStatus('live', 'live')
+      // back after a lost connection (or a restarted dashboard): fetch what was missed
+      if (lost) void loadAll()
+      lost = false
+    })
+    events.addEventListener('error', () => {
+      lost = true
+      setStatus('connecting', 'reconnecting…')
+    })
     events.addEventListener('sample', (e) => {
       const { host, point } = JSON.parse(e.data)
+      // sample time to arrival here, for anyone checking the "under a second" promise
+      document.body.dataset.liveLagMs = String(Date.now() - point.time)
       noteHost(host, point.time)
       if (!state.host) selectHost(host)
       else if (host === state.host) addPoint(point)
@@ -562,11 +573,8 @@
   // the token, once exchanged for a cookie, has no business staying in the address bar
   if (new URLSearchParams(location.search).has('token')) history.replaceState(null, '', location.pathname)
 
-  async function start() {
-    buildCharts()
-    renderErrors()
-    connect()
-    const tasks = [
+  async function loadAll() {
+    const results = await Promise.allSettled([
       loadHosts().then(loadHistory),
       api('/api/summary').then(renderSummary),
       api('/api/processing').then(renderProcessing),
@@ -575,10 +583,16 @@
         renderErrors()
       }),
       loadKafka(),
-    ]
-    const results = await Promise.allSettled(tasks)
+    ])
     const failed = results.find((r) => r.status === 'rejected')
     if (failed) showFailure(failed.reason)
+  }
+
+  async function start() {
+    buildCharts()
+    renderErrors()
+    connect()
+    await loadAll()
     setInterval(loadKafka, 5000)
     setInterval(() => {
       $('clock').textContent = `${dayFmt.format(new Date())} ${hhmmss.format(new Date())}`
