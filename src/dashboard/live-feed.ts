@@ -113,7 +113,7 @@ export class LiveFeed extends EventEmitter<FeedEvents> {
       recordsIn.inc({ part: 'dashboard', topic: record.topic })
       let readable = true
       if (record.topic === s.TOPIC_PERFORMANCE) {
-        const sample = parseSample(record.value)
+        const sample = parseSample(record.value, record.key)
         if (sample) this.#addSample(sample)
         else readable = false
       } else if (record.topic === s.TOPIC_SUMMARY) {

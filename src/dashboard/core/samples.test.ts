@@ -46,9 +46,19 @@ describe('parseSample', () => {
     ['an empty host', JSON.stringify({ host: '', time: '2026-11-24T10:00:00Z' })],
     ['a bad time', JSON.stringify({ host: 'h', time: 'yesterday' })],
     ['null', 'null'],
-    ['the comma-separated format (the sink decodes it, the live view skips it)', '2024-11-20 10:00:00.123456, 12.5, 45.2'],
+    ['a comma-separated line with too few columns', '2024-11-20 10:00:00.123456, 12.5, 45.2'],
+    ['a comma-separated line with a bad time', '20-11-2024 10:00, 12.5, 45.2, 123,0,7340032000,1048576000,123456,654321, 57.3'],
   ])('rejects %s', (_what, text) => {
     expect(parseSample(Buffer.from(text))).toBeUndefined()
+  })
+
+  it('reads the original pipeline\'s comma-separated line: naive local time, host from the key', () => {
+    const line = '2024-11-20 10:00:00.123456, 12.5, 45.2, 123,0,7340032000,1048576000,123456,654321, 57.3'
+    expect(parseSample(Buffer.from(line), Buffer.from('db-1'))).toEqual({
+      host: 'db-1', time: new Date(2024, 10, 20, 10, 0, 0, 123).getTime(), cpu_usage: 12.5, memory_usage: 45.2, disk_usage: 57.3,
+      cpu_interrupts: 123, bytes_sent: 123456, bytes_received: 654321, memory_used: 7340032000, memory_free: 1048576000,
+    })
+    expect(parseSample(line)?.host).toBe('unknown')
   })
 
   it('rejects a record without a value', () => {

@@ -91,11 +91,45 @@ export function toSample(value: unknown): Sample | undefined {
   }
 }
 
-/** Parses a `performance` record's bytes; undefined when they are not a valid sample. */
-export function parseSample(bytes: Buffer | string | undefined): Sample | undefined {
+const CSV_COLUMNS = ['cpu_usage', 'memory_usage', 'cpu_interrupts', 'cpu_calls', 'memory_used', 'memory_free', 'bytes_sent', 'bytes_received', 'disk_usage'] as const
+const NAIVE_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$/
+
+/**
+ * The original pipeline's line, `2024-11-20 10:00:00.123456, 12.5, 45.2, 123,0,7340032000,
+ * 1048576000,123456,654321, 57.3`: naive local time, then the columns in table order; the host
+ * is the record key, else `unknown` (as the sink stores it).
+ */
+function parseCsvSample(text: string, key: string | undefined): Sample | undefined {
+  const fields = text.split(',').map((f) => f.trim())
+  const m = NAIVE_TIME.exec(fields[0] ?? '')
+  if (!m || fields.length !== 1 + CSV_COLUMNS.length) return undefined
+  const [, y, mo, d, h, mi, sec, frac] = m
+  const time = new Date(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec), Math.floor(Number(`0.${frac ?? '0'}`) * 1000)).getTime()
+  const value = (column: (typeof CSV_COLUMNS)[number]) => toNumber(fields[1 + CSV_COLUMNS.indexOf(column)])
+  return toSample({
+    host: key || 'unknown',
+    time: new Date(time),
+    cpu_usage: value('cpu_usage'),
+    memory_usage: value('memory_usage'),
+    disk_usage: value('disk_usage'),
+    cpu_interrupts: value('cpu_interrupts'),
+    bytes_sent: value('bytes_sent'),
+    bytes_received: value('bytes_received'),
+    memory_used: value('memory_used'),
+    memory_free: value('memory_free'),
+  })
+}
+
+/**
+ * Parses a `performance` record (the JSON sample, or the original pipeline's comma-separated
+ * line, whose host comes from the record key); undefined when it is neither.
+ */
+export function parseSample(bytes: Buffer | string | undefined, key?: Buffer | string): Sample | undefined {
   if (bytes === undefined) return undefined
+  const text = bytes.toString().trim()
+  if (!text.startsWith('{')) return parseCsvSample(text, key?.toString().trim())
   try {
-    return toSample(JSON.parse(bytes.toString()))
+    return toSample(JSON.parse(text))
   } catch {
     return undefined
   }
