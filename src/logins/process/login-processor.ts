@@ -2,7 +2,7 @@ import type { Settings } from '../../shell/settings.ts'
 import { lineageHeaders, type ConsumedRecord, type OutputRecord } from '../../shell/kafka/records.ts'
 import { processingLatency, recordsIn, recordsOut } from '../../shell/observability/prometheus.ts'
 import { transformLogin } from '../core/transform-login.ts'
-import { errorRecord } from '../core/error-record.ts'
+import { errorRecord, errorUserId } from '../core/error-record.ts'
 import { OutcomeCounts, summaryRecord } from '../core/outcome-counts.ts'
 import { PercentileHistogram } from '../core/percentiles.ts'
 import type { LoginRules } from '../core/login-event.ts'
@@ -95,7 +95,8 @@ export class LoginProcessor {
       } else {
         time ??= new Date(now).toISOString()
         const value = errorRecord(outcome, record.value, record, time)
-        outputs.push(outcome.userId === null ? { topic: s.TOPIC_ERRORS, value, headers } : { topic: s.TOPIC_ERRORS, key: outcome.userId, value, headers })
+        const key = errorUserId(outcome)
+        outputs.push(key === null ? { topic: s.TOPIC_ERRORS, value, headers } : { topic: s.TOPIC_ERRORS, key, value, headers })
       }
       if (this.#perMessage) {
         const processingTime = Math.round((performance.now() - started) * 1000) / 1000
