@@ -4,7 +4,8 @@ export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     // the reliability suite runs on its own: npm run test:faults (vitest.faults.config.ts)
-    exclude: [...configDefaults.exclude, 'test/faults/**'],
+    // and so does the secured-cluster suite: npm run test:security (vitest.security.config.ts)
+    exclude: [...configDefaults.exclude, 'test/faults/**', 'test/security/**'],
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,

@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander'
 import { SetupError, UserError } from '../shell/errors.ts'
 import { redactSecrets } from '../shell/log.ts'
+import { kafkaSetupError } from '../shell/kafka/connection-errors.ts'
+import { currentConnection } from '../shell/kafka/connection.ts'
 import { kafkaCommand } from './commands/kafka.ts'
 import { registerCommands } from './commands/index.ts'
 
@@ -38,9 +40,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`kpipe: ${redactSecrets(error.message)}\n`)
       return 2
     }
-    if (error instanceof SetupError) {
-      process.stderr.write(`kpipe: ${redactSecrets(error.message)}\n`)
-      if (error.hint) process.stderr.write(`  → ${redactSecrets(error.hint)}\n`)
+    // refused Kafka credentials or certificates, from any command, are a setup problem too
+    const setup = error instanceof SetupError ? error : kafkaSetupError(error, currentConnection())
+    if (setup) {
+      process.stderr.write(`kpipe: ${redactSecrets(setup.message)}\n`)
+      if (setup.hint) process.stderr.write(`  → ${redactSecrets(setup.hint)}\n`)
       return 1
     }
     process.stderr.write(`kpipe: unexpected error: ${redactSecrets(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`)

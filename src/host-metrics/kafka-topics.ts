@@ -1,8 +1,9 @@
-import { AuthenticationError, UserError as KafkaUserError } from '@platformatic/kafka'
+import { UserError as KafkaUserError } from '@platformatic/kafka'
 import type { Logger } from '../shell/log.ts'
 import { backoffDelay, sleep } from '../shell/backoff.ts'
 import type { KafkaConnection } from '../shell/kafka/connection.ts'
 import { describe } from '../shell/kafka/consumer-loop.ts'
+import { kafkaSetupError } from '../shell/kafka/connection-errors.ts'
 import { ensureTopics } from '../shell/kafka/topics.ts'
 
 /** Thrown when the signal stopped the wait: the caller exits cleanly. */
@@ -22,7 +23,9 @@ export async function ensureTopicsPatiently(connection: KafkaConnection, names: 
       await ensureTopics(connection, names.map((name) => ({ name, partitions: -1, replicationFactor: -1 })))
       return
     } catch (error) {
-      if (error instanceof AuthenticationError || error instanceof KafkaUserError) throw error
+      const fatal = kafkaSetupError(error, connection)
+      if (fatal) throw fatal
+      if (error instanceof KafkaUserError) throw error
       if (signal?.aborted) throw new StoppedWaiting('stopped while waiting for Kafka')
       const delay = backoffDelay(attempt)
       log.warn({ attempt }, `Kafka at ${connection.bootstrapBrokers.join(',')} unavailable (${describe(error)}); retrying in ${(delay / 1000).toFixed(1)} s`)

@@ -184,9 +184,21 @@ export function loadSettings(
   throw new SettingError(name, raw[name] ?? '', m.expected, m.secret)
 }
 
-/** Values of secret settings, so that log redaction can find them wherever they appear. */
+/**
+ * Values of secret settings, so that log redaction can find them wherever they appear; for
+ * DATABASE_URL also its password alone (a driver may quote it without the rest of the URL).
+ */
 export function secretValues(settings: Settings): string[] {
-  return SETTING_NAMES.filter((n) => settingMeta(n).secret)
+  const values = SETTING_NAMES.filter((n) => settingMeta(n).secret)
     .map((n) => settings[n])
     .filter((v): v is string => typeof v === 'string' && v.length > 0)
+  if (settings.DATABASE_URL) {
+    try {
+      const password = new URL(settings.DATABASE_URL).password
+      if (password) values.push(password, decodeURIComponent(password))
+    } catch {
+      // not a URL the WHATWG parser reads: the whole value is still redacted
+    }
+  }
+  return values
 }

@@ -2,7 +2,7 @@ import { hostname } from 'node:os'
 import type { Server } from 'node:http'
 import { Command, Option } from 'commander'
 import { commandContext, intFlag, untilSignal } from '../context.ts'
-import { UserError } from '../../shell/errors.ts'
+import { SetupError, UserError } from '../../shell/errors.ts'
 import { sleep } from '../../shell/backoff.ts'
 import { kafkaConnection } from '../../shell/kafka/connection.ts'
 import { createProducer } from '../../shell/kafka/producer.ts'
@@ -60,16 +60,20 @@ export function metricsCommand(): Command {
       const sink = await startSink({ settings, log, groupId: options.group, from: options.from, signal: stop.signal }).catch(stoppedOrThrow)
       if (sink === STOPPED) return
       const server = options.metricsPort ? await serveMetrics(options.metricsPort, settings.HOST, () => sink.ready()) : undefined
+      let refused: SetupError | undefined
       try {
         const outcome = await Promise.race([stopped, sink.done.then(() => undefined)])
         if (outcome) log.info(`${outcome}: stopping the sink`)
       } catch (error) {
-        log.fatal({ err: error }, `sink stopped: ${describe(error)}`)
+        // refused credentials or certificates: one clear line from the CLI, no stack
+        if (error instanceof SetupError) refused = error
+        else log.fatal({ err: error }, `sink stopped: ${describe(error)}`)
         process.exitCode = 1
       } finally {
         await Promise.race([sink.stop(), sleep(SHUTDOWN_BUDGET_MS)])
         await closeServer(server)
       }
+      if (refused) throw refused
       log.info(`sink stopped; ${sink.loop.records} record(s) in ${sink.loop.batches} batch(es) committed`)
     })
   return metrics

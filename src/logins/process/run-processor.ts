@@ -5,6 +5,7 @@ import type { Logger } from '../../shell/log.ts'
 import { UserError } from '../../shell/errors.ts'
 import { backoffDelay, sleep } from '../../shell/backoff.ts'
 import { kafkaConnection, type KafkaConnection } from '../../shell/kafka/connection.ts'
+import { kafkaSetupError } from '../../shell/kafka/connection-errors.ts'
 import { createProducer, type KpipeProducer } from '../../shell/kafka/producer.ts'
 import { ConsumerLoop, describe } from '../../shell/kafka/consumer-loop.ts'
 import { ensureTopics } from '../../shell/kafka/topics.ts'
@@ -51,13 +52,13 @@ export async function runProcessor(options: ProcessorRunOptions): Promise<LoginP
   const connection = kafkaConnection(settings, 'logins')
   const processor = new LoginProcessor(settings, instanceId)
 
-  await untilReady('create topics', log, signal, () => ensureLoginTopics(connection, settings))
+  await untilReady('create topics', connection, log, signal, () => ensureLoginTopics(connection, settings))
   const producer = createProducer(connection, options.exactlyOnce ? { transactionalId: `kpipe-logins-${options.groupId}-${instanceId}` } : {})
   // Summary and interval metrics are not caused by one input: they go through a producer of
   // their own, outside the loop's writes and transactions (and never concurrently with them:
   // concurrent sends of one idempotent producer fail with OUT_OF_ORDER_SEQUENCE_NUMBER).
   const sideProducer = createProducer(connection, { clientId: `${connection.clientId}-side` })
-  if (options.exactlyOnce) await untilReady('initialise transactions', log, signal, () => fenceEarlierTransactions(producer))
+  if (options.exactlyOnce) await untilReady('initialise transactions', connection, log, signal, () => fenceEarlierTransactions(producer))
 
   const loop = new ConsumerLoop({
     connection,
@@ -149,11 +150,14 @@ async function fenceEarlierTransactions(producer: KpipeProducer): Promise<void> 
   await tx.cancel()
 }
 
-async function untilReady(what: string, log: Logger, signal: AbortSignal, action: () => Promise<void>): Promise<void> {
+/** Retries `action` with backoff while Kafka is unreachable; refused credentials or certificates fail at once. */
+async function untilReady(what: string, connection: KafkaConnection, log: Logger, signal: AbortSignal, action: () => Promise<void>): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await action()
     } catch (error) {
+      const fatal = kafkaSetupError(error, connection)
+      if (fatal) throw fatal
       if (error instanceof UserError || signal.aborted) throw error
       const delay = backoffDelay(attempt)
       log.warn({ err: error, attempt }, `${what}: Kafka unavailable (${describe(error)}); retrying in ${(delay / 1000).toFixed(1)} s`)

@@ -19,6 +19,13 @@ function readPem(path: string, setting: string): Buffer {
   }
 }
 
+let lastConnection: KafkaConnection | undefined
+
+/** The connection this process built last (one cluster per process): error messages name its user and mechanism. */
+export function currentConnection(): KafkaConnection | undefined {
+  return lastConnection
+}
+
 export function kafkaConnection(settings: Settings, clientSuffix?: string): KafkaConnection {
   const connection: KafkaConnection = {
     bootstrapBrokers: settings.KAFKA_BROKERS,
@@ -44,6 +51,7 @@ export function kafkaConnection(settings: Settings, clientSuffix?: string): Kafk
       password: settings.KAFKA_SASL_PASSWORD,
     }
   }
+  lastConnection = connection
   return connection
 }
 

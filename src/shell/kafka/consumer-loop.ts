@@ -2,6 +2,7 @@ import { Consumer, FetchIsolationLevels, AuthenticationError, UserError as Kafka
 import type { Logger } from '../log.ts'
 import { backoffDelay, sleep } from '../backoff.ts'
 import { clientOptions, type KafkaConnection } from './connection.ts'
+import { isFatalKafkaError, kafkaSetupError } from './connection-errors.ts'
 import type { KpipeProducer } from './producer.ts'
 import { rawDeserializers, type ConsumedRecord, type OutputRecord } from './records.ts'
 
@@ -103,7 +104,10 @@ export class ConsumerLoop {
         })
         return
       } catch (error) {
-        if (isFatal(error)) throw error instanceof FatalHandlerError ? error.cause : error
+        if (isFatal(error)) {
+          const cause = error instanceof FatalHandlerError ? error.cause : error
+          throw kafkaSetupError(cause, this.#options.connection) ?? cause
+        }
         if (this.stopping) return
         failures++
         const delay = backoffDelay(failures)
@@ -299,10 +303,12 @@ export function lastPerPartition<T extends { topic: string; partition: number; o
 }
 
 function isFatal(error: unknown): boolean {
-  return error instanceof FatalHandlerError || error instanceof AuthenticationError || error instanceof KafkaUserError
+  return error instanceof FatalHandlerError || error instanceof AuthenticationError || error instanceof KafkaUserError || isFatalKafkaError(error)
 }
 
 export function describe(error: unknown): string {
+  const setup = kafkaSetupError(error)
+  if (setup) return setup.message
   if (error instanceof AggregateError && error.errors.length > 0) return `${error.message}: ${describe(error.errors[0])}`
   return error instanceof Error ? error.message : String(error)
 }

@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
 import type { Settings } from '../settings.ts'
+import { databaseSetupError } from './database-errors.ts'
 import { SetupError } from '../errors.ts'
 
 /**
@@ -34,19 +35,29 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * TLS comes from DATABASE_URL as pg parses it: `sslmode=verify-full&sslrootcert=/ca.pem`
+ * (also `sslcert`/`sslkey` for client certificates). Refused TLS or logins throw a SetupError.
+ */
 export function openPostgres(url: string, poolSize = 4): Database {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5000 })
   // An idle client that loses its server must not crash the process; the next query reconnects.
   pool.on('error', () => {})
+  const description = redactUrl(url)
+  const explained = (error: unknown) => databaseSetupError(error, description) ?? error
   return {
     kind: 'postgres',
-    description: redactUrl(url),
+    description,
     async query(sql, params) {
-      const result = await pool.query(sql, params)
+      const result = await pool.query(sql, params).catch((error: unknown) => {
+        throw explained(error)
+      })
       return { rows: result.rows, rowCount: result.rowCount ?? 0 }
     },
     async transaction(work) {
-      const client = await pool.connect()
+      const client = await pool.connect().catch((error: unknown) => {
+        throw explained(error)
+      })
       try {
         await client.query('BEGIN')
         const result = await work({

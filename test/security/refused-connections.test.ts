@@ -1,0 +1,115 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import { describe, expect, test } from 'vitest'
+import { runKpipe } from '../support/cli.ts'
+import { expectNoSecrets, expectOneLineError, secure, secureEnv, uniqueTopics } from './support/secure-env.ts'
+
+/**
+ * What a user sees when the cluster or the database refuses kpipe: one line that says what was
+ * refused and what to change, exit code 1, no stack trace, no password — and at once, not after
+ * retrying forever (each run has a deadline well below the processor's endless backoff).
+ */
+const DEADLINE_MS = 60_000
+const group = () => ['--group', `sec-${randomUUID()}`]
+
+function refused(args: string[], env: Record<string, string | undefined>, ...secrets: string[]): string {
+  const started = Date.now()
+  const result = runKpipe(args, env, DEADLINE_MS)
+  expect(result.code, `kpipe ${args.join(' ')} did not fail within ${DEADLINE_MS} ms\n${result.stderr}`).toBe(1)
+  expect(Date.now() - started).toBeLessThan(DEADLINE_MS)
+  expectNoSecrets(result.stdout + result.stderr, ...secrets)
+  return expectOneLineError(result.stderr)
+}
+
+describe('a wrong password', () => {
+  const wrong = `wrong-${randomBytes(8).toString('hex')}`
+
+  test.each([
+    ['logins process', ['logins', 'process', ...group()], 'SCRAM-SHA-256'],
+    ['metrics sink', ['metrics', 'sink', ...group()], 'SCRAM-SHA-512'],
+    ['metrics collect', ['metrics', 'collect'], 'PLAIN'],
+    ['logins generate', ['logins', 'generate', '--count', '1'], 'PLAIN'],
+    ['tail', ['tail', 'user-login', '--count', '1'], 'SCRAM-SHA-256'],
+    ['topics create', ['topics', 'create'], 'SCRAM-SHA-512'],
+    ['audit', ['audit'], 'SCRAM-SHA-256'],
+  ] as const)('%s: refused SASL login, one line', (_name, args, mechanism) => {
+    const line = refused([...args], secureEnv(mechanism, { ...uniqueTopics(), KAFKA_SASL_PASSWORD: wrong, LOG_LEVEL: 'warn' }), wrong)
+    expect(line).toMatch(/refused the SASL login as "kpipe-test" with /)
+    expect(line).toContain(mechanism)
+  })
+
+  test('an unknown user is refused the same way', () => {
+    const line = refused(['logins', 'process', ...group()], secureEnv('SCRAM-SHA-256', { ...uniqueTopics(), KAFKA_SASL_USERNAME: 'nobody', LOG_LEVEL: 'warn' }))
+    expect(line).toMatch(/refused the SASL login as "nobody"/)
+  })
+})
+
+describe('an untrusted certificate', () => {
+  test('logins process without the CA (system CAs only): the broker certificate is not trusted', () => {
+    const line = refused(['logins', 'process', ...group()], secureEnv('SCRAM-SHA-256', { ...uniqueTopics(), KAFKA_SSL_CA_FILE: undefined, LOG_LEVEL: 'warn' }))
+    expect(line).toMatch(/^kpipe: TLS to Kafka at 127\.0\.0\.1:\d+ failed: the broker's certificate is not trusted/)
+  })
+
+  test('metrics sink trusting another CA: not trusted either', () => {
+    const line = refused(['metrics', 'sink', ...group()], secureEnv('PLAIN', { ...uniqueTopics(), KAFKA_SSL_CA_FILE: secure().certificates.otherCaPem, LOG_LEVEL: 'warn' }))
+    expect(line).toMatch(/TLS to Kafka at .* the broker's certificate is not trusted/)
+  })
+
+  test('TLS to a listener that does not speak TLS', () => {
+    const line = refused(['logins', 'process', ...group()], secureEnv('PLAIN', { ...uniqueTopics(), KAFKA_BROKERS: secure().plaintext, KAFKA_SASL_MECHANISM: undefined, LOG_LEVEL: 'warn' }))
+    expect(line).toMatch(/TLS to Kafka at .* did not answer the TLS handshake/)
+  })
+
+  test('a PEM file that cannot be read is named', () => {
+    const line = refused(['logins', 'process', ...group()], secureEnv('PLAIN', { KAFKA_SSL_CA_FILE: '/nonexistent/ca.pem', LOG_LEVEL: 'warn' }))
+    expect(line).toContain('KAFKA_SSL_CA_FILE=/nonexistent/ca.pem')
+  })
+})
+
+describe('PostgreSQL refusing the sink', () => {
+  const s = () => secure()
+  const sink = (databaseUrl: string, ...secrets: string[]) =>
+    refused(['metrics', 'sink', ...group()], secureEnv('PLAIN', { ...uniqueTopics(), DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' }), ...secrets)
+
+  test('verify-full without the root certificate: not trusted', () => {
+    expect(sink(`${s().postgresUrl}?sslmode=verify-full`)).toMatch(/^kpipe: TLS to PostgreSQL at .* the server's certificate is not trusted/)
+  })
+
+  test('a root certificate of another CA: not trusted', () => {
+    expect(sink(`${s().postgresUrl}?sslmode=verify-full&sslrootcert=${s().certificates.otherCaPem}`)).toMatch(/not trusted/)
+  })
+
+  test('no TLS to a server that requires it: the login is refused, with the fix', () => {
+    const result = runKpipe(['metrics', 'sink', ...group()], secureEnv('PLAIN', { ...uniqueTopics(), DATABASE_URL: s().postgresUrl, LOG_LEVEL: 'warn' }), DEADLINE_MS)
+    expect(result.code).toBe(1)
+    expect(expectOneLineError(result.stderr)).toMatch(/refused the login: .*no encryption/)
+    expect(result.stderr).toContain('sslmode=verify-full')
+    expectNoSecrets(result.stderr)
+  })
+
+  test('a wrong password: refused, the password named nowhere', () => {
+    const wrong = `pgwrong-${randomBytes(8).toString('hex')}`
+    const url = new URL(s().postgresUrl)
+    url.password = wrong
+    expect(sink(`${url.toString()}?sslmode=verify-full&sslrootcert=${s().certificates.caPem}`, wrong)).toMatch(/refused the login: password authentication failed/)
+  })
+})
+
+describe('secrets in --help and in setting errors', () => {
+  test('no --help output contains a secret', () => {
+    const env = secureEnv()
+    for (const args of [[], ['logins'], ['logins', 'process'], ['logins', 'generate'], ['metrics', 'sink'], ['metrics', 'collect'], ['dashboard'], ['tail'], ['audit'], ['topics', 'create'], ['kafka', 'start']]) {
+      const result = runKpipe([...args, '--help'], env)
+      expect(result.code, `${args.join(' ')} --help: ${result.stderr}`).toBe(0)
+      expect(result.stdout).toContain('Usage:')
+      expectNoSecrets(result.stdout + result.stderr)
+    }
+  })
+
+  test('a rejected secret setting is named, its value is not', () => {
+    const shortKey = 'short-secret'
+    const result = runKpipe(['logins', 'process'], secureEnv('PLAIN', { KPIPE_HASH_KEY: shortKey }))
+    expect(result.code).toBe(2)
+    expect(expectOneLineError(result.stderr)).toContain('KPIPE_HASH_KEY="<redacted>"')
+    expect(result.stderr).not.toContain(shortKey)
+  })
+})
