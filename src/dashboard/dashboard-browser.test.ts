@@ -31,6 +31,8 @@ let page: Page
 let userDataDir: string
 const problems: string[] = []
 let live: NodeJS.Timeout | undefined
+let liveStopped = false
+let liveProducer: KpipeProducer
 
 /**
  * A plausible machine: a CPU wave, slow memory drift, traffic that varies; its counters only
@@ -130,19 +132,27 @@ beforeAll(async () => {
   await createFeedTopics(settings)
   producer = testProducer(settings)
   dashboard = await startDashboard(settings, silentLog)
-  // live samples, as the collector sends them every 500 ms, continuing the history
+  // Live samples, as the collector sends them every 500 ms, continuing the history: from a
+  // producer of their own, one send at a time (@platformatic/kafka 1.x's idempotent producer
+  // loses its sequence numbers when sends overlap, and then refuses every later one).
+  liveProducer = testProducer(settings)
   let previous = lastHistory
-  const sendSample = () => {
+  const sendSample = async () => {
     const t = Date.now()
     const values = machine.at(t, (t - previous) / 1000)
     previous = t
-    return producer.send({ messages: [{ topic: settings.TOPIC_PERFORMANCE, key: host, value: sampleValue(host, t, values) }] })
+    await liveProducer.send({ messages: [{ topic: settings.TOPIC_PERFORMANCE, key: host, value: sampleValue(host, t, values) }] })
   }
-  // the first send initialises the idempotent producer; the timer's sends then go concurrently
-  await sendSample()
-  live = setInterval(() => {
-    sendSample().catch((e: unknown) => problems.push(`live send failed: ${String(e)} ${String((e as { errors?: unknown[] }).errors?.map(String))}`))
-  }, 500)
+  const tick = () => {
+    const started = Date.now()
+    sendSample().then(
+      () => {
+        if (!liveStopped) live = setTimeout(tick, Math.max(0, 500 - (Date.now() - started)))
+      },
+      (e: unknown) => problems.push(`live send failed: ${String(e)} ${String((e as { errors?: unknown[] }).errors?.map(String))}`),
+    )
+  }
+  tick()
   userDataDir = mkdtempSync(join(tmpdir(), 'kpipe-chromium-'))
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
@@ -162,11 +172,13 @@ beforeAll(async () => {
 }, 90_000)
 
 afterAll(async () => {
-  if (live) clearInterval(live)
+  liveStopped = true
+  if (live) clearTimeout(live)
   await context?.close()
   if (userDataDir) rmSync(userDataDir, { recursive: true, force: true })
   await dashboard?.close()
   await producer?.close()
+  await liveProducer?.close()
   await db?.query('DELETE FROM performance WHERE host = $1', [host])
   await db?.close()
 })
