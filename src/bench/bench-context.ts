@@ -1,0 +1,66 @@
+import type { KafkaConnection } from '../shell/kafka/connection.ts'
+import type { KafkaProbe } from './kafka-probe.ts'
+import { pollUntil, type PartProcess } from './measure.ts'
+
+/** What every section of the bench shares: the broker, a name prefix for its topics and groups, and the children's environment. */
+export interface BenchContext {
+  connection: KafkaConnection
+  bootstrap: string
+  probe: KafkaProbe
+  /** unique per run: every topic and group of the run starts with it */
+  runId: string
+  /** the environment of a child part: ours, the broker, a hash key, quiet logs, and `overrides` (undefined removes a variable) */
+  childEnv(overrides?: Record<string, string | undefined>): NodeJS.ProcessEnv
+  status(line: string): void
+}
+
+export interface GroupProgress {
+  /** ms (performance.now()) when the group's first commit was seen, and how much it covered */
+  firstAt: number
+  firstCommitted: number
+  doneAt: number
+  /** the part's CPU time (all threads, ms) at the first commit seen and at the last */
+  firstCpuMs: number
+  doneCpuMs: number
+}
+
+/**
+ * Waits until `groupId` has committed `total` records of `topic`, polling the broker; fails early
+ * when the part exits. The rate is taken from the first commit seen to the last, so the part's
+ * start-up (Node, connecting, joining the group) is not in it; the bench reports that apart.
+ */
+export async function awaitGroup(context: BenchContext, part: PartProcess, groupId: string, topic: string, total: number, timeoutMs: number, label: string): Promise<GroupProgress> {
+  let firstAt = 0
+  let firstCommitted = 0
+  let committed = 0
+  let firstCpuMs = 0
+  await pollUntil(async () => {
+    if (part.exited()) throw new Error(`${label} exited early:\n${part.output()}`)
+    committed = await context.probe.committed(groupId, topic)
+    if (committed > 0 && firstAt === 0) {
+      firstAt = performance.now()
+      firstCommitted = committed
+      firstCpuMs = part.cpuMs()
+    }
+    context.status(`${label}: ${committed.toLocaleString('en')} of ${total.toLocaleString('en')} committed`)
+    return committed >= total
+  }, timeoutMs, `${label} to commit ${total} records (${committed} so far)`, 25)
+  return { firstAt, firstCommitted, doneAt: performance.now(), firstCpuMs, doneCpuMs: part.cpuMs() }
+}
+
+/**
+ * The part's CPU time per record between the first commit and the last, in microseconds: what a
+ * record costs the part itself, much less sensitive than a rate to other load on the machine.
+ */
+export function cpuPerRecordUs(progress: GroupProgress, total: number): number {
+  const records = total - progress.firstCommitted
+  return records > 0 ? ((progress.doneCpuMs - progress.firstCpuMs) * 1000) / records : Number.NaN
+}
+
+/** records per second between the first commit seen and the last */
+export function steadyRate(progress: GroupProgress, total: number): number {
+  const seconds = (progress.doneAt - progress.firstAt) / 1000
+  const records = total - progress.firstCommitted
+  // NaN when everything came in the first commit (one batch): the caller times it from the spawn
+  return records > 0 && seconds > 0 ? records / seconds : Number.NaN
+}

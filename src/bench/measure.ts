@@ -1,0 +1,104 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as delay } from 'node:timers/promises'
+
+/** The kpipe CLI the parts under measurement run from, as a user runs them (`npm run build` first). */
+export const KPIPE_BIN = fileURLToPath(new URL('../../bin/kpipe.js', import.meta.url))
+
+export function median(values: number[]): number {
+  if (values.length === 0) return Number.NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+/** Nearest-rank percentile of an already sorted array. */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return Number.NaN
+  const rank = Math.ceil((p / 100) * sorted.length)
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!
+}
+
+/** Polls `check` every `everyMs` until it returns true; throws naming `what` after the deadline. */
+export async function pollUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string, everyMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await check()) return
+    if (Date.now() > deadline) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`)
+    await delay(everyMs)
+  }
+}
+
+export interface PartProcess {
+  child: ChildProcess
+  pid: number
+  /** the last lines it wrote, for error messages */
+  output(): string
+  /** peak resident set size so far (VmHWM), in bytes */
+  peakRss(): number
+  /** user + system CPU time so far, in milliseconds */
+  cpuMs(): number
+  exited(): boolean
+  /** SIGTERM, then SIGKILL after the deadline; resolves with the exit code */
+  stop(timeoutMs?: number): Promise<number | null>
+}
+
+/** Runs `node bin/kpipe.js …` as a child, the way an operator runs a part, so its memory and CPU are its own. */
+export function startPart(args: string[], env: NodeJS.ProcessEnv, nodeArgs: string[] = []): PartProcess {
+  const child = spawn(process.execPath, [...nodeArgs, KPIPE_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let tail = ''
+  const keep = (data: Buffer) => {
+    tail = (tail + data.toString()).slice(-4000)
+  }
+  child.stdout!.on('data', keep)
+  child.stderr!.on('data', keep)
+  let exitCode: number | null | undefined
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve((exitCode = code))))
+  const pid = child.pid
+  if (pid === undefined) throw new Error(`could not start ${process.execPath} ${KPIPE_BIN}`)
+  return {
+    child,
+    pid,
+    output: () => tail,
+    peakRss: () => procStatusKb(pid, 'VmHWM') * 1024,
+    cpuMs: () => processCpuMs(pid),
+    exited: () => exitCode !== undefined,
+    async stop(timeoutMs = 15_000) {
+      if (exitCode !== undefined) return exitCode
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+      try {
+        return await exit
+      } finally {
+        clearTimeout(timer)
+      }
+    },
+  }
+}
+
+function procStatusKb(pid: number, field: string): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  if (!match) throw new Error(`/proc/${pid}/status has no ${field}`)
+  return Number(match[1])
+}
+
+/**
+ * CPU time of a process, all threads, in milliseconds: the scheduler's nanosecond counters
+ * (schedstat of every task under /proc/<pid>/task) where the kernel has them, else utime + stime from
+ * /proc/<pid>/stat in clock ticks of 10 ms (too coarse for a sample that costs 1 ms).
+ */
+export function processCpuMs(pid: number): number {
+  try {
+    let ns = 0
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0])
+    }
+    return ns / 1e6
+  } catch {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // fields[0] is field 3 (state): utime is field 14, stime 15; USER_HZ is 100
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  }
+}

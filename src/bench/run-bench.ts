@@ -1,0 +1,244 @@
+import { randomBytes } from 'node:crypto'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import pg from 'pg'
+import type { Settings } from '../shell/settings.ts'
+import { kafkaConnection } from '../shell/kafka/connection.ts'
+import { freePort, startLocalBroker, stopLocalBroker } from '../shell/broker/local-broker.ts'
+import { removePostgres, startPostgres, type PostgresServer } from '../shell/postgres/ephemeral-server.ts'
+import { javaCommand } from '../shell/broker/java.ts'
+import type { BenchContext } from './bench-context.ts'
+import { KafkaProbe } from './kafka-probe.ts'
+import { median } from './measure.ts'
+import { measureCeiling } from './ceiling.ts'
+import { measureProcessor, preloadLogins } from './processor-throughput.ts'
+import { measureLatency } from './end-to-end-latency.ts'
+import { measureSink } from './sink-throughput.ts'
+import { measureCollector } from './collector-cost.ts'
+
+export interface BenchOptions {
+  settings: Settings
+  messages: number
+  repeat: number
+  quick: boolean
+  /** start a temporary broker (KAFKA_BROKERS was not given) */
+  ownBroker: boolean
+  /** write the processor runs' CPU profiles (node --cpu-prof) here */
+  cpuProfileDir?: string
+  status(line: string): void
+}
+
+export const LATENCY_RATES = [1000, 10_000]
+
+/** The figures, keyed by what they are; every number here is a measurement. */
+export interface BenchResult {
+  machine: Record<string, string | number>
+  settings: { messages: number; repeat: number; quick: boolean; sink_rows: number; latency_seconds: number; collector_seconds: number }
+  ceiling: { record_bytes: number; producer_msgs_per_s: number; consumer_msgs_per_s: number }
+  processor: Record<'at_least_once' | 'exactly_once', { msgs_per_s: number; ratio_to_ceiling: number; cpu_us_per_msg: number; wall_s: number; startup_s: number; peak_rss_mb: number }>
+  latency: Record<string, { p50_ms: number; p99_ms: number; max_ms: number; messages: number }>
+  sink: Record<'postgres' | 'pglite', { rows_per_s: number; peak_rss_mb: number }>
+  collector: { cpu_ms_per_sample: number; peak_rss_mb: number }
+  targets: Record<string, { target: string; value: number; met: boolean }>
+}
+
+const MB = 1024 * 1024
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits
+
+/**
+ * `kpipe bench`: the broker's own ceiling, then the processor, end-to-end latency, the sink and
+ * the collector, each part run as its own process the way an operator runs it, each figure the
+ * median of `repeat` runs. Starts a temporary broker unless KAFKA_BROKERS is set, and an
+ * ephemeral PostgreSQL unless DATABASE_URL is set; removes what it created.
+ */
+export async function runBench(options: BenchOptions): Promise<BenchResult> {
+  const { settings, status, repeat } = options
+  const runId = `kpipe-bench-${Date.now().toString(36)}`
+  const sinkRows = options.quick ? 2000 : 200_000
+  const latencySeconds = options.quick ? 1 : 10
+  const collectorSeconds = options.quick ? 1.5 : 10
+  const machine = describeMachine()
+  const cleanups: (() => Promise<void> | void)[] = []
+  try {
+    const ownBroker = options.ownBroker
+    let bootstrap = settings.KAFKA_BROKERS.join(',')
+    const [brokerReady, postgresUrl] = await Promise.all([
+      ownBroker ? startTemporaryBroker(status, cleanups) : Promise.resolve(bootstrap),
+      settings.DATABASE_URL ? benchDatabase(settings.DATABASE_URL, runId, cleanups) : startTemporaryPostgres(status, cleanups),
+    ])
+    bootstrap = brokerReady
+    const connection = kafkaConnection({ ...settings, KAFKA_BROKERS: bootstrap.split(',') }, 'bench')
+    const probe = new KafkaProbe(connection)
+    cleanups.push(() => probe.close())
+    const hashKey = randomBytes(32).toString('hex')
+    const context: BenchContext = {
+      connection, bootstrap, probe, runId, status,
+      childEnv(overrides = {}) {
+        const env: NodeJS.ProcessEnv = { ...process.env, KAFKA_BROKERS: bootstrap, KPIPE_HASH_KEY: hashKey, LOG_LEVEL: 'warn' }
+        for (const [name, value] of Object.entries(overrides)) {
+          if (value === undefined) delete env[name]
+          else env[name] = value
+        }
+        return env
+      },
+    }
+    const runs = <T>(label: string, run: (i: number) => Promise<T>) => sequence(repeat, (i) => {
+      status(`${label} (run ${i + 1} of ${repeat})`)
+      return run(i)
+    })
+
+    const preload = await preloadLogins(context, `${runId}-logins`, options.messages)
+    cleanups.push(() => probe.deleteTopics([preload.topic]))
+    const ceilingRuns = await runs('broker ceiling: ProducerPerformance and ConsumerPerformance', async (i) => {
+      const topic = `${runId}-ceiling-${i}`
+      await probe.createTopics([topic])
+      try {
+        return await measureCeiling(bootstrap, topic, options.messages, preload.meanValueBytes)
+      } finally {
+        await probe.deleteTopics([topic]).catch(() => {})
+      }
+    })
+    const ceiling = {
+      record_bytes: preload.meanValueBytes,
+      producer_msgs_per_s: round(median(ceilingRuns.map((r) => r.producerMsgsPerS)), 0),
+      consumer_msgs_per_s: round(median(ceilingRuns.map((r) => r.consumerMsgsPerS)), 0),
+    }
+    const ceilingRate = Math.min(ceiling.producer_msgs_per_s, ceiling.consumer_msgs_per_s)
+
+    const processor = {} as BenchResult['processor']
+    for (const [key, exactlyOnce] of [['at_least_once', false], ['exactly_once', true]] as const) {
+      const label = `processor ${exactlyOnce ? 'exactly-once' : 'at-least-once'}`
+      const results = await runs(label, (i) => measureProcessor(context, preload, exactlyOnce, `${key.replaceAll('_', '-')}-${i}`, options.cpuProfileDir))
+      const msgsPerS = median(results.map((r) => r.msgsPerS))
+      processor[key] = {
+        msgs_per_s: round(msgsPerS, 0),
+        ratio_to_ceiling: round(msgsPerS / ceilingRate, 3),
+        cpu_us_per_msg: round(median(results.map((r) => r.cpuUsPerMsg)), 1),
+        wall_s: round(median(results.map((r) => r.wallS)), 2),
+        startup_s: round(median(results.map((r) => r.startupS)), 2),
+        peak_rss_mb: round(Math.max(...results.map((r) => r.peakRssBytes)) / MB),
+      }
+    }
+
+    const latencyRuns = await runs('end-to-end latency', () => measureLatency(context, LATENCY_RATES, latencySeconds))
+    const latency: BenchResult['latency'] = {}
+    LATENCY_RATES.forEach((rate, i) => {
+      const at = latencyRuns.map((r) => r[i]!)
+      latency[`at_${rate}_msgs_per_s`] = {
+        p50_ms: round(median(at.map((r) => r.p50Ms)), 2),
+        p99_ms: round(median(at.map((r) => r.p99Ms)), 2),
+        max_ms: round(median(at.map((r) => r.maxMs)), 2),
+        messages: median(at.map((r) => r.messages)),
+      }
+    })
+
+    const sink = {} as BenchResult['sink']
+    for (const [key, url] of [['postgres', postgresUrl], ['pglite', undefined]] as const) {
+      const results = await runs(`sink into ${key === 'postgres' ? 'PostgreSQL' : 'PGlite'}`, (i) => measureSink(context, url, sinkRows, `sink-${key}-${i}`))
+      sink[key] = { rows_per_s: round(median(results.map((r) => r.rowsPerS)), 0), peak_rss_mb: round(Math.max(...results.map((r) => r.peakRssBytes)) / MB) }
+    }
+
+    const collectorRuns = await runs('collector', () => measureCollector(context, collectorSeconds))
+    const collector = {
+      cpu_ms_per_sample: round(median(collectorRuns.map((r) => r.cpuMsPerSample)), 3),
+      peak_rss_mb: round(Math.max(...collectorRuns.map((r) => r.peakRssBytes)) / MB),
+    }
+
+    machine.load_average_1m_end = round(loadavg()[0]!, 2)
+    const p99At1000 = latency.at_1000_msgs_per_s!.p99_ms
+    const targets: BenchResult['targets'] = {
+      'processor.at_least_once.msgs_per_s': { target: '>= 100000', value: processor.at_least_once.msgs_per_s, met: processor.at_least_once.msgs_per_s >= 100_000 },
+      'processor.exactly_once.msgs_per_s': { target: '>= 50000', value: processor.exactly_once.msgs_per_s, met: processor.exactly_once.msgs_per_s >= 50_000 },
+      'latency.at_1000_msgs_per_s.p99_ms': { target: '<= 25', value: p99At1000, met: p99At1000 <= 25 },
+      'sink.postgres.rows_per_s': { target: '>= 50000', value: sink.postgres.rows_per_s, met: sink.postgres.rows_per_s >= 50_000 },
+      'processor.peak_rss_mb': {
+        target: '<= 200',
+        value: Math.max(processor.at_least_once.peak_rss_mb, processor.exactly_once.peak_rss_mb),
+        met: Math.max(processor.at_least_once.peak_rss_mb, processor.exactly_once.peak_rss_mb) <= 200,
+      },
+    }
+    return {
+      machine,
+      settings: { messages: options.messages, repeat, quick: options.quick, sink_rows: sinkRows, latency_seconds: latencySeconds, collector_seconds: collectorSeconds },
+      ceiling, processor, latency, sink, collector, targets,
+    }
+  } finally {
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await cleanup()
+      } catch {
+        // best effort: a temp broker or database that will not stop is removed with its dir
+      }
+    }
+  }
+}
+
+async function sequence<T>(n: number, run: (i: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = []
+  for (let i = 0; i < n; i++) results.push(await run(i))
+  return results
+}
+
+async function startTemporaryBroker(status: (line: string) => void, cleanups: (() => Promise<void> | void)[]): Promise<string> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-bench-kafka-'))
+  cleanups.push(async () => {
+    await stopLocalBroker(dataDir).catch(() => {})
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+  status('starting a temporary Kafka broker')
+  const broker = await startLocalBroker({ dataDir, port: await freePort(), controllerPort: await freePort(), heapMb: 1024, onStatus: status })
+  return broker.bootstrap
+}
+
+async function startTemporaryPostgres(status: (line: string) => void, cleanups: (() => Promise<void> | void)[]): Promise<string> {
+  status('starting an ephemeral PostgreSQL')
+  const server: PostgresServer = startPostgres(await freePort())
+  cleanups.push(() => removePostgres(server))
+  return server.url
+}
+
+/**
+ * With DATABASE_URL set, the sink is measured in a database of its own on that server, dropped
+ * afterwards; where the role may not create databases, in the given one (the bench deletes
+ * its rows, which carry host names of this run only).
+ */
+async function benchDatabase(url: string, runId: string, cleanups: (() => Promise<void> | void)[]): Promise<string> {
+  const name = runId.replaceAll('-', '_')
+  const admin = new pg.Client({ connectionString: url })
+  try {
+    await admin.connect()
+    await admin.query(`CREATE DATABASE ${name}`)
+  } catch {
+    return url
+  } finally {
+    await admin.end().catch(() => {})
+  }
+  cleanups.push(async () => {
+    const dropper = new pg.Client({ connectionString: url })
+    await dropper.connect()
+    await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).finally(() => dropper.end())
+  })
+  const benchUrl = new URL(url)
+  benchUrl.pathname = `/${name}`
+  return benchUrl.toString()
+}
+
+function describeMachine(): Record<string, string | number> {
+  let cpuModel = cpus()[0]?.model ?? 'unknown'
+  try {
+    cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpuModel
+  } catch {
+    // not Linux
+  }
+  const java = spawnSync(javaCommand(), ['-version'], { encoding: 'utf8' })
+  return {
+    cpus: cpus().length,
+    cpu_model: cpuModel,
+    memory_total_mb: Math.round(totalmem() / MB),
+    node: process.version,
+    java: /version "([^"]+)"/.exec(`${java.stderr}${java.stdout}`)?.[1] ?? 'unknown',
+    load_average_1m_start: round(loadavg()[0]!, 2),
+  }
+}

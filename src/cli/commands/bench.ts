@@ -1,0 +1,35 @@
+import { resolve } from 'node:path'
+import { Command } from 'commander'
+import { commandContext, intFlag } from '../context.ts'
+import { statusLine } from '../progress.ts'
+import { runBench } from '../../bench/run-bench.ts'
+import { benchTable } from '../../bench/report.ts'
+
+export function benchCommand(): Command {
+  return new Command('bench')
+    .description('measure the processor, end-to-end latency, the sink and the collector against the broker\'s own ceiling')
+    .option('--messages <n>', 'login events preloaded for the processor and for the ceiling', intFlag('messages', 1000), undefined)
+    .option('--repeat <n>', 'runs of each measurement; each figure is their median', intFlag('repeat', 1, 100))
+    .option('--quick', 'a smoke test: small volumes, one run (figures not comparable with a full run)')
+    .option('--json', 'print one JSON object with the figures instead of the table')
+    .option('--cpu-prof <dir>', 'write a CPU profile of every processor run (node --cpu-prof) to this directory')
+    .addHelpText('after', '\nStarts a temporary Kafka broker unless KAFKA_BROKERS (or --brokers) is set, and an ephemeral PostgreSQL\n' +
+      'unless DATABASE_URL is set. See docs/benchmarks.md for the method and the figures of this project\'s machine.')
+    .action(async (options: { messages?: number; repeat?: number; quick?: boolean; json?: boolean; cpuProf?: string }, command: Command) => {
+      const { settings } = commandContext(command)
+      const quick = options.quick === true
+      const line = statusLine()
+      const globals = command.optsWithGlobals() as { brokers?: string }
+      const result = await runBench({
+        settings,
+        quick,
+        messages: options.messages ?? (quick ? 5000 : 1_000_000),
+        repeat: options.repeat ?? (quick ? 1 : 3),
+        ownBroker: process.env.KAFKA_BROKERS === undefined && globals.brokers === undefined,
+        ...(options.cpuProf ? { cpuProfileDir: resolve(options.cpuProf) } : {}),
+        status: (text) => line.update(text),
+      })
+      line.done('bench: done')
+      process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : benchTable(result))
+    })
+}
