@@ -127,7 +127,7 @@
       legend: { show: false },
       cursor: { drag: { x: false, y: false }, points: { size: 6 } },
       scales,
-      axes: [{ stroke: css('--axis'), grid, ticks, font: axisFont(), size: 28, space: 64, values: timeLabels }, ...yAxes],
+      axes: [{ stroke: css('--axis'), grid, ticks, font: axisFont(), size: 28, space: (_u, _i, _min, _max, dim) => (dim < 400 ? 44 : 64), values: timeLabels }, ...yAxes],
       series: [
         {},
         ...def.series.map((s) => ({
