@@ -28,6 +28,7 @@ describe('the processor SIGKILLed 10 times during a 200,000-message stream', () 
       const started = Date.now()
       const generator = spawnKpipe(['logins', 'generate', '--count', String(COUNT), '--rate', String(RATE), '--seed', String(seed), '--invalid-ratio', '0.2'], env)
       let processor = spawnKpipe(args, env)
+      const processors = [processor]
       const kills: { atMs: number; afterStartMs: number; committed: number; outputs: number; generated: number }[] = []
       let generatorEndedAt: number | undefined
       void exitOf(generator).then(() => (generatorEndedAt = Date.now()))
@@ -50,6 +51,7 @@ describe('the processor SIGKILLed 10 times during a 200,000-message stream', () 
             generated: await watch.endSum([settings.TOPIC_LOGINS]),
           })
           processor = spawnKpipe(args, env)
+          processors.push(processor)
         }
         const generated = await exitOf(generator)
         expect(generated.code, generator.output().slice(-2000)).toBe(0)
@@ -84,6 +86,8 @@ describe('the processor SIGKILLed 10 times during a 200,000-message stream', () 
         const examples = Object.entries(audit.missingOffsets).flatMap(([p, offsets]) => offsets.map((o) => `${p}/${o}`))
         figures.missingExamples = examples
         figures.missingExamplesInReadUncommitted = examples.filter((e) => uncommitted.offsets.has(e)).length
+        // what the processors warned about (log level warn and above), for the diagnosis
+        figures.processorWarnings = processors.flatMap((p, i) => p.output().split('\n').filter((l) => /"level":[456]0/.test(l)).map((l) => `#${i}: ${l.slice(0, 600)}`))
         const end = new OffsetWatch(settings)
         figures.committedAtEnd = await end.committedSum(group).finally(() => end.close())
       }
