@@ -1,6 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { describe, expect, test } from 'vitest'
 import { runKpipe } from '../support/cli.ts'
+import { ConsumerLoop } from '../../src/shell/kafka/consumer-loop.ts'
+import { SetupError } from '../../src/shell/errors.ts'
+import { createLogger } from '../../src/shell/log.ts'
 import { expectNoSecrets, expectOneLineError, secure, secureEnv, uniqueTopics } from './support/secure-env.ts'
 
 /**
@@ -35,6 +39,23 @@ describe('a wrong password', () => {
     const line = refused([...args], secureEnv(mechanism, { ...uniqueTopics(), KAFKA_SASL_PASSWORD: wrong, LOG_LEVEL: 'warn' }), wrong)
     expect(line).toMatch(/refused the SASL login as "kpipe-test" with /)
     expect(line).toContain(mechanism)
+  })
+
+  test('the consumer loop itself stops on a refused login instead of retrying (credentials revoked while running)', async () => {
+    const s = secure()
+    const loop = new ConsumerLoop({
+      connection: { bootstrapBrokers: [s.saslSsl], clientId: 'kpipe-test', tls: { ca: readFileSync(s.certificates.caPem) }, sasl: { mechanism: 'SCRAM-SHA-256', username: s.user, password: wrong } },
+      groupId: `sec-${randomUUID()}`,
+      topics: ['user-login'],
+      handler: () => [],
+      log: createLogger('silent'),
+    })
+    const started = Date.now()
+    const outcome = await Promise.race([loop.run().then(() => 'stopped', (error: unknown) => error), new Promise((resolve) => setTimeout(resolve, DEADLINE_MS, 'still retrying'))])
+    loop.stop()
+    expect(outcome).toBeInstanceOf(SetupError)
+    expect((outcome as SetupError).message).toMatch(/^Kafka at 127\.0\.0\.1:\d+ refused the SASL login as "kpipe-test" with SCRAM-SHA-256/)
+    expect(Date.now() - started).toBeLessThan(DEADLINE_MS)
   })
 
   test('an unknown user is refused the same way', () => {
