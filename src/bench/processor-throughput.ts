@@ -85,11 +85,13 @@ export async function measureProcessor(context: BenchContext, preload: Preload, 
     const peakRssBytes = part.peakRss()
     const wallS = (progress.doneAt - spawnedAt) / 1000
     const steady = steadyRate(progress, preload.messages)
+    const cpuUsPerMsg = cpuPerRecordUs(progress, preload.messages)
+    // when one commit covered everything (small --messages), whole-process figures, start-up included
     return {
       msgsPerS: Number.isNaN(steady) ? preload.messages / wallS : steady,
       wallS,
       startupS: (progress.firstAt - spawnedAt) / 1000,
-      cpuUsPerMsg: cpuPerRecordUs(progress, preload.messages),
+      cpuUsPerMsg: Number.isNaN(cpuUsPerMsg) ? (progress.doneCpuMs * 1000) / preload.messages : cpuUsPerMsg,
       peakRssBytes,
     }
   } finally {
