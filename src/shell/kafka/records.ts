@@ -8,10 +8,22 @@ export type OutputRecord = MessageToProduce<string | Buffer, string | Buffer, st
 
 const toBuffer = (data?: string | Buffer) => (data === undefined || data === null ? undefined : typeof data === 'string' ? Buffer.from(data) : data)
 
+/** Header names are a handful of constants (the lineage headers): encoded once, not once per record. */
+const headerNames = new Map<string, Buffer>()
+const headerNameBuffer = (name?: string) => {
+  if (name === undefined || name === null) return undefined
+  let bytes = headerNames.get(name)
+  if (bytes === undefined) {
+    bytes = Buffer.from(name)
+    if (headerNames.size < 256) headerNames.set(name, bytes)
+  }
+  return bytes
+}
+
 export const outputSerializers: Serializers<string | Buffer, string | Buffer, string, string | Buffer> = {
   key: toBuffer,
   value: toBuffer,
-  headerKey: toBuffer,
+  headerKey: headerNameBuffer,
   headerValue: toBuffer,
 }
 
