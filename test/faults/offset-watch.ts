@@ -1,4 +1,4 @@
-import { Admin } from '@platformatic/kafka'
+import { Admin, FetchIsolationLevels } from '@platformatic/kafka'
 import { clientOptions, kafkaConnection } from '../../src/shell/kafka/connection.ts'
 import type { Settings } from '../../src/shell/settings.ts'
 
@@ -33,6 +33,23 @@ export class OffsetWatch {
     let sum = 0
     for (const p of topic?.partitions ?? []) if (p.committedOffset > 0n) sum += Number(p.committedOffset)
     return sum
+  }
+
+  /**
+   * Partitions of `topic` whose last stable offset (what read_committed readers reach) is below
+   * the high watermark: a transaction there is still open.
+   */
+  async openTransactions(topic: string): Promise<{ partition: number; lastStable: number; highWatermark: number }[]> {
+    const metadata = await this.#admin.metadata({ topics: [topic] })
+    const partitions = Array.from({ length: metadata.topics.get(topic)?.partitionsCount ?? 0 }, (_, partitionIndex) => ({ partitionIndex, timestamp: -1n }))
+    const [stable] = await this.#admin.listOffsets({ topics: [{ name: topic, partitions }], isolationLevel: FetchIsolationLevels.READ_COMMITTED })
+    const [high] = await this.#admin.listOffsets({ topics: [{ name: topic, partitions }], isolationLevel: FetchIsolationLevels.READ_UNCOMMITTED })
+    const open: { partition: number; lastStable: number; highWatermark: number }[] = []
+    for (const p of stable?.partitions ?? []) {
+      const hw = Number(high?.partitions.find((h) => h.partitionIndex === p.partitionIndex)?.offset ?? 0n)
+      if (Number(p.offset) < hw) open.push({ partition: p.partitionIndex, lastStable: Number(p.offset), highWatermark: hw })
+    }
+    return open
   }
 
   async close(): Promise<void> {

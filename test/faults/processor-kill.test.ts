@@ -89,7 +89,12 @@ describe('the processor SIGKILLed 10 times during a 200,000-message stream', () 
         // what the processors warned about (log level warn and above), for the diagnosis
         figures.processorWarnings = processors.flatMap((p, i) => p.output().split('\n').filter((l) => /"level":[456]0/.test(l)).map((l) => `#${i}: ${l.slice(0, 600)}`))
         const end = new OffsetWatch(settings)
-        figures.committedAtEnd = await end.committedSum(group).finally(() => end.close())
+        try {
+          figures.committedAtEnd = await end.committedSum(group)
+          figures.openTransactions = Object.fromEntries(await Promise.all(outputs.map(async (t) => [t, await end.openTransactions(t)])))
+        } finally {
+          await end.close()
+        }
       }
       reportFigures(`processor-kill ${mode}`, figures)
       expect(audit.inputs).toBe(COUNT)
