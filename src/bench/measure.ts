@@ -44,6 +44,13 @@ export interface PartProcess {
   stop(timeoutMs?: number): Promise<number | null>
 }
 
+const running = new Set<PartProcess>()
+
+/** Stops every part still running (on Ctrl-C: no child outlives the bench). */
+export async function stopParts(): Promise<void> {
+  await Promise.all([...running].map((part) => part.stop(5000)))
+}
+
 /** Runs `node bin/kpipe.js …` as a child, the way an operator runs a part, so its memory and CPU are its own. */
 export function startPart(args: string[], env: NodeJS.ProcessEnv, nodeArgs: string[] = []): PartProcess {
   const child = spawn(process.execPath, [...nodeArgs, KPIPE_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -54,10 +61,13 @@ export function startPart(args: string[], env: NodeJS.ProcessEnv, nodeArgs: stri
   child.stdout!.on('data', keep)
   child.stderr!.on('data', keep)
   let exitCode: number | null | undefined
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve((exitCode = code))))
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => {
+    running.delete(part)
+    resolve((exitCode = code))
+  }))
   const pid = child.pid
   if (pid === undefined) throw new Error(`could not start ${process.execPath} ${KPIPE_BIN}`)
-  return {
+  const part: PartProcess = {
     child,
     pid,
     output: () => tail,
@@ -75,6 +85,8 @@ export function startPart(args: string[], env: NodeJS.ProcessEnv, nodeArgs: stri
       }
     },
   }
+  running.add(part)
+  return part
 }
 
 function procStatusKb(pid: number, field: string): number {

@@ -11,7 +11,7 @@ import { removePostgres, startPostgres, type PostgresServer } from '../shell/pos
 import { javaCommand } from '../shell/broker/java.ts'
 import type { BenchContext } from './bench-context.ts'
 import { KafkaProbe } from './kafka-probe.ts'
-import { median } from './measure.ts'
+import { median, stopParts } from './measure.ts'
 import { measureCeiling } from './ceiling.ts'
 import { measureProcessor, preloadLogins } from './processor-throughput.ts'
 import { measureLatency } from './end-to-end-latency.ts'
@@ -28,6 +28,9 @@ export interface BenchOptions {
   /** write the processor runs' CPU profiles (node --cpu-prof) here */
   cpuProfileDir?: string
   status(line: string): void
+  /** aborting it (Ctrl-C) stops the parts, the temporary broker and database, then calls onInterrupted */
+  signal?: AbortSignal
+  onInterrupted?: () => void
 }
 
 export const LATENCY_RATES = [1000, 10_000]
@@ -61,6 +64,19 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const collectorSeconds = options.quick ? 1.5 : 10
   const machine = describeMachine()
   const cleanups: (() => Promise<void> | void)[] = []
+  let cleaned: Promise<void> | undefined
+  const cleanUp = () => (cleaned ??= (async () => {
+    await stopParts()
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await cleanup()
+      } catch {
+        // best effort: a temp broker or database that will not stop is removed with its dir
+      }
+    }
+  })())
+  const onAbort = () => void cleanUp().then(() => options.onInterrupted?.())
+  options.signal?.addEventListener('abort', onAbort, { once: true })
   try {
     const ownBroker = options.ownBroker
     let bootstrap = settings.KAFKA_BROKERS.join(',')
@@ -85,6 +101,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       },
     }
     const runs = <T>(label: string, run: (i: number) => Promise<T>) => sequence(repeat, (i) => {
+      if (options.signal?.aborted) throw new Error('interrupted')
       status(`${label} (run ${i + 1} of ${repeat})`)
       return run(i)
     })
@@ -165,13 +182,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       ceiling, processor, latency, sink, collector, targets,
     }
   } finally {
-    for (const cleanup of cleanups.reverse()) {
-      try {
-        await cleanup()
-      } catch {
-        // best effort: a temp broker or database that will not stop is removed with its dir
-      }
-    }
+    options.signal?.removeEventListener('abort', onAbort)
+    await cleanUp()
   }
 }
 

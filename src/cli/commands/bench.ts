@@ -1,6 +1,6 @@
 import { resolve } from 'node:path'
 import { Command } from 'commander'
-import { commandContext, intFlag } from '../context.ts'
+import { commandContext, intFlag, untilSignal } from '../context.ts'
 import { statusLine } from '../progress.ts'
 import { runBench } from '../../bench/run-bench.ts'
 import { benchTable } from '../../bench/report.ts'
@@ -20,6 +20,11 @@ export function benchCommand(): Command {
       const quick = options.quick === true
       const line = statusLine()
       const globals = command.optsWithGlobals() as { brokers?: string }
+      const stop = new AbortController()
+      void untilSignal((signal) => {
+        line.done(`bench: ${signal}, stopping the parts and removing the temporary broker and database`)
+        stop.abort()
+      })
       const result = await runBench({
         settings,
         quick,
@@ -28,6 +33,8 @@ export function benchCommand(): Command {
         ownBroker: process.env.KAFKA_BROKERS === undefined && globals.brokers === undefined,
         ...(options.cpuProf ? { cpuProfileDir: resolve(options.cpuProf) } : {}),
         status: (text) => line.update(text),
+        signal: stop.signal,
+        onInterrupted: () => process.exit(130),
       })
       line.done('bench: done')
       process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : benchTable(result))
