@@ -6,8 +6,11 @@ import { OffsetWatch } from './offset-watch.ts'
 
 const COUNT = 200_000
 const KILLS = 10
-/** the generator's pace: the stream lasts ~50 s, so the kills land while it flows */
-const RATE = 4000
+/**
+ * The generator's pace: slower than the processor, so the stream (~130 s) outlasts the 10
+ * kill-and-restart cycles and every restarted processor finds new work to be killed in.
+ */
+const RATE = 1500
 
 /**
  * `kpipe logins generate` streams 200,000 events while `kpipe logins process` runs; each time
@@ -37,7 +40,9 @@ describe('the processor SIGKILLed 10 times during a 200,000-message stream', () 
           const spawnedAt = Date.now()
           const outputsBefore = await watch.endSum(outputs)
           // progress first (a kill during start-up proves little), then a random moment within the next 3 s
-          await waitFor(async () => (await watch.endSum(outputs)) > outputsBefore, 120_000, `outputs of processor ${k + 1}`)
+          await waitFor(async () => (await watch.endSum(outputs)) > outputsBefore, 120_000, `outputs of processor ${k + 1}`).catch(async (error: Error) => {
+            throw new Error(`${error.message} (generator ${generator.exitCode === null ? 'still running' : `exited ${generator.exitCode}`}, ${await watch.committedSum(group)} of ${COUNT} committed)`)
+          })
           const delay = Math.floor(random() * 3000)
           await new Promise((r) => setTimeout(r, delay))
           if (processor.exitCode !== null) throw new Error(`the processor exited by itself (code ${processor.exitCode}): ${processor.output().slice(-2000)}`)
