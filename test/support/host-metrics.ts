@@ -5,23 +5,13 @@ import { createLogger } from '../../src/shell/log.ts'
 import { kafkaConnection } from '../../src/shell/kafka/connection.ts'
 import { ConsumerLoop } from '../../src/shell/kafka/consumer-loop.ts'
 import type { ConsumedRecord } from '../../src/shell/kafka/records.ts'
+import { waitFor } from './cli.ts'
 
 export const uniqueName = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
 
-/** Polls `check` until it returns a truthy value or the deadline passes. */
-export async function waitUntil<T>(check: () => T | Promise<T>, what: string, timeoutMs = 30_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs
-  let lastError: unknown
-  for (;;) {
-    try {
-      const value = await check()
-      if (value) return value as NonNullable<T>
-    } catch (error) {
-      lastError = error
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
+/** waitFor with the description first, as this file's callers read best. */
+export function waitUntil<T>(check: () => T | Promise<T>, what: string, timeoutMs = 30_000): Promise<NonNullable<T>> {
+  return waitFor(check, timeoutMs, what)
 }
 
 /** A database of its own on the shared test server, so that test files never see each other's rows. */
