@@ -126,7 +126,8 @@ export async function runProcessor(options: ProcessorRunOptions): Promise<LoginP
     if (settings.METRICS_MODE === 'interval') publish(processor.takeMetrics(lastLag))
     publish(processor.takeSummary())
     await Promise.race([publishing, sleep(FLUSH_TIMEOUT_MS)])
-    await Promise.allSettled([producer.close(), sideProducer.close()])
+    // bounded: a producer waiting on a broker that is gone must not hold up the exit (everything handled is committed)
+    await Promise.race([Promise.allSettled([producer.close(), sideProducer.close()]), sleep(FLUSH_TIMEOUT_MS)])
     if (server) await new Promise((resolve) => server.close(resolve))
   }
   const t = processor.total

@@ -50,6 +50,8 @@ export class FatalHandlerError extends Error {
 }
 
 const WRITE_ATTEMPTS = 6
+/** how long leaving the group may take at shutdown before the loop moves on */
+const CLOSE_BUDGET_MS = 3000
 const FETCH_MAX_BYTES = 2 * 1024 * 1024
 
 /**
@@ -164,8 +166,10 @@ export class ConsumerLoop {
       }
     } finally {
       this.#consumer = undefined
-      if (stream) await stream.close().catch(() => {})
-      await new Promise<void>((resolve) => consumer.close(true, () => resolve()))
+      // Everything handled is committed by now: closing must not wait on requests to a broker
+      // that is gone (the client retries them for up to a minute), so each step is bounded.
+      if (stream) await Promise.race([stream.close().catch(() => {}), sleep(CLOSE_BUDGET_MS)])
+      await Promise.race([new Promise<void>((resolve) => consumer.close(true, () => resolve())), sleep(CLOSE_BUDGET_MS)])
     }
   }
 
