@@ -83,7 +83,7 @@ export function sampleValue(host: string, time: number, over: Record<string, unk
   })
 }
 
-export const counts = (n: number) => ({
+export const counts = (n: number, extra: Record<string, unknown> = {}) => ({
   received: 10 * n,
   processed: 7 * n,
   filtered: { stale: n, app_version: n },
@@ -91,20 +91,8 @@ export const counts = (n: number) => ({
   device_types: { android: 4 * n, ios: 3 * n },
   locales: { RU: 2 * n, US: 5 * n },
   app_versions: { '2.3.0': 9 * n },
+  ...extra,
 })
 
-/** Polls `check` until it returns a truthy value, or fails naming `what` at the deadline. */
-export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs: number, what: string): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const value = await check()
-      if (value) return value
-    } catch (error) {
-      last = error
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
+/** The project's one polling helper, re-exported for the dashboard's tests. */
+export { waitFor } from '../../test/support/cli.ts'

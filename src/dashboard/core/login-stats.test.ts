@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { LoginStats, parseLoginError, parseMetrics, parseSummary } from './login-stats.ts'
+import { counts } from '../dashboard.fixture.ts'
 
-const counts = (n: number, extra: Record<string, unknown> = {}) => ({
-  received: 10 * n,
-  processed: 7 * n,
-  filtered: { stale: n, app_version: n },
-  errors: { invalid_json: n, missing_fields: 0, invalid_field: 0 },
-  device_types: { android: 4 * n, ios: 3 * n },
-  locales: { RU: 2 * n, US: 5 * n },
-  app_versions: { '2.3.0': 9 * n },
-  ...extra,
-})
 
 const summary = (instance: string, time: string, n: number) =>
   JSON.stringify({ instance_id: instance, time, window_start: '2026-11-24T10:00:00Z', window_end: time, total: counts(n), window: counts(1) })
