@@ -3,6 +3,7 @@ import type { Logger } from '../log.ts'
 import { backoffDelay, sleep } from '../backoff.ts'
 import { clientOptions, type KafkaConnection } from './connection.ts'
 import { isFatalKafkaError, kafkaSetupError } from './connection-errors.ts'
+import { assertReadCommittedCorrected } from './read-committed.ts'
 import type { KpipeProducer } from './producer.ts'
 import { rawDeserializers, type ConsumedRecord, type OutputRecord } from './records.ts'
 
@@ -82,6 +83,7 @@ export class ConsumerLoop {
     if (this.#options.delivery === 'exactly-once' && !this.#options.producer) {
       throw new Error('exactly-once delivery needs a transactional producer')
     }
+    if (this.#options.readCommitted) assertReadCommittedCorrected()
   }
 
   get stopping(): boolean {

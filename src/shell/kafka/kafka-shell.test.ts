@@ -128,7 +128,9 @@ describe('Kafka shell against a real broker', () => {
     // A child process runs the loop from the build and dies with SIGKILL inside its handler.
     const loopModule = fileURLToPath(new URL('../../../dist/shell/kafka/consumer-loop.js', import.meta.url))
     const logModule = fileURLToPath(new URL('../../../dist/shell/log.js', import.meta.url))
+    const correctionModule = fileURLToPath(new URL('../../../dist/shell/kafka/client-correction.js', import.meta.url))
     const script = `
+      ;(await import(${JSON.stringify(correctionModule)})).registerClientCorrection()
       const { ConsumerLoop } = await import(${JSON.stringify(loopModule)})
       const { createLogger } = await import(${JSON.stringify(logModule)})
       const loop = new ConsumerLoop({ connection: ${JSON.stringify(connection)}, groupId: ${JSON.stringify(groupId)}, topics: [${JSON.stringify(input)}],

@@ -1,5 +1,10 @@
+import { spawnSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, inject, it } from 'vitest'
+import { correctConsumerSource, CORRECTION_MARK } from './client-correction.ts'
 import type { KafkaConnection } from './connection.ts'
 import { createProducer } from './producer.ts'
 import { readTopic } from './topic-reader.ts'
@@ -11,8 +16,8 @@ const connection: KafkaConnection = { bootstrapBrokers: [inject('kafkaBrokers')]
  * One transactional id that aborts several transactions (a processor restarted after crashes
  * does) leaves several aborted ranges of one producer id in a partition. A read_committed reader
  * must skip each of them and nothing else. @platformatic/kafka 1.35 kept one range per producer
- * id per fetch and so dropped committed records and delivered aborted ones;
- * scripts/patch-kafka-client.mjs corrects it after npm install.
+ * id per fetch and so dropped committed records and delivered aborted ones, and 2.12.1 still does;
+ * src/shell/kafka/client-correction.ts corrects it as the client loads (test/client-correction.setup.ts here).
  */
 describe('read_committed across several aborted transactions of one producer', () => {
   it('delivers exactly the committed records', async () => {
@@ -40,5 +45,26 @@ describe('read_committed across several aborted transactions of one producer', (
       values.push(record.value!.toString())
     })
     expect(values).toEqual(expected)
+  })
+})
+
+describe('the correction is there or kpipe refuses to read committed', () => {
+  it('applies to the pinned client and nothing else', () => {
+    const file = createRequire(import.meta.url).resolve('@platformatic/kafka').replace(/index\.js$/, 'clients/consumer/consumer.js')
+    const source = readFileSync(file, 'utf8')
+    expect(source).not.toContain(CORRECTION_MARK)
+    expect(correctConsumerSource(source)).toContain(CORRECTION_MARK)
+    expect(() => correctConsumerSource(source.replace('abortedRanges.set(aborted.producerId', 'ranges.push('))).toThrow(/is not @platformatic\/kafka 2\.12\.1/)
+  })
+
+  it('a process that loaded the client without it stops before reading', () => {
+    const reader = fileURLToPath(new URL('../../../dist/shell/kafka/topic-reader.js', import.meta.url))
+    const script = `
+      const { readTopic } = await import(${JSON.stringify(reader)})
+      try { await readTopic(${JSON.stringify(connection)}, 'any', { from: 'earliest', readCommitted: true }, () => {}) }
+      catch (error) { console.log(error.message); process.exit(3) }`
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 })
+    expect(child.stdout).toContain("lacks kpipe's read_committed correction")
+    expect(child.status).toBe(3)
   })
 })

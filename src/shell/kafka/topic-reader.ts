@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { Consumer, FetchIsolationLevels } from '@platformatic/kafka'
 import { clientOptions, type KafkaConnection } from './connection.ts'
+import { assertReadCommittedCorrected } from './read-committed.ts'
 import { rawDeserializers, type ConsumedRecord } from './records.ts'
 
 export interface ReadTopicOptions {
@@ -21,6 +22,7 @@ export interface ReadTopicOptions {
  */
 export async function readTopic(connection: KafkaConnection, topic: string, options: ReadTopicOptions, onRecord: (record: ConsumedRecord) => void | boolean): Promise<number> {
   const readCommitted = options.readCommitted ?? true
+  if (readCommitted) assertReadCommittedCorrected()
   const consumer = new Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>({
     ...clientOptions(connection, `${connection.clientId}-reader`),
     groupId: `kpipe-reader-${randomUUID()}`,
