@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander'
 import { SetupError, UserError } from '../shell/errors.ts'
 import { redactSecrets } from '../shell/log.ts'
-import { kafkaSetupError } from '../shell/kafka/connection-errors.ts'
+import { kafkaCommandError } from '../shell/kafka/connection-errors.ts'
 import { currentConnection } from '../shell/kafka/connection.ts'
 import { kafkaCommand } from './commands/kafka.ts'
 import { registerCommands } from './commands/index.ts'
@@ -40,8 +40,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`kpipe: ${redactSecrets(error.message)}\n`)
       return 2
     }
-    // refused Kafka credentials or certificates, from any command, are a setup problem too
-    const setup = error instanceof SetupError ? error : kafkaSetupError(error, currentConnection())
+    // refused credentials or certificates, an unreachable broker, a missing topic: one line and what to check
+    const setup = error instanceof SetupError ? error : kafkaCommandError(error, currentConnection())
     if (setup) {
       process.stderr.write(`kpipe: ${redactSecrets(setup.message)}\n`)
       if (setup.hint) process.stderr.write(`  → ${redactSecrets(setup.hint)}\n`)
