@@ -39,8 +39,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`kpipe: ${redactSecrets(error.message)}\n`)
       return 2
     }
-    // refused Kafka credentials or certificates, from any command, are a setup problem too
-    const setup = error instanceof SetupError ? error : (await import('../shell/kafka/connection-errors.ts')).kafkaSetupError(error, currentConnection())
+    // refused credentials or certificates, an unreachable broker, a missing topic: one line and what to check
+    const setup = error instanceof SetupError ? error : (await import('../shell/kafka/connection-errors.ts')).kafkaCommandError(error, currentConnection())
     if (setup) {
       process.stderr.write(`kpipe: ${redactSecrets(setup.message)}\n`)
       if (setup.hint) process.stderr.write(`  → ${redactSecrets(setup.hint)}\n`)
