@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander'
 import { SetupError, UserError } from '../shell/errors.ts'
-import { redactSecrets } from '../shell/log.ts'
+import { errorLine, redactSecrets, stacksWanted } from '../shell/log.ts'
 import { kafkaSetupError } from '../shell/kafka/connection-errors.ts'
 import { currentConnection } from '../shell/kafka/connection.ts'
 import { kafkaCommand } from './commands/kafka.ts'
@@ -47,7 +47,10 @@ export async function main(argv: string[]): Promise<number> {
       if (setup.hint) process.stderr.write(`  → ${redactSecrets(setup.hint)}\n`)
       return 1
     }
-    process.stderr.write(`kpipe: unexpected error: ${redactSecrets(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`)
+    // one line; the stack is for whoever debugs it
+    const level = (program.opts() as { logLevel?: string }).logLevel ?? process.env.LOG_LEVEL
+    if (stacksWanted(level) && error instanceof Error && error.stack) process.stderr.write(`${redactSecrets(error.stack)}\n`)
+    process.stderr.write(`kpipe: unexpected error: ${redactSecrets(errorLine(error))}${stacksWanted(level) ? '' : ' (LOG_LEVEL=debug shows where)'}\n`)
     return 1
   }
 }
