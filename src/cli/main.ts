@@ -24,13 +24,14 @@ function allCommands(command: Command): Command[] {
 
 /** Runs the CLI; returns the exit code. Known errors become one line, never a stack trace. */
 export async function main(argv: string[]): Promise<number> {
+  let program: Command | undefined
   try {
-    const program = await buildProgram(argv)
+    program = await buildProgram(argv)
     await program.parseAsync(argv, { from: 'user' })
     return typeof process.exitCode === 'number' ? process.exitCode : 0
   } catch (error) {
     // loaded here, not at start-up: pino is not needed to print help
-    const { redactSecrets } = await import('../shell/log.ts')
+    const { errorLine, redactSecrets, stacksWanted } = await import('../shell/log.ts')
     if (error instanceof CommanderError) {
       // help and version end here too, with exit code 0
       return error.exitCode === 0 ? 0 : 2
@@ -46,7 +47,10 @@ export async function main(argv: string[]): Promise<number> {
       if (setup.hint) process.stderr.write(`  → ${redactSecrets(setup.hint)}\n`)
       return 1
     }
-    process.stderr.write(`kpipe: unexpected error: ${redactSecrets(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`)
+    // one line; the stack is for whoever debugs it
+    const level = (program?.opts() as { logLevel?: string } | undefined)?.logLevel ?? process.env.LOG_LEVEL
+    if (stacksWanted(level) && error instanceof Error && error.stack) process.stderr.write(`${redactSecrets(error.stack)}\n`)
+    process.stderr.write(`kpipe: unexpected error: ${redactSecrets(errorLine(error))}${stacksWanted(level) ? '' : ' (LOG_LEVEL=debug shows where)'}\n`)
     return 1
   }
 }

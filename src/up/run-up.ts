@@ -18,6 +18,8 @@ import { Collector } from '../host-metrics/collector/collector.ts'
 import { runProcessor } from '../logins/process/run-processor.ts'
 import { runGenerator } from '../logins/generate/run-generator.ts'
 import { localHashKey } from './hash-key.ts'
+import { claimInstance } from './instance-lock.ts'
+import { preflight } from './preflight.ts'
 
 export interface UpOptions {
   settings: Settings
@@ -80,6 +82,15 @@ export async function runUp(options: UpOptions): Promise<number> {
     }
   }
 
+  // one `up` per data dir, and what can be checked before anything starts
+  const instance = claimInstance(dataDir)
+  try {
+    await preflight({ settings, brokersGiven: options.brokersGiven, kafkaPort: options.kafkaPort })
+  } catch (error) {
+    instance.release()
+    throw error
+  }
+
   try {
     if (!options.brokersGiven) {
       status(`starting the local Kafka broker (data in ${dataDir}/kafka)`)
@@ -89,9 +100,14 @@ export async function runUp(options: UpOptions): Promise<number> {
         ...(options.onJarProgress ? { onProgress: options.onJarProgress } : {}),
         onStatus: (line) => status(`kafka: ${line}`),
       })
-      startedBroker = !broker.alreadyRunning
+      // a broker that an earlier `up` started and could not stop (killed) is this run's to stop
+      const leftover = broker.alreadyRunning && instance.previous?.brokerPid === broker.pid
+      startedBroker = !broker.alreadyRunning || leftover
+      if (startedBroker) instance.update({ brokerPid: broker.pid })
       settings.KAFKA_BROKERS = [broker.bootstrap]
-      status(broker.alreadyRunning ? `using the local broker already running at ${broker.bootstrap}` : `Kafka is up at ${broker.bootstrap}`)
+      if (leftover) status(`taking over the local broker at ${broker.bootstrap} (pid ${broker.pid}) that an earlier kpipe up (pid ${instance.previous!.pid}) left running; it stops with this one`)
+      else if (broker.alreadyRunning) status(`using the local broker already running at ${broker.bootstrap} (pid ${broker.pid}, started by kpipe kafka start); it keeps running after this stops: kpipe kafka stop`)
+      else status(`Kafka is up at ${broker.bootstrap}`)
     }
     if (!settings.KPIPE_HASH_KEY) {
       const key = localHashKey(dataDir)
@@ -125,6 +141,7 @@ export async function runUp(options: UpOptions): Promise<number> {
 
     const dashboard = await startDashboard(settings, partLog('dashboard'), { db })
     watch({ name: 'dashboard', done: new Promise(() => {}), stop: () => dashboard.close() })
+    instance.update({ url: dashboard.url })
 
     const sink = await startSink({ settings, log: partLog('sink'), groupId: 'kpipe-metrics-sink', db })
     watch({ name: 'sink', done: sink.done, stop: () => sink.stop() })
@@ -165,9 +182,10 @@ export async function runUp(options: UpOptions): Promise<number> {
     log.error({ part: 'up' }, `${crashed.part} failed: ${describe(crashed.error)}; stopping the rest`)
     if (lines.length > 0) process.stderr.write(`last lines of ${crashed.part}:\n${lines.map((l) => `  ${l}`).join('\n')}\n`)
   } else {
-    status('stopping: generator, processor, collector, sink, dashboard, broker')
+    status(`stopping: generator, processor, collector, sink, dashboard${startedBroker ? ', broker' : ''}`)
   }
   await stopAll()
+  instance.release()
   status('stopped')
   // a prerequisite that failed before anything ran (no Java, a port in use) reads best as the CLI's one-line error
   if (crashed?.part === 'up' && parts.length === 0 && (crashed.error instanceof SetupError || crashed.error instanceof UserError)) throw crashed.error

@@ -22,6 +22,8 @@ export interface Summary {
   window_end: number | null
   total: Counts
   window: Counts
+  /** the instance's last summary, published as it stopped */
+  final: boolean
 }
 
 export interface ProcessingMetrics {
@@ -118,6 +120,7 @@ export function parseSummary(bytes: Buffer | string | undefined): Summary | unde
     window_end: time(v.window_end),
     total,
     window: toCounts(v.window) ?? emptyCounts(),
+    final: v.final === true,
   }
 }
 
@@ -196,9 +199,11 @@ export function sumCounts(all: readonly Counts[]): Counts {
   return sum
 }
 
-/** `/api/summary`: every instance's latest summary, and their sum. */
+/** `/api/summary`: the latest summary of every running instance, and their sum. */
 export interface SummaryView {
   instances: { instance_id: string; time: string }[]
+  /** instances that stopped (a final summary) or went silent (no interval metrics for `staleAfterMs`): not in the sums */
+  stopped: { instance_id: string; time: string }[]
   updated_at: string | null
   total: Counts
   window: Counts
@@ -233,9 +238,11 @@ function latestLag(metrics: readonly ProcessingMetrics[]): { topic: string; part
 const maxOf = (values: (number | null)[]): number | null => values.reduce<number | null>((m, v) => (v === null ? m : m === null ? v : Math.max(m, v)), null)
 
 /**
- * The login panel's state. A processor instance that stops publishing keeps its last summary
- * (its counts still happened); its interval metrics stop counting towards "now" after
- * `staleAfterMs`.
+ * The login panel's state. The totals are those of the running instances: one that published
+ * its final summary (it stopped), or whose interval metrics are older than `staleAfterMs` (it
+ * was killed), is listed as stopped and left out, so a restart does not count the previous
+ * run's events twice beside the new run's. Its interval metrics stop counting towards "now"
+ * after `staleAfterMs` too.
  */
 export class LoginStats {
   readonly #summaries = new Map<string, Summary>()
@@ -279,11 +286,19 @@ export class LoginStats {
     if (this.#errors.length > this.maxErrors) this.#errors.length = this.maxErrors
   }
 
-  summary(): SummaryView {
-    const all = [...this.#summaries.values()].sort((a, b) => a.instance_id.localeCompare(b.instance_id))
+  summary(now = Date.now()): SummaryView {
+    const everyone = [...this.#summaries.values()].sort((a, b) => a.instance_id.localeCompare(b.instance_id))
+    const silent = (s: Summary) => {
+      const metrics = this.#metrics.get(s.instance_id)
+      return metrics !== undefined && now - metrics.time > this.staleAfterMs
+    }
+    const all = everyone.filter((s) => !s.final && !silent(s))
+    const stopped = everyone.filter((s) => !all.includes(s))
     const latest = all.reduce<number | null>((m, s) => (m === null || s.time > m ? s.time : m), null)
+    const listed = (s: Summary) => ({ instance_id: s.instance_id, time: new Date(s.time).toISOString() })
     return {
-      instances: all.map((s) => ({ instance_id: s.instance_id, time: new Date(s.time).toISOString() })),
+      instances: all.map(listed),
+      stopped: stopped.map(listed),
       updated_at: latest === null ? null : new Date(latest).toISOString(),
       total: sumCounts(all.map((s) => s.total)),
       window: sumCounts(all.map((s) => s.window)),

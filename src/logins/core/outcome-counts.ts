@@ -79,9 +79,11 @@ export interface SummaryRecord {
   window_end: string
   total: ReturnType<OutcomeCounts['toJSON']>
   window: ReturnType<OutcomeCounts['toJSON']>
+  /** present and true on the summary an instance publishes as it stops: its counts leave the live totals */
+  final?: true
 }
 
-export function summaryRecord(instanceId: string, total: OutcomeCounts, window: OutcomeCounts, windowStartMs: number, nowMs: number): SummaryRecord {
+export function summaryRecord(instanceId: string, total: OutcomeCounts, window: OutcomeCounts, windowStartMs: number, nowMs: number, final = false): SummaryRecord {
   const now = new Date(nowMs).toISOString()
   return {
     instance_id: instanceId,
@@ -90,5 +92,6 @@ export function summaryRecord(instanceId: string, total: OutcomeCounts, window: 
     window_end: now,
     total: total.toJSON(),
     window: window.toJSON(),
+    ...(final ? { final: true as const } : {}),
   }
 }

@@ -152,9 +152,9 @@ export class LoginProcessor {
       (this.#window.received > 0 && now - this.#windowStart >= SUMMARY_MAX_INTERVAL_MS)
   }
 
-  /** The summary record; starts a new window. */
-  takeSummary(now = Date.now()): OutputRecord {
-    const value = JSON.stringify(summaryRecord(this.#instanceId, this.total, this.#window, this.#windowStart, now))
+  /** The summary record; starts a new window. `final`: the last one, as the processor stops. */
+  takeSummary(now = Date.now(), final = false): OutputRecord {
+    const value = JSON.stringify(summaryRecord(this.#instanceId, this.total, this.#window, this.#windowStart, now, final))
     this.#window = new OutcomeCounts()
     this.#windowStart = now
     this.#sinceSummary = 0

@@ -124,7 +124,7 @@ export async function runProcessor(options: ProcessorRunOptions): Promise<LoginP
     signal.removeEventListener('abort', onAbort)
     clearInterval(timer)
     if (settings.METRICS_MODE === 'interval') publish(processor.takeMetrics(lastLag))
-    publish(processor.takeSummary())
+    publish(processor.takeSummary(Date.now(), true))
     await Promise.race([publishing, sleep(FLUSH_TIMEOUT_MS)])
     // bounded: a producer waiting on a broker that is gone must not hold up the exit (everything handled is committed)
     await Promise.race([Promise.allSettled([producer.close(), sideProducer.close()]), sleep(FLUSH_TIMEOUT_MS)])

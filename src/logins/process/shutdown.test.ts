@@ -31,8 +31,11 @@ describe('SIGTERM', () => {
     expect(audit.duplicated).toBe(0)
 
     const summaries = await readAll(settings, settings.TOPIC_SUMMARY)
-    const last = JSON.parse(summaries[summaries.length - 1]!.value!.toString()) as { instance_id: string; total: { received: number } }
+    const last = JSON.parse(summaries[summaries.length - 1]!.value!.toString()) as { instance_id: string; total: { received: number }; final?: boolean }
     expect(last.instance_id).toBe('term-test')
+    // marked as the last: the dashboard counts this instance out of the live totals
+    expect(last.final).toBe(true)
+    expect(summaries.slice(0, -1).map((s) => (JSON.parse(s.value!.toString()) as { final?: boolean }).final)).not.toContain(true)
     expect(last.total.received).toBe(committed.reduce((a, b) => a + Math.max(0, Number(b)), 0))
 
     // kpipe tail shows it; kpipe audit fails: most inputs were never processed
