@@ -1,5 +1,6 @@
 import { Consumer, FetchIsolationLevels } from '@platformatic/kafka'
 import { clientOptions, type KafkaConnection } from './connection.ts'
+import { batchesWithoutAborted, IS_CONTROL } from './read-committed.ts'
 import type { ConsumedRecord } from './records.ts'
 
 export interface ReadTopicOptions {
@@ -14,8 +15,6 @@ export interface ReadTopicOptions {
   onEnds?: (ends: readonly bigint[]) => void
 }
 
-/** Control batches (transaction markers) take offsets but carry no record of the topic. */
-const IS_CONTROL = 0b100000
 const MAX_WAIT_MS = 200
 const MAX_BYTES_PER_PARTITION = 1024 * 1024
 
@@ -69,11 +68,14 @@ export async function readTopic(connection: KafkaConnection, topic: string, opti
       )
       for (const response of responses) {
         for (const topicResponse of response.responses) {
-          for (const { partitionIndex: partition, records: batches } of topicResponse.partitions) {
+          for (const fetched of topicResponse.partitions) {
+            const partition = fetched.partitionIndex
             const requested = positions[partition]!
-            for (const batch of batches ?? []) {
+            // a read_committed fetch still holds the batches of aborted transactions: the reader skips them
+            const delivered = new Set(readCommitted ? batchesWithoutAborted(fetched) : fetched.records)
+            for (const batch of fetched.records ?? []) {
               positions[partition] = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n
-              if (batch.attributes & IS_CONTROL) continue
+              if (batch.attributes & IS_CONTROL || !delivered.has(batch)) continue
               for (const raw of batch.records) {
                 const offset = batch.firstOffset + BigInt(raw.offsetDelta)
                 // a fetch starts at the batch holding the offset asked for; records before it were read already
