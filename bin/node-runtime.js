@@ -85,18 +85,16 @@ export function supportedNode() {
 
 /**
  * Runs `command` as a child with `nodeBin`'s directory first on PATH, standard streams shared;
- * resolves with its exit code. Ctrl-C in a terminal reaches the child from the terminal itself
- * (same process group), so SIGINT is passed on only when there is no terminal; SIGTERM and
- * SIGHUP always are.
+ * resolves with its exit code. The child has a process group of its own and gets each SIGINT,
+ * SIGTERM and SIGHUP this process gets, exactly once: Ctrl-C (sent to the terminal's foreground
+ * group) must not reach it twice, once from the terminal and once passed on, because a second
+ * SIGINT tells kpipe to stop at once instead of cleanly.
  */
 export function runWith(nodeBin, command, args) {
   return new Promise((resolve) => {
     const env = { ...process.env, PATH: `${dirname(nodeBin)}${delimiter}${process.env.PATH ?? ''}` }
-    const child = spawn(command, args, { stdio: 'inherit', env })
-    const forward = (signal) => {
-      if (signal === 'SIGINT' && process.stdin.isTTY) return
-      child.kill(signal)
-    }
+    const child = spawn(command, args, { stdio: 'inherit', env, detached: process.platform !== 'win32' })
+    const forward = (signal) => child.kill(signal)
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, forward)
     child.on('error', (error) => {
       process.stderr.write(`kpipe: cannot run ${command}: ${error.message}\n`)
