@@ -52,13 +52,20 @@ export async function runProcessor(options: ProcessorRunOptions): Promise<LoginP
   const connection = kafkaConnection(settings, 'logins')
   const processor = new LoginProcessor(settings, instanceId)
 
-  await untilReady('create topics', connection, log, signal, () => ensureLoginTopics(connection, settings))
+  if (!(await untilReady('create topics', connection, log, signal, () => ensureLoginTopics(connection, settings)))) {
+    log.info('stopped while waiting for Kafka; nothing was read')
+    return processor
+  }
   const producer = createProducer(connection, options.exactlyOnce ? { transactionalId: `kpipe-logins-${options.groupId}-${instanceId}` } : {})
   // Summary and interval metrics are not caused by one input: they go through a producer of
   // their own, outside the loop's writes and transactions (and never concurrently with them:
   // concurrent sends of one idempotent producer fail with OUT_OF_ORDER_SEQUENCE_NUMBER).
   const sideProducer = createProducer(connection, { clientId: `${connection.clientId}-side` })
-  if (options.exactlyOnce) await untilReady('initialise transactions', connection, log, signal, () => fenceEarlierTransactions(producer))
+  if (options.exactlyOnce && !(await untilReady('initialise transactions', connection, log, signal, () => fenceEarlierTransactions(producer)))) {
+    log.info('stopped while waiting for Kafka; nothing was read')
+    await Promise.race([Promise.allSettled([producer.close(), sideProducer.close()]), sleep(FLUSH_TIMEOUT_MS)])
+    return processor
+  }
 
   const loop = new ConsumerLoop({
     connection,
@@ -151,19 +158,24 @@ async function fenceEarlierTransactions(producer: KpipeProducer): Promise<void> 
   await tx.cancel()
 }
 
-/** Retries `action` with backoff while Kafka is unreachable; refused credentials or certificates fail at once. */
-async function untilReady(what: string, connection: KafkaConnection, log: Logger, signal: AbortSignal, action: () => Promise<void>): Promise<void> {
+/**
+ * Retries `action` with backoff while Kafka is unreachable; refused credentials or certificates
+ * fail at once. False when a stop was asked for meanwhile: a stop, not a failure.
+ */
+async function untilReady(what: string, connection: KafkaConnection, log: Logger, signal: AbortSignal, action: () => Promise<void>): Promise<boolean> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await action()
+      await action()
+      return true
     } catch (error) {
       const fatal = kafkaSetupError(error, connection)
       if (fatal) throw fatal
-      if (error instanceof UserError || signal.aborted) throw error
+      if (error instanceof UserError) throw error
+      if (signal.aborted) return false
       const delay = backoffDelay(attempt)
       log.warn({ err: error, attempt }, `${what}: Kafka unavailable (${describe(error)}); retrying in ${(delay / 1000).toFixed(1)} s`)
       await sleep(delay, signal)
-      if (signal.aborted) throw error
+      if (signal.aborted) return false
     }
   }
 }
