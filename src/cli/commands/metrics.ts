@@ -6,11 +6,12 @@ import { SetupError, UserError } from '../../shell/errors.ts'
 import { sleep } from '../../shell/backoff.ts'
 import { kafkaConnection } from '../../shell/kafka/connection.ts'
 import { createProducer } from '../../shell/kafka/producer.ts'
-import { describe } from '../../shell/kafka/consumer-loop.ts'
+import { describe } from '../../shell/kafka/connection-errors.ts'
 import { serveMetrics } from '../../shell/observability/prometheus.ts'
 import { Collector } from '../../host-metrics/collector/collector.ts'
 import { startSink } from '../../host-metrics/sink/sink.ts'
-import { ensureTopicsPatiently, StoppedWaiting } from '../../host-metrics/kafka-topics.ts'
+import { ensureTopicsPatiently } from '../../host-metrics/kafka-topics.ts'
+import { StoppedWaiting } from '../../shell/retry.ts'
 
 /** SPEC.md: SIGINT/SIGTERM stop cleanly within 10 s. */
 const SHUTDOWN_BUDGET_MS = 8000

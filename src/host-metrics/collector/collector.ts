@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks'
 import type { Logger } from '../../shell/log.ts'
-import { backoffDelay, sleep } from '../../shell/backoff.ts'
 import type { KpipeProducer } from '../../shell/kafka/producer.ts'
 import type { OutputRecord } from '../../shell/kafka/records.ts'
-import { describe } from '../../shell/kafka/consumer-loop.ts'
+import { describe } from '../../shell/kafka/connection-errors.ts'
+import { retryWithBackoff, StoppedWaiting } from '../../shell/retry.ts'
 import { collectorSamples, collectorSamplingSeconds, recordsOut } from '../../shell/observability/prometheus.ts'
 import { HostSampler } from '../sampler.ts'
 import { startSchedule, type Schedule } from '../scheduler.ts'
@@ -75,7 +75,24 @@ export class Collector {
 
   async #sendLoop(): Promise<void> {
     const { producer, log, host, topic } = this.#options
-    let failures = 0
+    let failed = false
+    const sendQueued = async () => {
+      const messages = this.#queue.slice(0, SEND_BATCH)
+      try {
+        await producer.send({ messages })
+      } catch (error) {
+        this.lastSendOk = false
+        failed = true
+        throw error
+      }
+      this.#queue.splice(0, messages.length)
+      this.sent += messages.length
+      this.lastSendOk = true
+      collectorSamples.inc({ host }, messages.length)
+      recordsOut.inc({ part: 'collector', topic, outcome: 'sample' }, messages.length)
+      if (failed) log.info(`Kafka answers again; ${messages.length} queued sample(s) sent`)
+      failed = false
+    }
     for (;;) {
       if (this.#queue.length === 0) {
         if (this.#stop.signal.aborted) return
@@ -83,24 +100,16 @@ export class Collector {
         this.#wake = undefined
         continue
       }
-      const messages = this.#queue.slice(0, SEND_BATCH)
       try {
-        await producer.send({ messages })
-        this.#queue.splice(0, messages.length)
-        this.sent += messages.length
-        this.lastSendOk = true
-        collectorSamples.inc({ host }, messages.length)
-        recordsOut.inc({ part: 'collector', topic, outcome: 'sample' }, messages.length)
-        if (failures > 0) log.info(`Kafka answers again; ${messages.length} queued sample(s) sent`)
-        failures = 0
+        await retryWithBackoff(sendQueued, {
+          what: () => `cannot produce samples, ${this.#queue.length} queued`,
+          log,
+          signal: this.#stop.signal,
+        })
       } catch (error) {
-        this.lastSendOk = false
         // on stop, give up on what Kafka does not take
-        if (this.#stop.signal.aborted) return
-        failures++
-        const delay = backoffDelay(failures)
-        log.warn({ err: error, attempt: failures }, `cannot produce samples (${describe(error)}); ${this.#queue.length} queued, retrying in ${(delay / 1000).toFixed(1)} s`)
-        await sleep(delay, this.#stop.signal)
+        if (error instanceof StoppedWaiting) return
+        throw error
       }
     }
   }

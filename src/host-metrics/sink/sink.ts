@@ -1,12 +1,14 @@
 import type { Logger } from '../../shell/log.ts'
 import type { Settings } from '../../shell/settings.ts'
-import { backoffDelay, sleep } from '../../shell/backoff.ts'
+import { sleep } from '../../shell/backoff.ts'
+import { retryWithBackoff } from '../../shell/retry.ts'
 import { formatDuration } from '../../shell/duration.ts'
 import { openDatabase, type Database } from '../../shell/postgres/database.ts'
 import { kafkaConnection } from '../../shell/kafka/connection.ts'
 import { createProducer } from '../../shell/kafka/producer.ts'
-import { ConsumerLoop, describe } from '../../shell/kafka/consumer-loop.ts'
-import { ensureTopicsPatiently, StoppedWaiting } from '../kafka-topics.ts'
+import { ConsumerLoop } from '../../shell/kafka/consumer-loop.ts'
+import { describe } from '../../shell/kafka/connection-errors.ts'
+import { ensureTopicsPatiently } from '../kafka-topics.ts'
 import { deleteExpiredRows, ensurePerformanceTable } from './performance-table.ts'
 import { isDatabaseUnavailable, sinkHandler } from './sink-handler.ts'
 
@@ -94,19 +96,14 @@ export async function startSink(options: SinkOptions): Promise<RunningSink> {
   }
 }
 
+/** Creates the table, waiting with backoff while the database is away; StoppedWaiting when the signal stops the wait. */
 async function untilSchemaReady(db: Database, log: Logger, signal: AbortSignal): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await ensurePerformanceTable(db)
-      return
-    } catch (error) {
-      if (signal.aborted) throw new StoppedWaiting('stopped while waiting for the database')
-      if (!isDatabaseUnavailable(error)) throw error
-      const delay = backoffDelay(attempt)
-      log.warn({ err: error, attempt }, `database ${db.description} unavailable (${describe(error)}); retrying in ${(delay / 1000).toFixed(1)} s`)
-      await sleep(delay, signal)
-    }
-  }
+  await retryWithBackoff(() => ensurePerformanceTable(db), {
+    what: `database ${db.description} unavailable`,
+    log,
+    signal,
+    retriable: isDatabaseUnavailable,
+  })
 }
 
 async function runRetention(db: Database, retentionMs: number, everyMs: number, log: Logger, signal: AbortSignal): Promise<void> {

@@ -3,11 +3,12 @@ import { hostname } from 'node:os'
 import type { Settings } from '../../shell/settings.ts'
 import type { Logger } from '../../shell/log.ts'
 import { UserError } from '../../shell/errors.ts'
-import { backoffDelay, sleep } from '../../shell/backoff.ts'
+import { sleep } from '../../shell/backoff.ts'
+import { retryWithBackoff, StoppedWaiting } from '../../shell/retry.ts'
 import { kafkaConnection, type KafkaConnection } from '../../shell/kafka/connection.ts'
-import { kafkaSetupError } from '../../shell/kafka/connection-errors.ts'
+import { describe, isRetriableKafkaError, kafkaSetupError } from '../../shell/kafka/connection-errors.ts'
 import { createProducer, type KpipeProducer } from '../../shell/kafka/producer.ts'
-import { ConsumerLoop, describe } from '../../shell/kafka/consumer-loop.ts'
+import { ConsumerLoop } from '../../shell/kafka/consumer-loop.ts'
 import { ensureTopics } from '../../shell/kafka/topics.ts'
 import type { OutputRecord } from '../../shell/kafka/records.ts'
 import { consumerLag, serveMetrics } from '../../shell/observability/prometheus.ts'
@@ -52,13 +53,23 @@ export async function runProcessor(options: ProcessorRunOptions): Promise<LoginP
   const connection = kafkaConnection(settings, 'logins')
   const processor = new LoginProcessor(settings, instanceId)
 
-  await untilReady('create topics', connection, log, signal, () => ensureLoginTopics(connection, settings))
   const producer = createProducer(connection, options.exactlyOnce ? { transactionalId: `kpipe-logins-${options.groupId}-${instanceId}` } : {})
   // Summary and interval metrics are not caused by one input: they go through a producer of
   // their own, outside the loop's writes and transactions (and never concurrently with them:
   // concurrent sends of one idempotent producer fail with OUT_OF_ORDER_SEQUENCE_NUMBER).
   const sideProducer = createProducer(connection, { clientId: `${connection.clientId}-side` })
-  if (options.exactlyOnce) await untilReady('initialise transactions', connection, log, signal, () => fenceEarlierTransactions(producer))
+  try {
+    await untilReady('create topics', connection, log, signal, () => ensureLoginTopics(connection, settings))
+    if (options.exactlyOnce) await untilReady('initialise transactions', connection, log, signal, () => fenceEarlierTransactions(producer))
+  } catch (error) {
+    await Promise.race([Promise.allSettled([producer.close(), sideProducer.close()]), sleep(FLUSH_TIMEOUT_MS)])
+    // a stop asked for while Kafka was still away is a clean stop: nothing was read, nothing is owed
+    if (error instanceof StoppedWaiting) {
+      log.info('stopped while waiting for Kafka; nothing was processed')
+      return processor
+    }
+    throw error
+  }
 
   const loop = new ConsumerLoop({
     connection,
@@ -153,19 +164,13 @@ async function fenceEarlierTransactions(producer: KpipeProducer): Promise<void> 
 
 /** Retries `action` with backoff while Kafka is unreachable; refused credentials or certificates fail at once. */
 async function untilReady(what: string, connection: KafkaConnection, log: Logger, signal: AbortSignal, action: () => Promise<void>): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await action()
-    } catch (error) {
-      const fatal = kafkaSetupError(error, connection)
-      if (fatal) throw fatal
-      if (error instanceof UserError || signal.aborted) throw error
-      const delay = backoffDelay(attempt)
-      log.warn({ err: error, attempt }, `${what}: Kafka unavailable (${describe(error)}); retrying in ${(delay / 1000).toFixed(1)} s`)
-      await sleep(delay, signal)
-      if (signal.aborted) throw error
-    }
-  }
+  await retryWithBackoff(action, {
+    what: `${what}: Kafka unavailable`,
+    log,
+    signal,
+    retriable: isRetriableKafkaError,
+    fatal: (error) => kafkaSetupError(error, connection) ?? error,
+  })
 }
 
 /** End offset minus the next offset to process, per assigned partition. */

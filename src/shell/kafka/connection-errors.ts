@@ -1,5 +1,5 @@
 import { AuthenticationError, UserError as KafkaUserError } from '@platformatic/kafka'
-import { SetupError } from '../errors.ts'
+import { SetupError, UserError } from '../errors.ts'
 import type { KafkaConnection } from './connection.ts'
 
 /**
@@ -104,4 +104,17 @@ export function kafkaSetupError(error: unknown, connection?: KafkaConnection): S
 /** True for connection failures that retrying cannot fix: refused credentials, untrusted certificates, TLS to a plain listener. */
 export function isFatalKafkaError(error: unknown): boolean {
   return kafkaSetupError(error) !== undefined
+}
+
+/** Errors worth retrying: not a refused login or certificate, not a bad option of the client. */
+export function isRetriableKafkaError(error: unknown): boolean {
+  return !(error instanceof AuthenticationError || error instanceof KafkaUserError || error instanceof UserError || isFatalKafkaError(error))
+}
+
+/** An error as one line for a log message: the setup error it amounts to, else its message (and an AggregateError's first cause). */
+export function describe(error: unknown): string {
+  const setup = kafkaSetupError(error)
+  if (setup) return setup.message
+  if (error instanceof AggregateError && error.errors.length > 0) return `${error.message}: ${describe(error.errors[0])}`
+  return error instanceof Error ? error.message : String(error)
 }

@@ -1,8 +1,9 @@
-import { Consumer, FetchIsolationLevels, AuthenticationError, UserError as KafkaUserError, type MessagesStream } from '@platformatic/kafka'
+import { Consumer, FetchIsolationLevels, type MessagesStream } from '@platformatic/kafka'
 import type { Logger } from '../log.ts'
-import { backoffDelay, sleep } from '../backoff.ts'
+import { sleep } from '../backoff.ts'
+import { retryWithBackoff, StoppedWaiting } from '../retry.ts'
 import { clientOptions, type KafkaConnection } from './connection.ts'
-import { isFatalKafkaError, kafkaSetupError } from './connection-errors.ts'
+import { describe, isRetriableKafkaError, kafkaSetupError } from './connection-errors.ts'
 import type { KpipeProducer } from './producer.ts'
 import { rawDeserializers, type ConsumedRecord, type OutputRecord } from './records.ts'
 
@@ -98,25 +99,19 @@ export class ConsumerLoop {
 
   /** Runs until `stop()` (resolves) or a fatal error (rejects). */
   async run(): Promise<void> {
-    const { log } = this.#options
-    let failures = 0
-    while (!this.stopping) {
-      try {
-        await this.#session(() => {
-          failures = 0
-        })
-        return
-      } catch (error) {
-        if (isFatal(error)) {
+    try {
+      await retryWithBackoff((attempt) => this.#session(() => attempt.progressed()), {
+        what: 'Kafka unavailable',
+        log: this.#options.log,
+        signal: this.#stop.signal,
+        retriable: (error) => !isFatal(error),
+        fatal: (error) => {
           const cause = error instanceof FatalHandlerError ? error.cause : error
-          throw kafkaSetupError(cause, this.#options.connection) ?? cause
-        }
-        if (this.stopping) return
-        failures++
-        const delay = backoffDelay(failures)
-        log.warn({ err: error, attempt: failures }, `Kafka unavailable (${describe(error)}); retrying in ${(delay / 1000).toFixed(1)} s`)
-        await sleep(delay, this.#stop.signal)
-      }
+          return kafkaSetupError(cause, this.#options.connection) ?? cause
+        },
+      })
+    } catch (error) {
+      if (!(error instanceof StoppedWaiting)) throw error
     }
   }
 
@@ -202,19 +197,14 @@ export class ConsumerLoop {
 
   async #process(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, batch: ConsumedRecord[]): Promise<void> {
     const o = this.#options
-    let outputs: OutputRecord[] | undefined
-    for (let attempt = 0; outputs === undefined; attempt++) {
-      try {
-        outputs = await o.handler(batch, { attempt })
-      } catch (error) {
-        if (!o.isRetriable?.(error)) throw new FatalHandlerError(error)
-        if (this.stopping) throw error
-        const delay = backoffDelay(attempt + 1)
-        o.log.warn({ err: error, attempt: attempt + 1 }, `batch of ${batch.length} not handled (${describe(error)}); retrying in ${(delay / 1000).toFixed(1)} s, nothing committed`)
-        await sleep(delay, this.#stop.signal)
-        if (this.stopping) throw error
-      }
-    }
+    const outputs = await retryWithBackoff((attempt) => Promise.resolve(o.handler(batch, { attempt: attempt.number - 1 })), {
+      what: `batch of ${batch.length} not handled`,
+      suffix: ', nothing committed',
+      log: o.log,
+      signal: this.#stop.signal,
+      retriable: (error) => o.isRetriable?.(error) === true,
+      fatal: (error) => new FatalHandlerError(error),
+    })
     if (o.delivery === 'exactly-once') await this.#writeTransaction(consumer, batch, outputs)
     else {
       await this.#writeOutputs(outputs)
@@ -259,18 +249,16 @@ export class ConsumerLoop {
     })
   }
 
+  /** A write that failed for a reason other than a refused login is tried again a few times, the same records. */
   async #withRetries(what: string, action: () => Promise<unknown>): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await action()
-        return
-      } catch (error) {
-        if (isFatal(error) || attempt >= WRITE_ATTEMPTS || this.stopping) throw error
-        const delay = backoffDelay(attempt, 5000)
-        this.#options.log.warn({ err: error, attempt }, `${what} failed (${describe(error)}); retrying in ${(delay / 1000).toFixed(1)} s`)
-        await sleep(delay)
-      }
-    }
+    await retryWithBackoff(action, {
+      what: `${what} failed`,
+      log: this.#options.log,
+      // on stop, the attempt under way may still finish the batch; no new one starts after it fails
+      retriable: (error) => !isFatal(error) && !this.stopping,
+      attempts: WRITE_ATTEMPTS,
+      maxDelayMs: 5000,
+    })
   }
 }
 
@@ -320,12 +308,5 @@ export function lastPerPartition<T extends { topic: string; partition: number; o
 }
 
 function isFatal(error: unknown): boolean {
-  return error instanceof FatalHandlerError || error instanceof AuthenticationError || error instanceof KafkaUserError || isFatalKafkaError(error)
-}
-
-export function describe(error: unknown): string {
-  const setup = kafkaSetupError(error)
-  if (setup) return setup.message
-  if (error instanceof AggregateError && error.errors.length > 0) return `${error.message}: ${describe(error.errors[0])}`
-  return error instanceof Error ? error.message : String(error)
+  return error instanceof FatalHandlerError || !isRetriableKafkaError(error)
 }
