@@ -5,6 +5,7 @@ import { lineageHeaders, type ConsumedRecord, type OutputRecord } from '../../sh
 import { recordsIn, recordsOut, sinkBatchSeconds, sinkRowsWritten } from '../../shell/observability/prometheus.ts'
 import { decodeSample, type SampleRow } from './decode.ts'
 import { insertRows } from './performance-table.ts'
+import type { SampleErrorRecord } from '../../record-formats.ts'
 
 export interface SinkHandlerOptions {
   db: Pick<Database, 'query'>
@@ -87,7 +88,7 @@ function errorRecord(topic: string, failure: SinkFailure): OutputRecord {
   const host = record.key && record.key.length > 0 ? record.key.toString('utf8') : undefined
   const raw = record.value ?? Buffer.alloc(0)
   const text = failure.errorType === 'invalid_encoding' ? undefined : raw.toString('utf8')
-  const value = {
+  const value: SampleErrorRecord = {
     error_type: failure.errorType,
     error: failure.error,
     host: host ?? null,

@@ -6,15 +6,12 @@ import { errorRecord, errorUserId } from '../core/error-record.ts'
 import { OutcomeCounts, summaryRecord } from '../core/outcome-counts.ts'
 import { PercentileHistogram } from '../core/percentiles.ts'
 import type { LoginRules } from '../core/login-event.ts'
+import type { IntervalMetricsRecord, PartitionLag } from '../../record-formats.ts'
 
 /** A summary is due at least this often while anything changed (SPEC.md). */
 export const SUMMARY_MAX_INTERVAL_MS = 10_000
 
-export interface PartitionLag {
-  topic: string
-  partition: number
-  lag: number
-}
+export type { PartitionLag }
 
 interface PendingBatch {
   batch: ConsumedRecord[]
@@ -99,6 +96,7 @@ export class LoginProcessor {
         outputs.push(key === null ? { topic: s.TOPIC_ERRORS, value, headers } : { topic: s.TOPIC_ERRORS, key, value, headers })
       }
       if (this.#perMessage) {
+        // built as text on the per-record path; its shape is perMessageMetricsSchema's (checked by the tests)
         const processingTime = Math.round((performance.now() - started) * 1000) / 1000
         outputs.push({
           topic: s.TOPIC_METRICS,
@@ -176,7 +174,7 @@ export class LoginProcessor {
       latency_ms: this.#latency.summary(),
       event_age_ms: this.#eventAge.summary(),
       consumer_lag: lag,
-    })
+    } satisfies IntervalMetricsRecord)
     this.#metricsStart = now
     this.#messagesIn = this.#outProcessed = this.#outFiltered = this.#outErrors = 0
     this.#latency.reset()
