@@ -54,8 +54,9 @@ describe('every writer writes its topic\'s schema', () => {
       topic: 'user-login', partition: 0, offset: BigInt(offset), timestamp: BigInt(now), key: undefined, headers: new Map(),
       value: Buffer.from(new LoginGenerator(offset).next(Date.now() / 1000).value),
     })) as unknown as Parameters<LoginProcessor['handle']>[0]
-    processor.handle(batch)
-    processor.committed(batch, [])
+    const context = {} as { attempt: number; carry?: unknown }
+    processor.handle(batch, context)
+    processor.committed(batch, [], context)
     const summary = summaryRecordSchema.parse(json(processor.takeSummary().value))
     expect(summary.total.received).toBe(3)
     const metrics = intervalMetricsSchema.parse(json(processor.takeMetrics([{ topic: 'user-login', partition: 0, lag: 4 }]).value))

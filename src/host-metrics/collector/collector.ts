@@ -1,5 +1,11 @@
 import { performance } from 'node:perf_hooks'
 import type { Logger } from '../../shell/log.ts'
+import type { Settings } from '../../shell/settings.ts'
+import type { Component } from '../../shell/stage.ts'
+import { sleep } from '../../shell/backoff.ts'
+import { kafkaConnection } from '../../shell/kafka/connection.ts'
+import { createProducer } from '../../shell/kafka/producer.ts'
+import { ensureTopicsPatiently } from '../kafka-topics.ts'
 import type { KpipeProducer } from '../../shell/kafka/producer.ts'
 import type { OutputRecord } from '../../shell/kafka/records.ts'
 import { describe } from '../../shell/kafka/connection-errors.ts'
@@ -121,5 +127,66 @@ export class Collector {
     this.#stop.abort()
     this.#wake?.()
     await this.#sender
+  }
+}
+
+export interface CollectorComponentOptions {
+  settings: Settings
+  log: Logger
+  host: string
+  intervalMs: number
+  diskPath?: string
+}
+
+/** What a stop may take: sending what is queued, then closing the producer (SPEC.md: within 10 s). */
+const STOP_BUDGET_MS = 7000
+const CLOSE_BUDGET_MS = 1000
+
+/**
+ * The collector as a source component, with the lifecycle of every part: waits for Kafka
+ * (creating the `performance` topic when missing), samples until the signal aborts, then sends
+ * what is queued (bounded) and closes.
+ */
+export class CollectorComponent implements Component {
+  readonly name = 'collector'
+  readonly done: Promise<void>
+  readonly #options: CollectorComponentOptions
+  #collector: Collector | undefined
+  #settle!: () => void
+
+  constructor(options: CollectorComponentOptions) {
+    this.#options = options
+    this.done = new Promise<void>((resolve) => (this.#settle = resolve))
+  }
+
+  get collector(): Collector | undefined {
+    return this.#collector
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    const { settings, log } = this.#options
+    const connection = kafkaConnection(settings, 'metrics-collector')
+    try {
+      await ensureTopicsPatiently(connection, [settings.TOPIC_PERFORMANCE], log, signal)
+    } catch (error) {
+      if (!(error instanceof StoppedWaiting)) throw error
+      this.#settle()
+      return
+    }
+    const producer = createProducer(connection)
+    const collector = new Collector({ producer, topic: settings.TOPIC_PERFORMANCE, host: this.#options.host, intervalMs: this.#options.intervalMs, log, ...(this.#options.diskPath ? { diskPath: this.#options.diskPath } : {}) })
+    this.#collector = collector
+    collector.start()
+    const stop = async () => {
+      await Promise.race([collector.stop(), sleep(STOP_BUDGET_MS)])
+      await Promise.race([producer.close().catch(() => {}), sleep(CLOSE_BUDGET_MS)])
+      this.#settle()
+    }
+    if (signal.aborted) void stop()
+    else signal.addEventListener('abort', () => void stop(), { once: true })
+  }
+
+  async ready(): Promise<boolean> {
+    return this.#collector?.lastSendOk === true
   }
 }
