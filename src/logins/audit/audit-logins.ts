@@ -2,6 +2,7 @@ import type { Settings } from '../../shell/settings.ts'
 import type { KafkaConnection } from '../../shell/kafka/connection.ts'
 import { headerText } from '../../shell/kafka/records.ts'
 import { readTopic } from '../../shell/kafka/topic-reader.ts'
+import { readLineage } from '../../record-formats.ts'
 
 export type OutputRole = 'processed' | 'cleaned' | 'errors'
 
@@ -62,15 +63,14 @@ export async function auditLogins(connection: KafkaConnection, settings: Setting
   for (const [role, topic] of roles) {
     await readTopic(connection, topic, { from: 'earliest', readCommitted: true, signal }, (record) => {
       if (headerText(record, 'source-topic') !== input) return
-      const partition = Number(headerText(record, 'source-partition'))
-      const offset = Number(headerText(record, 'source-offset'))
+      const lineage = readLineage(record.headers)
       // the input of this output came after the audit's snapshot of the input (a live pipeline)
-      if (offset >= (endOffsets[partition] ?? 0)) {
+      if (lineage && Number(lineage.offset) >= (endOffsets[lineage.partition] ?? 0)) {
         newer++
         return
       }
-      const entry = index.get(partition)
-      const at = offset - (entry?.first ?? 0)
+      const entry = lineage && index.get(lineage.partition)
+      const at = lineage ? Number(lineage.offset) - (entry?.first ?? 0) : -1
       if (!entry || !(at >= 0 && at < entry.seen.length)) {
         unmatched++
         return

@@ -1,10 +1,10 @@
 import type { Settings } from '../../shell/settings.ts'
 import type { Logger } from '../../shell/log.ts'
 import { defaultPartitioner, type ProduceResult } from '@platformatic/kafka'
-import { backoffDelay, sleep } from '../../shell/backoff.ts'
+import { sleep } from '../../shell/backoff.ts'
+import { retryWithBackoff, StoppedWaiting } from '../../shell/retry.ts'
 import { kafkaConnection } from '../../shell/kafka/connection.ts'
 import { isFatalKafkaError } from '../../shell/kafka/connection-errors.ts'
-import { describe } from '../../shell/kafka/consumer-loop.ts'
 import { createProducer, type KpipeProducer } from '../../shell/kafka/producer.ts'
 import type { OutputRecord } from '../../shell/kafka/records.ts'
 import { LoginGenerator, type GeneratedKind } from './login-generator.ts'
@@ -90,20 +90,28 @@ export async function runGenerator(options: GenerateOptions): Promise<GenerateRe
  */
 async function sendThroughOutages(producer: KpipeProducer, messages: (OutputRecord & { partition: number })[], failFast: boolean, options: GenerateOptions): Promise<number> {
   let pending = messages
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await producer.send({ messages: pending })
-      return messages.length
-    } catch (error) {
-      if (failFast || isFatalKafkaError(error)) throw error
-      // partitions written before the failure: their events are in, and their sequence numbers moved on
-      const acknowledged = new Set(((error as { produced?: ProduceResult }).produced?.offsets ?? []).map((o) => o.partition))
-      if (acknowledged.size > 0) pending = pending.filter((m) => !acknowledged.has(m.partition))
-      if (options.signal.aborted) return messages.length - pending.length
-      const delay = backoffDelay(attempt)
-      options.log.warn({ attempt }, `Kafka unavailable (${describe(error)}); sending the same ${pending.length} events again in ${(delay / 1000).toFixed(1)} s`)
-      await sleep(delay, options.signal)
-      if (options.signal.aborted) return messages.length - pending.length
-    }
+  try {
+    await retryWithBackoff(
+      async () => {
+        try {
+          await producer.send({ messages: pending })
+        } catch (error) {
+          // partitions written before the failure: their events are in, and their sequence numbers moved on
+          const acknowledged = new Set(((error as { produced?: ProduceResult }).produced?.offsets ?? []).map((o) => o.partition))
+          if (acknowledged.size > 0) pending = pending.filter((m) => !acknowledged.has(m.partition))
+          throw error
+        }
+      },
+      {
+        what: () => `Kafka unavailable, sending the same ${pending.length} events again`,
+        log: options.log,
+        signal: options.signal,
+        retriable: (error) => !failFast && !isFatalKafkaError(error),
+      },
+    )
+    return messages.length
+  } catch (error) {
+    if (error instanceof StoppedWaiting) return messages.length - pending.length
+    throw error
   }
 }

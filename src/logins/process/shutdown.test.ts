@@ -95,3 +95,20 @@ describe('bad settings', () => {
     expect(r.stderr).not.toContain('short-secret')
   })
 })
+
+describe('SIGINT while Kafka is away', () => {
+  it('during the start-up wait for Kafka: stops at once, exit 0', async () => {
+    const child = spawnKpipe(['logins', 'process'], { ...loginEnv(), KAFKA_BROKERS: '127.0.0.1:1', LOG_LEVEL: 'info' })
+    try {
+      await waitFor(() => /create topics: Kafka unavailable \(.*\); retrying in/.test(child.output()), 30_000, 'the start-up wait for Kafka')
+      const sent = Date.now()
+      child.kill('SIGINT')
+      const exit = await exitOf(child)
+      expect(exit.code, child.output()).toBe(0)
+      expect(Date.now() - sent).toBeLessThan(10_000)
+      expect(child.output()).toContain('stopped while waiting for Kafka')
+    } finally {
+      child.kill('SIGKILL')
+    }
+  })
+})

@@ -1,8 +1,7 @@
 import { AuthenticationError, MultipleErrors, NetworkError, UserError as KafkaUserError } from '@platformatic/kafka'
 import { describe, expect, test } from 'vitest'
 import { SetupError } from '../errors.ts'
-import { describe as describeError } from './consumer-loop.ts'
-import { isFatalKafkaError, kafkaCommandError, kafkaSetupError } from './connection-errors.ts'
+import { describe as describeError, isFatalKafkaError, kafkaCommandError, kafkaSetupError } from './connection-errors.ts'
 import type { KafkaConnection } from './connection.ts'
 import { databaseSetupError } from '../postgres/database-errors.ts'
 

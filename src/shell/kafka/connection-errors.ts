@@ -1,5 +1,5 @@
 import { AuthenticationError, UserError as KafkaUserError } from '@platformatic/kafka'
-import { SetupError } from '../errors.ts'
+import { SetupError, UserError } from '../errors.ts'
 import type { KafkaConnection } from './connection.ts'
 
 /**
@@ -173,4 +173,17 @@ export function listenerClosedError(chain: unknown[], where: string, connection?
     `Kafka at ${where} closed the connection before answering: the listener expects ${missing.length === 0 ? 'other security settings' : connection?.tls ? 'SASL' : connection?.sasl ? 'TLS' : 'TLS or SASL'}`,
     missing.length === 0 ? 'check KAFKA_BROKERS, KAFKA_SSL and KAFKA_SASL_MECHANISM against the listener\'s security protocol' : `set ${missing.join(', or ')} to match the listener's security protocol, or use a PLAINTEXT listener in KAFKA_BROKERS`,
   )
+}
+
+/** Errors worth retrying: not a refused login or certificate, not a bad option of the client. */
+export function isRetriableKafkaError(error: unknown): boolean {
+  return !(error instanceof AuthenticationError || error instanceof KafkaUserError || error instanceof UserError || isFatalKafkaError(error))
+}
+
+/** An error as one line for a log message: the setup error it amounts to, else its message (and an AggregateError's first cause). */
+export function describe(error: unknown): string {
+  const setup = kafkaSetupError(error)
+  if (setup) return setup.message
+  if (error instanceof AggregateError && error.errors.length > 0) return `${error.message}: ${describe(error.errors[0])}`
+  return error instanceof Error ? error.message : String(error)
 }

@@ -70,6 +70,13 @@ describe('Kafka shell against a real broker', () => {
     expect(new Set(records.filter((r) => r.key!.toString() === 'k3').map((r) => r.partition)).size).toBe(1)
   })
 
+  it('ensureTopics at once from two clients: one creates, the other finds it (the broker\'s TOPIC_ALREADY_EXISTS)', async () => {
+    const topic = unique('race')
+    const results = await Promise.all([1, 2, 3].map(() => ensureTopics(connection, [{ name: topic, partitions: 1, replicationFactor: 1 }])))
+    expect(results.flatMap((r) => r.created)).toEqual([topic])
+    expect(results.flatMap((r) => r.existing)).toEqual([topic, topic])
+  })
+
   it('commits only after the outputs are written, and redelivers a batch whose handler threw', async () => {
     const input = unique('loop-in')
     const output = unique('loop-out')
