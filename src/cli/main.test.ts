@@ -1,18 +1,27 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { runKpipe } from '../../test/support/cli.ts'
-import { freePort } from '../shell/broker/local-broker.ts'
 
-test('an unexpected failure is one line with its cause; the stack only with LOG_LEVEL=debug', async () => {
-  // nothing listens on the port: the client gives up, and the error is not one kpipe knows
-  const brokers = `127.0.0.1:${await freePort()}`
-  const plain = runKpipe(['tail', 'some-topic', '--brokers', brokers], { LOG_LEVEL: 'info' })
-  expect(plain.code).toBe(1)
-  expect(plain.stderr.trimEnd().split('\n'), plain.stderr).toHaveLength(1)
-  expect(plain.stderr).toMatch(/^kpipe: .*ECONNREFUSED.*LOG_LEVEL=debug/)
-  expect(plain.stderr).not.toMatch(/\n\s+at /)
+test('an unexpected failure is one line with its cause; the stack only with LOG_LEVEL=debug', () => {
+  // a data dir below a plain file: no error kpipe explains, the operating system's own
+  const dir = mkdtempSync(join(tmpdir(), 'kpipe-main-'))
+  try {
+    const file = join(dir, 'a-file')
+    writeFileSync(file, '')
+    const env = { KPIPE_DATA_DIR: join(file, 'data') }
+    const plain = runKpipe(['kafka', 'start'], { ...env, LOG_LEVEL: 'info' })
+    expect(plain.code).toBe(1)
+    expect(plain.stderr.trimEnd().split('\n'), plain.stderr).toHaveLength(1)
+    expect(plain.stderr).toMatch(/^kpipe: unexpected error: .*ENOTDIR.*LOG_LEVEL=debug/)
+    expect(plain.stderr).not.toMatch(/\n\s+at /)
 
-  const debug = runKpipe(['tail', 'some-topic', '--brokers', brokers], { LOG_LEVEL: 'debug' })
-  expect(debug.code).toBe(1)
-  expect(debug.stderr).toMatch(/\n\s+at /)
-  expect(debug.stderr).toMatch(/kpipe: .*ECONNREFUSED/)
+    const debug = runKpipe(['kafka', 'start'], { ...env, LOG_LEVEL: 'debug' })
+    expect(debug.code).toBe(1)
+    expect(debug.stderr).toMatch(/\n\s+at /)
+    expect(debug.stderr).toMatch(/kpipe: unexpected error: .*ENOTDIR/)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
