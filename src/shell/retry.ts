@@ -63,13 +63,13 @@ export async function retryWithBackoff<T>(action: (attempt: Attempt) => Promise<
       return await action(attempt)
     } catch (error) {
       if (options.retriable && !options.retriable(error)) throw options.fatal ? options.fatal(error) : error
-      if (signal?.aborted) throw new StoppedWaiting(`stopped while retrying: ${whatOf(options, error)}`, error)
+      if (signal?.aborted) throw new StoppedWaiting(`stopped while waiting: ${whatOf(options, error)}`, error)
       failures++
       if (options.attempts !== undefined && attempt.number >= options.attempts) throw error
       const delay = backoffDelay(failures, options.maxDelayMs)
       log.warn({ err: error, attempt: attempt.number }, retryMessage(whatOf(options, error), error, delay, options.suffix))
       await sleep(delay, signal)
-      if (signal?.aborted) throw new StoppedWaiting(`stopped while retrying: ${whatOf(options, error)}`, error)
+      if (signal?.aborted) throw new StoppedWaiting(`stopped while waiting: ${whatOf(options, error)}`, error)
       attempt.number++
     }
   }

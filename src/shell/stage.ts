@@ -97,7 +97,7 @@ export class StageComponent implements Component {
     } catch (error) {
       await this.#release()
       if (error instanceof StoppedWaiting) {
-        s.log.info(`${s.name}: stopped while starting (${error.message})`)
+        s.log.info(`${s.name}: ${error.message}; nothing was read`)
         this.#settle.resolve()
         return
       }
