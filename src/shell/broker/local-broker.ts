@@ -138,7 +138,12 @@ const LOG4J = `Configuration:
 
 /** Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding. */
 export function newClusterId(): string {
-  return randomBytes(16).toString('base64url')
+  // Like Kafka's Uuid.randomUuid: never one starting with '-', which the storage tool's argument
+  // parser takes for an option ("--cluster-id: expected one argument": 1 start in 64 failed)
+  for (;;) {
+    const id = randomBytes(16).toString('base64url')
+    if (!id.startsWith('-')) return id
+  }
 }
 
 function lastLines(file: string, n = 15): string {
