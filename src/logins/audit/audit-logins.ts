@@ -2,6 +2,7 @@ import type { Settings } from '../../shell/settings.ts'
 import type { KafkaConnection } from '../../shell/kafka/connection.ts'
 import { headerText } from '../../shell/kafka/records.ts'
 import { readTopic } from '../../shell/kafka/topic-reader.ts'
+import { ReplayOutcomes, type ReplayAudit } from './replay-outcomes.ts'
 
 export type OutputRole = 'processed' | 'cleaned' | 'errors'
 
@@ -24,6 +25,8 @@ export interface AuditReport {
   duplicated: number
   /** outputs whose source offset is not among the inputs read (e.g. deleted by retention since) */
   unmatched: number
+  /** replayed copies and the latest outcome of each replayed original */
+  replays: ReplayAudit
 }
 
 const EXAMPLES = 10
@@ -37,7 +40,9 @@ export async function auditLogins(connection: KafkaConnection, settings: Setting
   const input = settings.TOPIC_LOGINS
   // per partition: the offsets read, and a count of outputs per offset (index = offset − first)
   const offsets = new Map<number, number[]>()
+  const replays = new ReplayOutcomes()
   await readTopic(connection, input, { from: 'earliest', signal }, (record) => {
+    replays.noteInput(record)
     let list = offsets.get(record.partition)
     if (!list) offsets.set(record.partition, (list = []))
     list.push(Number(record.offset))
@@ -52,6 +57,7 @@ export async function auditLogins(connection: KafkaConnection, settings: Setting
   for (const [role, topic] of roles) {
     await readTopic(connection, topic, { from: 'earliest', readCommitted: true, signal }, (record) => {
       if (headerText(record, 'source-topic') !== input) return
+      replays.noteOutput(role, headerText(record, 'source-partition'), headerText(record, 'source-offset'))
       const entry = index.get(Number(headerText(record, 'source-partition')))
       const at = Number(headerText(record, 'source-offset')) - (entry?.first ?? 0)
       if (!entry || !(at >= 0 && at < entry.seen.length)) {
@@ -77,5 +83,5 @@ export async function auditLogins(connection: KafkaConnection, settings: Setting
     partitions.push(audit)
   }
   const sum = (f: (p: PartitionAudit) => number) => partitions.reduce((n, p) => n + f(p), 0)
-  return { topic: input, partitions, inputs: sum((p) => p.inputs), missing: sum((p) => p.missing), duplicated: sum((p) => p.duplicated), unmatched }
+  return { topic: input, partitions, inputs: sum((p) => p.inputs), missing: sum((p) => p.missing), duplicated: sum((p) => p.duplicated), unmatched, replays: replays.report() }
 }

@@ -26,6 +26,7 @@ export interface ReplayFlags {
   dryRun?: boolean
   to?: string
   id?: string
+  batchSize?: number
 }
 
 /** A validated replay: what to read, what to select, where to send, and its name. */
@@ -43,6 +44,10 @@ export interface ReplayRequest {
   dryRun: boolean
   /** where the copies go: TOPIC_LOGINS unless --to */
   target: string
+  /** --to was given */
+  targetGiven: boolean
+  /** parked records handled per transaction */
+  batchSize: number
   /** names the replay: its progress group and its transactional id derive from it */
   id: string
 }
@@ -94,6 +99,8 @@ export function parseReplayRequest(flags: ReplayFlags, topics: ReplayTopics, now
     ...(flags.limit === undefined ? {} : { limit: flags.limit }),
     dryRun: flags.dryRun === true,
     target,
+    targetGiven: flags.to !== undefined,
+    batchSize: flags.batchSize ?? 500,
     id: flags.id ?? '',
   }
   request.id ||= derivedReplayId(role, categories, flags, target === topics.TOPIC_LOGINS ? undefined : target)

@@ -68,8 +68,10 @@ export async function runReplay(options: ReplayRunOptions): Promise<ReplayResult
   if (!(await io.topicExists(request.topic))) {
     throw new SetupError(`topic ${request.topic} does not exist: nothing has been parked there yet, or it has another name (TOPIC_ERRORS, TOPIC_CLEANED)`)
   }
-  if (request.target !== undefined && !(await io.topicExists(request.target))) {
-    throw new UserError(`--to ${request.target}: no such topic; create it first (kpipe topics create, or your own tooling) or name an existing one`)
+  if (!request.dryRun && !(await io.topicExists(request.target))) {
+    throw request.targetGiven
+      ? new UserError(`--to ${request.target}: no such topic; create it first, or name an existing one`)
+      : new SetupError(`topic ${request.target} (TOPIC_LOGINS) does not exist: create it (kpipe topics create) or send elsewhere with --to`)
   }
   const { positions, handledBefore } = await io.positions()
   const tally = new ReplayTally()
