@@ -34,10 +34,11 @@ export const UNREADABLE = '(unreadable)'
 
 const errorValue = z.object({
   error_type: z.string(),
-  source: z.object({ topic: z.string(), partition: z.number().int().nonnegative(), offset: z.number().int().nonnegative() }).optional(),
   raw: z.string().nullable().optional(),
   raw_encoding: z.enum(['utf8', 'base64', 'omitted']).optional(),
 })
+/** read apart: a record whose `source` is malformed still has its type and payload */
+const errorSource = z.object({ source: z.object({ topic: z.string(), partition: z.number().int().nonnegative(), offset: z.number().int().nonnegative() }) })
 
 const cleanedValue = z.object({ reason: z.string(), event: z.unknown() })
 
@@ -64,7 +65,8 @@ export function decodeParked(role: ParkedRole, record: ParkedInput): ParkedRecor
     if (!parsed.success) return parked
     const v = parsed.data
     parked.category = v.error_type
-    if (!parked.source && v.source) parked.source = { topic: v.source.topic, partition: v.source.partition, offset: BigInt(v.source.offset) }
+    const named = parked.source ? undefined : errorSource.safeParse(value)
+    if (named?.success) parked.source = { topic: named.data.source.topic, partition: named.data.source.partition, offset: BigInt(named.data.source.offset) }
     if (v.raw_encoding === 'omitted' || v.raw === null) parked.rawOmitted = true
     else if (typeof v.raw === 'string') parked.raw = v.raw_encoding === 'base64' ? Buffer.from(v.raw, 'base64') : Buffer.from(v.raw, 'utf8')
   } else {
