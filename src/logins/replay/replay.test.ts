@@ -51,7 +51,9 @@ describe('kpipe logins replay on a real broker', () => {
     const settings = settingsOf(env)
     await createLoginTopics(settings)
     const values: string[] = []
-    for (let i = 0; i < 300; i++) values.push(i % 3 === 0 ? event(i, '2.2.0') : i % 10 === 1 ? event(i, '2.3.0').slice(0, -2) : event(i, '2.3.0'))
+    // every third event is of a version filtered out: 2.2.0, allowed later, or (every 30th) 2.1.0, still not allowed then
+    const versionOf = (i: number) => (i % 30 === 0 ? '2.1.0' : '2.2.0')
+    for (let i = 0; i < 300; i++) values.push(i % 3 === 0 ? event(i, versionOf(i)) : i % 10 === 1 ? event(i, '2.3.0').slice(0, -2) : event(i, '2.3.0'))
     await produceRaw(settings, values)
     await processAll(settings, 'g-replay', values.length)
     const filtered = await readAll(settings, settings.TOPIC_CLEANED)
@@ -74,7 +76,7 @@ describe('kpipe logins replay on a real broker', () => {
     // the rules change: 2.2.0 is allowed now; the processor runs on with the new setting
     const widened = settingsOf({ ...env, ALLOWED_APP_VERSIONS: '2.2.0,2.3.0' })
     const dryApp = replay({ ...env, ALLOWED_APP_VERSIONS: '2.2.0,2.3.0' }, ['--from', 'cleaned-data', '--reason', 'app_version', '--dry-run'])
-    expect(dryApp.stdout).toContain('would now be: processed 100')
+    expect(dryApp.stdout).toContain('would now be: processed 90, filtered:app_version 10')
 
     const first = replay(env, ['--from', 'cleaned-data', '--reason', 'app_version', '--json'])
     expect(first.code, first.stderr).toBe(0)
@@ -92,20 +94,22 @@ describe('kpipe logins replay on a real broker', () => {
       const [copy, ...more] = copies.get(of) ?? []
       expect(more, of).toHaveLength(0)
       expect(header(copy!, 'replay-id')).toBe('cleaned-app_version')
-      // the original bytes, and one processed output of the copy
+      // the original bytes, and one processed output of the copy (2.1.0 is filtered again)
       const original = inputs.find((r) => `${r.topic}/${r.partition}/${r.offset}` === of)!
       expect(copy!.value).toEqual(original.value)
       expect(copy!.key).toEqual(original.key)
+      const version = (JSON.parse(original.value!.toString()) as { app_version: string }).app_version
       const output = processedBySource.get(`${copy!.partition}/${copy!.offset}`)
-      expect(output, of).toBeDefined()
-      expect(JSON.parse(output!.value!.toString()).app_version).toBe('2.2.0')
+      if (version === '2.2.0') expect(JSON.parse(output!.value!.toString()).app_version, of).toBe('2.2.0')
+      else expect(output, of).toBeUndefined()
     }
-    expect(processed).toHaveLength(values.filter((v, i) => v.endsWith('}') && i % 3 !== 0).length + 100)
+    expect(processed).toHaveLength(values.filter((v, i) => v.endsWith('}') && i % 3 !== 0).length + 90)
+    expect(await readAll(settings, settings.TOPIC_CLEANED)).toHaveLength(110)
 
-    // a second run: nothing left, nothing sent, exit 0
+    // a second run: nothing sent again, not even the copies filtered again (exit 0)
     const second = replay(env, ['--from', 'cleaned-data', '--reason', 'app_version', '--json'])
     expect(second.code, second.stderr).toBe(0)
-    expect(JSON.parse(second.stdout)).toMatchObject({ selected: 0, sent: 0 })
+    expect(JSON.parse(second.stdout)).toMatchObject({ selected: 0, sent: 0, own_copies: 10 })
     expect(copiesByOriginal(await readAll(settings, settings.TOPIC_LOGINS)).size).toBe(100)
     expect((await readAll(settings, settings.TOPIC_LOGINS)).filter((r) => header(r, 'replay-id'))).toHaveLength(100)
 
@@ -114,7 +118,7 @@ describe('kpipe logins replay on a real broker', () => {
     const report = JSON.parse(audit.stdout) as { missing: number; duplicated: number; replays: { copies: number; originals: number; latest: Record<string, number> } }
     expect(audit.code, audit.stderr).toBe(0)
     expect(report).toMatchObject({ missing: 0, duplicated: 0 })
-    expect(report.replays).toMatchObject({ copies: 100, originals: 100, latest: { processed: 100 } })
+    expect(report.replays).toMatchObject({ copies: 100, originals: 100, latest: { processed: 90, cleaned: 10, errors: 0, pending: 0 }, copiesMissing: 0, copiesDuplicated: 0 })
   }, 240_000)
 
   it('SIGKILL halfway and a rerun: every selected event sent exactly once', async () => {
