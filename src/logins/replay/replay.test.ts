@@ -121,7 +121,7 @@ describe('kpipe logins replay on a real broker', () => {
     expect(report.replays).toMatchObject({ copies: 100, originals: 100, latest: { processed: 90, cleaned: 10, errors: 0, pending: 0 }, copiesMissing: 0, copiesDuplicated: 0 })
   }, 240_000)
 
-  it('SIGKILL halfway and a rerun: every selected event sent exactly once', async () => {
+  it('SIGKILL halfway, Ctrl-C, and a rerun: every selected event sent exactly once', async () => {
     const env = loginEnv({ MAX_MESSAGE_AGE: '0' })
     const settings = settingsOf(env)
     await createLoginTopics(settings)
@@ -130,18 +130,41 @@ describe('kpipe logins replay on a real broker', () => {
     await processAll(settings, 'g-kill', COUNT)
     const before = await endOffsetSum(settings, [settings.TOPIC_LOGINS])
 
-    const args = ['logins', 'replay', '--from', 'cleaned-data', '--reason', 'app_version', '--batch-size', '25']
+    const args = ['logins', 'replay', '--from', 'cleaned-data', '--reason', 'app_version', '--batch-size', '10']
+    // the replay's progress: committed offsets of its group on cleaned-data
+    const progress = async () => {
+      const admin = new Admin(clientOptions(connectionOf(settings)))
+      try {
+        const [group] = await admin.listConsumerGroupOffsets({ groups: ['kpipe-replay-cleaned-app_version'] })
+        return (group?.topics.find((t) => t.name === settings.TOPIC_CLEANED)?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.committedOffset)), 0)
+      } finally {
+        await admin.close()
+      }
+    }
     const victim = spawnKpipe(args, env)
-    await waitFor(async () => (await endOffsetSum(settings, [settings.TOPIC_LOGINS])) > before, 60_000, 'the first copies written')
+    await waitFor(async () => (await progress()) >= 100, 60_000, 'a hundred events replayed')
     victim.kill('SIGKILL')
     expect((await exitOf(victim)).signal).toBe('SIGKILL')
-    const committedAtKill = copiesByOriginal(await readAll(settings, settings.TOPIC_LOGINS))
-    expect(committedAtKill.size).toBeLessThan(COUNT)
+    // killed halfway: some committed, not all
+    const committedAtKill = copiesByOriginal(await readAll(settings, settings.TOPIC_LOGINS)).size
+    expect(committedAtKill).toBe(await progress())
+    expect(committedAtKill).toBeLessThan(COUNT)
 
+    // Ctrl-C: the batch in flight is committed, the run stops cleanly, the next run continues
+    const interrupted = spawnKpipe([...args, '--json'], env)
+    await waitFor(async () => (await progress()) >= committedAtKill + 100, 60_000, 'a hundred more replayed')
+    interrupted.kill('SIGINT')
+    expect((await exitOf(interrupted)).code, interrupted.output()).toBe(0)
+    const stoppedRun = JSON.parse(interrupted.output().split('\n').find((l) => l.startsWith('{'))!) as { sent: number; stopped: boolean }
+    expect(stoppedRun.stopped).toBe(true)
+    const committedAtStop = copiesByOriginal(await readAll(settings, settings.TOPIC_LOGINS)).size
+    expect(committedAtStop).toBe(committedAtKill + stoppedRun.sent)
+    expect(committedAtStop).toBe(await progress())
+    expect(committedAtStop).toBeLessThan(COUNT)
     const rerun = runKpipe([...args, '--json'], env, 120_000)
     expect(rerun.code, rerun.stderr).toBe(0)
     const summary = JSON.parse(rerun.stdout) as { sent: number }
-    expect(summary.sent).toBe(COUNT - committedAtKill.size)
+    expect(summary.sent).toBe(COUNT - committedAtStop)
 
     const inputs = await readAll(settings, settings.TOPIC_LOGINS)
     const copies = copiesByOriginal(inputs)
