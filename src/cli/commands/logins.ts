@@ -7,7 +7,7 @@ import { MISSING_HASH_KEY, runProcessor } from '../../logins/process/run-process
 import { replayCommand } from './replay.ts'
 
 export function loginsCommand(): Command {
-  const logins = new Command('logins').description('the user-login pipeline: generate, process and replay')
+  const logins = new Command('logins').description('the user-login pipeline: generate and process')
 
   logins
     .command('generate')
