@@ -38,14 +38,14 @@ const EXAMPLES = 10
  */
 export async function auditLogins(connection: KafkaConnection, settings: Settings, signal?: AbortSignal): Promise<AuditReport> {
   const input = settings.TOPIC_LOGINS
+  const replays = new ReplayOutcomes()
   // per partition: the offsets read, and a count of outputs per offset (index = offset − first)
   const offsets = new Map<number, number[]>()
-  const replays = new ReplayOutcomes()
   await readTopic(connection, input, { from: 'earliest', signal }, (record) => {
-    replays.noteInput(record)
     let list = offsets.get(record.partition)
     if (!list) offsets.set(record.partition, (list = []))
     list.push(Number(record.offset))
+    replays.noteInput(record)
   })
   const index = new Map<number, { first: number; seen: Uint8Array; outputs: Record<OutputRole, number> }>()
   for (const [partition, list] of offsets) {
@@ -57,7 +57,6 @@ export async function auditLogins(connection: KafkaConnection, settings: Setting
   for (const [role, topic] of roles) {
     await readTopic(connection, topic, { from: 'earliest', readCommitted: true, signal }, (record) => {
       if (headerText(record, 'source-topic') !== input) return
-      replays.noteOutput(role, headerText(record, 'source-partition'), headerText(record, 'source-offset'))
       const entry = index.get(Number(headerText(record, 'source-partition')))
       const at = Number(headerText(record, 'source-offset')) - (entry?.first ?? 0)
       if (!entry || !(at >= 0 && at < entry.seen.length)) {
@@ -66,6 +65,7 @@ export async function auditLogins(connection: KafkaConnection, settings: Setting
       }
       entry.outputs[role]++
       if (entry.seen[at]! < 255) entry.seen[at]!++
+      replays.noteOutput(role, record.headers)
     })
   }
   const partitions: PartitionAudit[] = []

@@ -35,10 +35,10 @@ export class ReplayOutcomes {
     this.#byReplay[id] = (this.#byReplay[id] ?? 0) + 1
   }
 
-  /** An output of the input at `sourcePartition/sourceOffset`. */
-  noteOutput(outcome: Outcome, sourcePartition: string | undefined, sourceOffset: string | undefined): void {
+  /** An output of an input the audit read, by its lineage headers. */
+  noteOutput(outcome: Outcome, headers: Map<string, Buffer>): void {
     if (this.#copies.size === 0) return
-    const key = `${sourcePartition}/${sourceOffset}`
+    const key = `${headers.get('source-partition')?.toString('utf8')}/${headers.get('source-offset')?.toString('utf8')}`
     if (!this.#copies.has(key)) return
     const list = this.#outputs.get(key)
     if (list) list.push(outcome)
