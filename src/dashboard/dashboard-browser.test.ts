@@ -268,6 +268,19 @@ it('shows the topics with their end offsets and the consumer groups with their l
   expect(problems).toEqual([])
 })
 
+it('lists the parked errors by type with the replay command for each', async () => {
+  // the backlog is scanned at most every 15 s and the page asks every 30 s: reload until the errors sent above show
+  await waitFor(async () => {
+    await page.reload()
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 15_000 })
+    return (await page.textContent('#replay-body'))?.includes('missing_fields')
+  }, 40_000, 'the parked errors listed')
+  const rows = await page.$$eval('#replay-body tr', (trs) => trs.map((tr) => [...(tr as HTMLTableRowElement).cells].map((c) => c.textContent)))
+  expect(rows).toContainEqual([settings.TOPIC_ERRORS, 'missing_fields', '2', expect.stringMatching(/ago$/), `kpipe logins replay --from ${settings.TOPIC_ERRORS} --error-type missing_fields`])
+  expect(rows).toContainEqual([settings.TOPIC_ERRORS, 'invalid_json', '1', expect.stringMatching(/ago$/), `kpipe logins replay --from ${settings.TOPIC_ERRORS} --error-type invalid_json`])
+  expect(problems).toEqual([])
+})
+
 it('keeps its layout while data streams in, follows the dark scheme, and saves screenshots', async () => {
   const box = async () => page.$eval('#hosts-panel', (el) => el.getBoundingClientRect().height)
   const h1 = await box()

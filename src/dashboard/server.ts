@@ -18,6 +18,7 @@ import { chartSeries, isRangeName, RANGES, toColumns, type RangeName, type Sampl
 import { databaseReachable, loadSamples, recentHosts } from './history.ts'
 import { brokerReachable, kafkaOverview, type KafkaOverview } from './kafka-overview.ts'
 import { FEED_GROUP_PREFIX, LiveFeed } from './live-feed.ts'
+import { replayBacklogRoutes } from './replay-backlog.ts'
 
 /** The page's files: from src/dashboard/public under vitest, dist/dashboard/public once built. */
 const PUBLIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'public')
@@ -167,6 +168,7 @@ export function buildDashboard({ settings, log, db, historyUnavailable, admin, f
     }
   }
 
+  void app.register(replayBacklogRoutes(settings, kafkaConnection(settings, 'dashboard')))
   app.get('/api/summary', async () => feed.stats.summary())
   app.get('/api/processing', async () => feed.stats.processing())
   app.get('/api/errors', async () => ({ errors: feed.stats.errors().map(errorView) }))

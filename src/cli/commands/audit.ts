@@ -33,5 +33,11 @@ export function formatAudit(report: AuditReport, topics: { TOPIC_PROCESSED: stri
   if (report.newer) out += `${report.newer} outputs are newer than the audit (of inputs written after it started): not compared, not a problem\n`
   if (report.unmatched) out += `${report.unmatched} outputs name source offsets that are no longer in ${report.topic} (deleted by retention since they were processed)\n`
   out += `${report.topic}: ${report.inputs} inputs, ${report.missing} missing, ${report.duplicated} duplicated\n`
+  const r = report.replays
+  if (r.copies > 0) {
+    out += `replays: ${r.copies} copies of ${r.originals} originals (${Object.entries(r.byReplay).map(([id, n]) => `${id} ${n}`).join(', ')}); ` +
+      `latest outcome per original: ${r.latest.processed} ${topics.TOPIC_PROCESSED}, ${r.latest.cleaned} ${topics.TOPIC_CLEANED}, ${r.latest.errors} ${topics.TOPIC_ERRORS}, ${r.latest.pending} not processed yet; ` +
+      `copies without an output ${r.copiesMissing}, with more than one ${r.copiesDuplicated}\n`
+  }
   return out
 }

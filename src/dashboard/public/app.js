@@ -490,6 +490,29 @@
     }
   }
 
+  // ---------- replay backlog ----------
+
+  async function loadReplayBacklog() {
+    try {
+      const b = await api('/api/replay-backlog')
+      const rows = []
+      for (const t of b.topics) {
+        for (const c of t.categories) {
+          const tr = row([t.topic, c.category, [count(c.count), 'num'], ago(Date.parse(c.newest)), [c.command, 'command']])
+          tr.title = c.note
+          rows.push(tr)
+        }
+      }
+      if (rows.length === 0) rows.push(row([['nothing parked: no dead letters, no filtered events', 'detail']]))
+      $('replay-body').replaceChildren(...rows)
+      $('replay-meta').textContent = `updated ${hhmmss.format(new Date(b.updated_at))}`
+    } catch (error) {
+      $('replay-body').replaceChildren(row([[error.message, 'detail']]))
+      $('replay-meta').textContent = ''
+    }
+    for (const td of $('replay-body').querySelectorAll('td.detail')) td.colSpan = 5
+  }
+
   function row(cells) {
     const tr = document.createElement('tr')
     for (const cell of cells) {
@@ -584,6 +607,7 @@
         renderErrors()
       }),
       loadKafka(),
+      loadReplayBacklog(),
     ])
     const failed = results.find((r) => r.status === 'rejected')
     if (failed) showFailure(failed.reason)
@@ -595,6 +619,7 @@
     connect()
     await loadAll()
     setInterval(loadKafka, 5000)
+    setInterval(loadReplayBacklog, 30_000)
     setInterval(() => {
       $('clock').textContent = `${dayFmt.format(new Date())} ${hhmmss.format(new Date())}`
       updateHostsEmpty()

@@ -3,6 +3,7 @@ import type { KafkaConnection } from '../../shell/kafka/connection.ts'
 import { headerText } from '../../shell/kafka/records.ts'
 import { readTopic } from '../../shell/kafka/topic-reader.ts'
 import { readLineage } from '../../record-formats.ts'
+import { ReplayOutcomes, type ReplayAudit } from './replay-outcomes.ts'
 
 export type OutputRole = 'processed' | 'cleaned' | 'errors'
 
@@ -29,6 +30,8 @@ export interface AuditReport {
   newer: number
   /** outputs whose source offset is not among the inputs read (e.g. deleted by retention since) */
   unmatched: number
+  /** replayed copies and the latest outcome of each replayed original */
+  replays: ReplayAudit
 }
 
 const EXAMPLES = 10
@@ -43,6 +46,7 @@ const EXAMPLES = 10
  */
 export async function auditLogins(connection: KafkaConnection, settings: Settings, signal?: AbortSignal): Promise<AuditReport> {
   const input = settings.TOPIC_LOGINS
+  const replays = new ReplayOutcomes()
   // per partition: the offsets read, and a count of outputs per offset (index = offset − first)
   const offsets = new Map<number, number[]>()
   let endOffsets: number[] = []
@@ -51,6 +55,7 @@ export async function auditLogins(connection: KafkaConnection, settings: Setting
     let list = offsets.get(record.partition)
     if (!list) offsets.set(record.partition, (list = []))
     list.push(Number(record.offset))
+    replays.noteInput(record)
   })
   const index = new Map<number, { first: number; seen: Uint8Array; outputs: Record<OutputRole, number> }>()
   for (const [partition, list] of offsets) {
@@ -77,6 +82,7 @@ export async function auditLogins(connection: KafkaConnection, settings: Setting
       }
       entry.outputs[role]++
       if (entry.seen[at]! < 255) entry.seen[at]!++
+      replays.noteOutput(role, record.headers)
     })
   }
   const partitions: PartitionAudit[] = []
@@ -94,5 +100,5 @@ export async function auditLogins(connection: KafkaConnection, settings: Setting
     partitions.push(audit)
   }
   const sum = (f: (p: PartitionAudit) => number) => partitions.reduce((n, p) => n + f(p), 0)
-  return { topic: input, partitions, inputs: sum((p) => p.inputs), missing: sum((p) => p.missing), duplicated: sum((p) => p.duplicated), endOffsets, newer, unmatched }
+  return { topic: input, partitions, inputs: sum((p) => p.inputs), missing: sum((p) => p.missing), duplicated: sum((p) => p.duplicated), endOffsets, newer, unmatched, replays: replays.report() }
 }
