@@ -1,4 +1,5 @@
 import type { Database } from '../../shell/postgres/database.ts'
+import { createSchema } from '../../shell/postgres/create-schema.ts'
 import { SAMPLE_COLUMNS } from '../sample.ts'
 import type { SampleRow } from './decode.ts'
 
@@ -21,15 +22,7 @@ export const PERFORMANCE_SCHEMA = [
 
 /** Creates the table and its index; two sinks starting at once must both succeed. */
 export async function ensurePerformanceTable(db: Database): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      for (const statement of PERFORMANCE_SCHEMA) await db.query(statement)
-      return
-    } catch (error) {
-      // concurrent CREATE … IF NOT EXISTS can still collide on the catalog's unique index
-      if ((error as { code?: string }).code !== '23505' || attempt >= 3) throw error
-    }
-  }
+  await createSchema(db, PERFORMANCE_SCHEMA)
 }
 
 const COLUMN_TYPES = SAMPLE_COLUMNS.map(() => 'numeric[]')
