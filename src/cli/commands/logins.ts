@@ -4,6 +4,7 @@ import { commandContext, intFlag, numberFlag, untilSignal } from '../context.ts'
 import { statusLine } from '../progress.ts'
 import { runGenerator } from '../../logins/generate/run-generator.ts'
 import { MISSING_HASH_KEY, runProcessor } from '../../logins/process/run-processor.ts'
+import { loginsSinkCommand } from './logins-sink.ts'
 
 export function loginsCommand(): Command {
   const logins = new Command('logins').description('the user-login pipeline: generate and process')
@@ -68,6 +69,7 @@ export function loginsCommand(): Command {
         maxBatchSize: options.batchSize,
       })
     })
+  logins.addCommand(loginsSinkCommand())
   return logins
 }
 

@@ -49,6 +49,12 @@ describe('records the processor writes', () => {
       { minute: RECORD_MINUTE, outcome: 'error:invalid_json', deviceType: '', locale: '', appVersion: '' }],
     ['not UTF-8 (raw payload in base64): error:invalid_json', Buffer.from([0x7b, 0xff, 0x7d]),
       { minute: RECORD_MINUTE, outcome: 'error:invalid_json', deviceType: '', locale: '', appVersion: '' }],
+    ['JSON with one byte that is not UTF-8: error:invalid_json, and its dimensions are not read', (() => {
+      const bytes = Buffer.from(JSON.stringify(event()))
+      bytes[bytes.indexOf('2.3.0') + 1] = 0xff
+      return bytes
+    })(),
+    { minute: RECORD_MINUTE, outcome: 'error:invalid_json', deviceType: '', locale: '', appVersion: '' }],
     ['JSON but an array: error:invalid_json', '[1,2]',
       { minute: RECORD_MINUTE, outcome: 'error:invalid_json', deviceType: '', locale: '', appVersion: '' }],
     ['a missing locale: error:missing_fields, the other dimensions and the event time from the raw payload', event({ locale: null }),

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { epochSeconds } from '../core/epoch-seconds.ts'
 
 /**
@@ -116,7 +117,8 @@ function unreadable(minute: number): ActivityKey {
 }
 
 function parseObject(value: Buffer | undefined): Record<string, unknown> | undefined {
-  if (value === undefined || value.length === 0) return undefined
+  // no more lenient than the processor: bytes that are not UTF-8 are not read (their decoding would invent U+FFFD)
+  if (value === undefined || value.length === 0 || !isUtf8(value)) return undefined
   let parsed: unknown
   try {
     parsed = JSON.parse(value.toString('utf8'))
