@@ -14,6 +14,7 @@ import { startLocalBroker, stopLocalBroker } from '../shell/broker/local-broker.
 import type { ResolveProgress } from '../shell/broker/jars.ts'
 import { startDashboard } from '../dashboard/server.ts'
 import { startSink } from '../host-metrics/sink/sink.ts'
+import { startLoginSink } from '../logins/sink/run-login-sink.ts'
 import { Collector } from '../host-metrics/collector/collector.ts'
 import { runProcessor } from '../logins/process/run-processor.ts'
 import { runGenerator } from '../logins/generate/run-generator.ts'
@@ -128,6 +129,8 @@ export async function runUp(options: UpOptions): Promise<number> {
 
     const sink = await startSink({ settings, log: partLog('sink'), groupId: 'kpipe-metrics-sink', db })
     watch({ name: 'sink', done: sink.done, stop: () => sink.stop() })
+    const loginSink = await startLoginSink({ settings, log: partLog('logins-sink'), groupId: 'kpipe-logins-sink', db })
+    watch({ name: 'logins-sink', done: loginSink.done, stop: () => loginSink.stop() })
 
     const collectorProducer = createProducer(kafkaConnection(settings, 'metrics-collector'))
     const collector = new Collector({ producer: collectorProducer, topic: settings.TOPIC_PERFORMANCE, host: hostname(), intervalMs: settings.METRICS_INTERVAL, log: partLog('collector') })
