@@ -16,6 +16,7 @@ import { measureCeiling } from './ceiling.ts'
 import { measureProcessor, preloadLogins } from './processor-throughput.ts'
 import { measureLatency } from './end-to-end-latency.ts'
 import { measureSink } from './sink-throughput.ts'
+import { measureLoginSink } from './login-sink-throughput.ts'
 import { measureCollector } from './collector-cost.ts'
 
 export interface BenchOptions {
@@ -43,6 +44,7 @@ export interface BenchResult {
   processor: Record<'at_least_once' | 'exactly_once', { msgs_per_s: number; ratio_to_ceiling: number; cpu_us_per_msg: number; wall_s: number; startup_s: number; peak_rss_mb: number }>
   latency: Record<string, { p50_ms: number; p99_ms: number; max_ms: number; messages: number }>
   sink: Record<'postgres' | 'pglite', { rows_per_s: number; peak_rss_mb: number }>
+  logins_sink: { events_per_s: number; cpu_us_per_event: number; rows: number; peak_rss_mb: number }
   collector: { cpu_ms_per_sample: number; peak_rss_mb: number }
   targets: Record<string, { target: string; value: number; met: boolean }>
 }
@@ -157,6 +159,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       sink[key] = { rows_per_s: round(median(results.map((r) => r.rowsPerS)), 0), peak_rss_mb: round(Math.max(...results.map((r) => r.peakRssBytes)) / MB) }
     }
 
+    const loginSinkRuns = await runs('logins sink into PostgreSQL', (i) => measureLoginSink(context, postgresUrl, sinkRows, `logins-sink-${i}`, options.cpuProfileDir))
+    const logins_sink = { events_per_s: round(median(loginSinkRuns.map((r) => r.eventsPerS)), 0), cpu_us_per_event: round(median(loginSinkRuns.map((r) => r.cpuUsPerEvent)), 1), rows: median(loginSinkRuns.map((r) => r.rows)), peak_rss_mb: round(Math.max(...loginSinkRuns.map((r) => r.peakRssBytes)) / MB) }
+
     const collectorRuns = await runs('collector', () => measureCollector(context, collectorSeconds))
     const collector = {
       cpu_ms_per_sample: round(median(collectorRuns.map((r) => r.cpuMsPerSample)), 3),
@@ -170,6 +175,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       'processor.exactly_once.msgs_per_s': { target: '>= 50000', value: processor.exactly_once.msgs_per_s, met: processor.exactly_once.msgs_per_s >= 50_000 },
       'latency.at_1000_msgs_per_s.p99_ms': { target: '<= 25', value: p99At1000, met: p99At1000 <= 25 },
       'sink.postgres.rows_per_s': { target: '>= 50000', value: sink.postgres.rows_per_s, met: sink.postgres.rows_per_s >= 50_000 },
+      'logins_sink.events_per_s': { target: '>= 100000', value: logins_sink.events_per_s, met: logins_sink.events_per_s >= 100_000 },
       'processor.peak_rss_mb': {
         target: '<= 200',
         value: Math.max(processor.at_least_once.peak_rss_mb, processor.exactly_once.peak_rss_mb),
@@ -179,7 +185,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     return {
       machine,
       settings: { messages: options.messages, repeat, quick: options.quick, sink_rows: sinkRows, latency_seconds: latencySeconds, collector_seconds: collectorSeconds },
-      ceiling, processor, latency, sink, collector, targets,
+      ceiling, processor, latency, sink, logins_sink, collector, targets,
     }
   } finally {
     options.signal?.removeEventListener('abort', onAbort)
