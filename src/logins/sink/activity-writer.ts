@@ -64,16 +64,26 @@ export class ActivityWriter {
       const counts = new ActivityCounts()
       const advances = new Map<string, OffsetAdvance>()
       let skipped = 0
+      // records come in runs of one partition: its key, position and topic are looked up once per run
+      let runTopic: string | undefined
+      let runPartition = -1
+      let key = ''
+      let position: bigint | null = null
+      let topic: OutputTopic | undefined
       for (const record of batch) {
-        const key = partitionKey(record)
-        const position = this.#positions.get(key)!
+        if (record.partition !== runPartition || record.topic !== runTopic) {
+          runTopic = record.topic
+          runPartition = record.partition
+          key = partitionKey(record)
+          position = this.#positions.get(key)!
+          topic = this.#topicOf(record.topic)
+          if (topic === undefined) throw new Error(`login activity: records of topic ${JSON.stringify(record.topic)} are not login outputs`)
+        }
         if (position !== null && record.offset < position) {
           skipped++
           continue
         }
-        const topic = this.#topicOf(record.topic)
-        if (topic === undefined) throw new Error(`login activity: records of topic ${JSON.stringify(record.topic)} are not login outputs`)
-        counts.add(topic, record, nowMs)
+        counts.add(topic!, record, nowMs)
         const advance = advances.get(key)
         if (advance === undefined) advances.set(key, { topic: record.topic, partition: record.partition, expected: position, next: record.offset + 1n })
         else if (record.offset >= advance.next) advance.next = record.offset + 1n
