@@ -7,6 +7,7 @@ export default defineConfig({
     // and so does the secured-cluster suite: npm run test:security (vitest.security.config.ts)
     exclude: [...configDefaults.exclude, 'test/faults/**', 'test/security/**'],
     globalSetup: ['test/global-setup.ts'],
+    setupFiles: ['test/client-correction.setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',

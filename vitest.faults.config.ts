@@ -9,6 +9,7 @@ export default defineConfig({
   test: {
     include: ['test/faults/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
+    setupFiles: ['test/client-correction.setup.ts'],
     testTimeout: 900_000,
     hookTimeout: 300_000,
     pool: 'forks',

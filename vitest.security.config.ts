@@ -5,6 +5,7 @@ export default defineConfig({
   test: {
     include: ['test/security/**/*.test.ts'],
     globalSetup: ['test/security/global-setup.ts'],
+    setupFiles: ['test/client-correction.setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 240_000,
     pool: 'forks',

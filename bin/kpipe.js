@@ -1,9 +1,24 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli/main.js'
+import { fileURLToPath } from 'node:url'
+import { isSupported, runWith, supportedNode } from './node-runtime.js'
 
-main(process.argv.slice(2)).then((code) => {
+if (!isSupported()) {
+  // An older Node.js (20 on many machines): run this same command on Node.js 24 (bin/node-runtime.js).
+  try {
+    const node = supportedNode()
+    process.exitCode = await runWith(node, node, [fileURLToPath(import.meta.url), ...process.argv.slice(2)])
+  } catch (error) {
+    process.stderr.write(`${error.message}\n`)
+    process.exitCode = 1
+  }
+} else {
+  // The read_committed correction of the Kafka client, registered before anything loads the client.
+  const { registerClientCorrection } = await import('../dist/shell/kafka/client-correction.js')
+  registerClientCorrection()
+  const { main } = await import('../dist/cli/main.js')
+  const code = await main(process.argv.slice(2))
   if (typeof code === 'number') process.exitCode = code
   // The command has finished its work (a long-running one has stopped cleanly and committed);
   // a socket to a broker that went away must not keep the process alive past that.
   setTimeout(() => process.exit(), 2000).unref()
-})
+}

@@ -15,16 +15,19 @@ export function benchTable(r: BenchResult): string {
   for (const [key, label] of [['at_least_once', 'at-least-once'], ['exactly_once', 'exactly-once']] as const) {
     const p = r.processor[key]
     rows.push([key === 'at_least_once' ? 'processor' : '', label, `${n(p.msgs_per_s)} msg/s (${n(p.ratio_to_ceiling * 100, 1)} % of ${n(ceilingRate)})`, target(`processor.${key}.msgs_per_s`)])
-    rows.push(['', `  processor CPU time per message`, `${n(p.cpu_us_per_msg, 1)} µs`, ''])
+    rows.push(['', `  processor CPU time per message`, `${n(p.cpu_us_per_msg, 1)} µs`, key === 'at_least_once' ? target('processor.at_least_once.cpu_us_per_msg') : ''])
+    if (key === 'at_least_once') rows.push(['', `  ratio to the ceiling`, n(p.ratio_to_ceiling, 3), target('processor.at_least_once.ratio_to_ceiling')])
+    else rows.push(['', `  ratio to at-least-once`, n(p.msgs_per_s / r.processor.at_least_once.msgs_per_s, 3), target('processor.exactly_once.ratio_to_at_least_once')])
     rows.push(['', `  wall time, start-up included`, `${n(p.wall_s, 1)} s (start-up ${n(p.startup_s, 1)} s)`, ''])
     rows.push(['', `  peak RSS`, `${n(p.peak_rss_mb, 1)} MB`, key === 'at_least_once' ? target('processor.peak_rss_mb') : ''])
   }
   for (const [key, l] of Object.entries(r.latency)) {
     const rate = key.replace(/^at_(\d+)_msgs_per_s$/, '$1')
-    rows.push([key === Object.keys(r.latency)[0] ? 'latency' : '', `at ${n(Number(rate))} msg/s p50 / p99 / max`, `${n(l.p50_ms, 1)} / ${n(l.p99_ms, 1)} / ${n(l.max_ms, 1)} ms`, rate === '1000' ? target('latency.at_1000_msgs_per_s.p99_ms') : ''])
+    rows.push([key === Object.keys(r.latency)[0] ? 'latency' : '', `at ${n(Number(rate))} msg/s p50 / p99 / max`, `${n(l.p50_ms, 1)} / ${n(l.p99_ms, 1)} / ${n(l.max_ms, 1)} ms`, target(`latency.${key}.p99_ms`)])
   }
   rows.push(['sink', 'into PostgreSQL', `${n(r.sink.postgres.rows_per_s)} rows/s, peak RSS ${n(r.sink.postgres.peak_rss_mb, 1)} MB`, target('sink.postgres.rows_per_s')])
-  rows.push(['', 'into PGlite', `${n(r.sink.pglite.rows_per_s)} rows/s, peak RSS ${n(r.sink.pglite.peak_rss_mb, 1)} MB`, ''])
+  rows.push(['', 'into PGlite', `${n(r.sink.pglite.rows_per_s)} rows/s, peak RSS ${n(r.sink.pglite.peak_rss_mb, 1)} MB`, target('sink.pglite.rows_per_s')])
+  rows.push(['', '  PGlite sink peak RSS', `${n(r.sink.pglite.peak_rss_mb, 1)} MB`, target('sink.pglite.peak_rss_mb')])
   rows.push(['logins sink', 'into PostgreSQL', `${n(r.logins_sink.events_per_s)} events/s (${n(r.logins_sink.rows)} rows), peak RSS ${n(r.logins_sink.peak_rss_mb, 1)} MB`, target('logins_sink.events_per_s')])
   rows.push(['', '  sink CPU time per event', `${n(r.logins_sink.cpu_us_per_event, 1)} µs`, ''])
   rows.push(['collector', 'CPU time per sample', `${n(r.collector.cpu_ms_per_sample, 2)} ms, peak RSS ${n(r.collector.peak_rss_mb, 1)} MB`, ''])

@@ -46,7 +46,47 @@ export interface BenchResult {
   sink: Record<'postgres' | 'pglite', { rows_per_s: number; peak_rss_mb: number }>
   logins_sink: { events_per_s: number; cpu_us_per_event: number; rows: number; peak_rss_mb: number }
   collector: { cpu_ms_per_sample: number; peak_rss_mb: number }
-  targets: Record<string, { target: string; value: number; met: boolean }>
+  targets: Record<string, BenchTarget>
+}
+
+export interface BenchTarget {
+  target: string
+  value: number
+  met: boolean
+}
+
+/** Below this 1-minute load average (on 2 cores) the machine counts as quiet for the absolute rate target. */
+export const QUIET_LOAD_AVERAGE = 1.5
+
+/**
+ * The targets of the issue, each with the measured value and whether it is met. The absolute
+ * processor rate holds "when the machine is quiet": under more load it is reported with `met`
+ * false and `quiet` false, and the ratio to the ceiling of the same run is the figure to judge.
+ */
+export function benchTargets(r: {
+  ceilingRate: number
+  processor: BenchResult['processor']
+  latency: BenchResult['latency']
+  sink: BenchResult['sink']
+  loadAverage: number
+}): Record<string, BenchTarget & { quiet?: boolean }> {
+  const { processor: p, sink } = r
+  const at = (value: number, op: '>=' | '<=', limit: number, label = String(limit)): BenchTarget =>
+    ({ target: `${op} ${label}`, value, met: op === '>=' ? value >= limit : value <= limit })
+  const quiet = r.loadAverage < QUIET_LOAD_AVERAGE
+  const alo = p.at_least_once.msgs_per_s
+  return {
+    'processor.at_least_once.ratio_to_ceiling': at(p.at_least_once.ratio_to_ceiling, '>=', 0.5),
+    'processor.at_least_once.msgs_per_s': { ...at(alo, '>=', 90_000, '90000 (machine quiet)'), met: quiet && alo >= 90_000, quiet },
+    'processor.at_least_once.cpu_us_per_msg': at(p.at_least_once.cpu_us_per_msg, '<=', 12),
+    'processor.exactly_once.ratio_to_at_least_once': at(Math.round((p.exactly_once.msgs_per_s / alo) * 1000) / 1000, '>=', 0.9),
+    'processor.peak_rss_mb': at(Math.max(p.at_least_once.peak_rss_mb, p.exactly_once.peak_rss_mb), '<=', 250),
+    'latency.at_1000_msgs_per_s.p99_ms': at(r.latency.at_1000_msgs_per_s!.p99_ms, '<=', 25),
+    'latency.at_10000_msgs_per_s.p99_ms': at(r.latency.at_10000_msgs_per_s!.p99_ms, '<=', 50),
+    'sink.postgres.rows_per_s': at(sink.postgres.rows_per_s, '>=', 60_000),
+    'sink.pglite.rows_per_s': at(sink.pglite.rows_per_s, '>=', 30_000),
+    'sink.pglite.peak_rss_mb': at(sink.pglite.peak_rss_mb, '<=', 500),
+  }
 }
 
 const MB = 1024 * 1024
@@ -169,19 +209,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     }
 
     machine.load_average_1m_end = round(loadavg()[0]!, 2)
-    const p99At1000 = latency.at_1000_msgs_per_s!.p99_ms
-    const targets: BenchResult['targets'] = {
-      'processor.at_least_once.msgs_per_s': { target: '>= 100000', value: processor.at_least_once.msgs_per_s, met: processor.at_least_once.msgs_per_s >= 100_000 },
-      'processor.exactly_once.msgs_per_s': { target: '>= 50000', value: processor.exactly_once.msgs_per_s, met: processor.exactly_once.msgs_per_s >= 50_000 },
-      'latency.at_1000_msgs_per_s.p99_ms': { target: '<= 25', value: p99At1000, met: p99At1000 <= 25 },
-      'sink.postgres.rows_per_s': { target: '>= 50000', value: sink.postgres.rows_per_s, met: sink.postgres.rows_per_s >= 50_000 },
-      'logins_sink.events_per_s': { target: '>= 100000', value: logins_sink.events_per_s, met: logins_sink.events_per_s >= 100_000 },
-      'processor.peak_rss_mb': {
-        target: '<= 200',
-        value: Math.max(processor.at_least_once.peak_rss_mb, processor.exactly_once.peak_rss_mb),
-        met: Math.max(processor.at_least_once.peak_rss_mb, processor.exactly_once.peak_rss_mb) <= 200,
-      },
-    }
+    const targets = benchTargets({ ceilingRate, processor, latency, sink, loadAverage: Math.max(Number(machine.load_average_1m_start), machine.load_average_1m_end) })
+    targets['logins_sink.events_per_s'] = { target: '>= 100000', value: logins_sink.events_per_s, met: logins_sink.events_per_s >= 100_000 }
     return {
       machine,
       settings: { messages: options.messages, repeat, quick: options.quick, sink_rows: sinkRows, latency_seconds: latencySeconds, collector_seconds: collectorSeconds },

@@ -52,11 +52,15 @@ export function numberFlag(name: string, min = 0) {
   }
 }
 
-/** Resolves on the first SIGINT or SIGTERM; a second one exits at once. */
+/**
+ * Resolves on the first SIGINT, SIGTERM or SIGHUP (a closed terminal, a dropped SSH session:
+ * stopping cleanly matters most when nobody watches); a second one exits at once.
+ */
 export function untilSignal(onSignal?: (signal: NodeJS.Signals) => void): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     let received = false
     const handler = (signal: NodeJS.Signals) => {
+      if (signal === 'SIGHUP') ignoreOutputErrors()
       if (received) process.exit(130)
       received = true
       onSignal?.(signal)
@@ -64,5 +68,11 @@ export function untilSignal(onSignal?: (signal: NodeJS.Signals) => void): Promis
     }
     process.on('SIGINT', handler)
     process.on('SIGTERM', handler)
+    process.on('SIGHUP', handler)
   })
+}
+
+/** After a hang-up the terminal is gone: a failed write to it must not end the clean stop. */
+function ignoreOutputErrors(): void {
+  for (const stream of [process.stdout, process.stderr]) if (stream.listenerCount('error') === 0) stream.on('error', () => {})
 }

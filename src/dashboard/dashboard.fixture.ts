@@ -6,10 +6,9 @@ import { kafkaConnection } from '../shell/kafka/connection.ts'
 import { createProducer, type KpipeProducer } from '../shell/kafka/producer.ts'
 import { ensureTopics } from '../shell/kafka/topics.ts'
 import { openPostgres, type Database } from '../shell/postgres/database.ts'
+import { ensurePerformanceTable } from '../host-metrics/sink/performance-table.ts'
 
 /** Test helpers of the dashboard: its settings on the run's real broker and PostgreSQL, with topics of its own. */
-
-export const PERFORMANCE_TABLE = `CREATE TABLE IF NOT EXISTS performance (host text NOT NULL, time timestamptz NOT NULL, cpu_usage numeric(5,2), memory_usage numeric(5,2), cpu_interrupts numeric(18,0), cpu_calls numeric(18,0), memory_used numeric(18,0), memory_free numeric(18,0), bytes_sent numeric(18,0), bytes_received numeric(18,0), disk_usage numeric(5,2), PRIMARY KEY (host, time));`
 
 export const unique = (name: string) => `${name}-${randomUUID().slice(0, 8)}`
 
@@ -39,7 +38,8 @@ export async function createFeedTopics(settings: Settings, partitions = 1): Prom
 
 export async function openTestDatabase(): Promise<Database> {
   const db = openPostgres(inject('postgresUrl'), 2)
-  await db.query(PERFORMANCE_TABLE)
+  // the sink's own schema, created the sink's way: other test files create it at the same time
+  await ensurePerformanceTable(db)
   return db
 }
 

@@ -3,12 +3,13 @@ import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import type { Admin } from '@platformatic/kafka'
 import { Counter } from 'prom-client'
-import { ConsumerLoop, describe } from '../shell/kafka/consumer-loop.ts'
+import { ConsumerLoop } from '../shell/kafka/consumer-loop.ts'
+import { describe } from '../shell/kafka/connection-errors.ts'
 import type { KafkaConnection } from '../shell/kafka/connection.ts'
 import type { ConsumedRecord } from '../shell/kafka/records.ts'
 import type { Logger } from '../shell/log.ts'
 import type { Settings } from '../shell/settings.ts'
-import { recordsIn, registry } from '../shell/observability/prometheus.ts'
+import { registry } from '../shell/observability/prometheus.ts'
 import { sleep } from '../shell/backoff.ts'
 import { chartPoint, gapLimitMs, parseSample, type ChartPoint, type Sample } from './core/samples.ts'
 import { LoginStats, parseLoginError, parseMetrics, parseSummary, type LoginError } from './core/login-stats.ts'
@@ -42,7 +43,7 @@ const REPLAY: Record<'performance' | 'summary' | 'metrics' | 'errors', number> =
 const LIVE_HISTORY_MS = 10 * 60_000
 
 /**
- * The dashboard's live view of Kafka: a handler of the one consumer loop, on the
+ * The dashboard's live view of Kafka: a stage of the one consumer loop (part "dashboard"), on the
  * `performance`, `summary-output`, `metrics-output` and `processed-errors` topics, in a
  * consumer group of its own (every dashboard sees every record). Before it joins, the group's
  * offsets are set a few hundred records before the end, so a fresh page is not blank.
@@ -110,7 +111,6 @@ export class LiveFeed extends EventEmitter<FeedEvents> {
     let processingChanged = false
     for (const record of batch) {
       this.records++
-      recordsIn.inc({ part: 'dashboard', topic: record.topic })
       let readable = true
       if (record.topic === s.TOPIC_PERFORMANCE) {
         const sample = parseSample(record.value, record.key)
@@ -209,6 +209,7 @@ export class LiveFeed extends EventEmitter<FeedEvents> {
       topics: this.#subscribed,
       handler: this.handle,
       log: this.#log,
+      part: 'dashboard',
       from: 'latest',
       maxBatchSize: 2000,
     })

@@ -5,11 +5,12 @@ import { fileURLToPath } from 'node:url'
 import type { ServerResponse } from 'node:http'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { Admin } from '@platformatic/kafka'
+import type { Component } from '../shell/stage.ts'
 import type { Settings } from '../shell/settings.ts'
 import type { Logger } from '../shell/log.ts'
 import { DatabaseInUseError, openDatabase, type Database } from '../shell/postgres/database.ts'
 import { clientOptions, kafkaConnection } from '../shell/kafka/connection.ts'
-import { describe } from '../shell/kafka/consumer-loop.ts'
+import { describe } from '../shell/kafka/connection-errors.ts'
 import { registry } from '../shell/observability/prometheus.ts'
 import { SetupError } from '../shell/errors.ts'
 import { assertBindAllowed, presentedToken, TOKEN_COOKIE, tokenMatches } from './access.ts'
@@ -294,4 +295,40 @@ export async function startDashboard(settings: Settings, log: Logger, options: S
   const port = typeof address === 'object' && address ? address.port : settings.PORT
   const shownHost = settings.HOST.includes(':') ? `[${settings.HOST}]` : settings.HOST
   return { url: `http://${shownHost}:${port}/`, app, feed, close: closeAll }
+}
+
+/** The dashboard with the lifecycle of every part (`kpipe up`): listening once started, closed when the signal aborts. */
+export class DashboardComponent implements Component {
+  readonly name = 'dashboard'
+  readonly done: Promise<void>
+  #running: RunningDashboard | undefined
+  #settle!: { resolve: () => void; reject: (error: unknown) => void }
+
+  constructor(
+    readonly settings: Settings,
+    readonly log: Logger,
+    readonly options: StartOptions = {},
+  ) {
+    this.done = new Promise<void>((resolve, reject) => (this.#settle = { resolve, reject }))
+    this.done.catch(() => {})
+  }
+
+  get url(): string | undefined {
+    return this.#running?.url
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    const running = await startDashboard(this.settings, this.log, this.options).catch((error: unknown) => {
+      this.#settle.reject(error)
+      throw error
+    })
+    this.#running = running
+    const stop = () => void running.close().then(() => this.#settle.resolve(), (error: unknown) => this.#settle.reject(error))
+    if (signal.aborted) stop()
+    else signal.addEventListener('abort', stop, { once: true })
+  }
+
+  async ready(): Promise<boolean> {
+    return this.#running !== undefined
+  }
 }

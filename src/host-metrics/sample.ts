@@ -1,6 +1,6 @@
 /**
  * One host metrics sample, as the collector produces it to the `performance` topic (JSON,
- * keyed by host) and as the sink stores it. Field names and meanings are those of SPEC.md;
+ * keyed by host; its schema is `hostSampleSchema` in src/record-formats.ts) and as the sink stores it. Field names and meanings are those of SPEC.md;
  * `context_switches` and `soft_interrupts` are extras the sink does not store.
  */
 export interface HostSample {
@@ -27,20 +27,4 @@ export interface HostSample {
   soft_interrupts?: number | null
 }
 
-/** The numeric columns of the `performance` table, in table order. */
-export const SAMPLE_COLUMNS = [
-  'cpu_usage',
-  'memory_usage',
-  'cpu_interrupts',
-  'cpu_calls',
-  'memory_used',
-  'memory_free',
-  'bytes_sent',
-  'bytes_received',
-  'disk_usage',
-] as const
-
-export type SampleColumn = (typeof SAMPLE_COLUMNS)[number]
-
-/** Columns stored as numeric(5,2) percentages; the others are numeric(18,0) counts of things or bytes. */
-export const PERCENT_COLUMNS: ReadonlySet<SampleColumn> = new Set(['cpu_usage', 'memory_usage', 'disk_usage'])
+export { PERCENT_COLUMNS, SAMPLE_COLUMNS, type SampleColumn } from '../record-formats.ts'

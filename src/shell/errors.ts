@@ -33,7 +33,3 @@ export class SettingError extends UserError {
     super(`invalid setting ${setting}=${JSON.stringify(redact ? '<redacted>' : value)}: expected ${expected}`)
   }
 }
-
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
-}

@@ -5,20 +5,22 @@ import type { Settings } from '../shell/settings.ts'
 import { registerSecrets } from '../shell/log.ts'
 import { SetupError, UserError } from '../shell/errors.ts'
 import { sleep } from '../shell/backoff.ts'
-import { describe } from '../shell/kafka/consumer-loop.ts'
+import { describe } from '../shell/kafka/connection-errors.ts'
 import { kafkaConnection } from '../shell/kafka/connection.ts'
-import { createProducer } from '../shell/kafka/producer.ts'
 import { ensureTopics, pipelineTopics } from '../shell/kafka/topics.ts'
 import { openDatabase, type Database } from '../shell/postgres/database.ts'
 import { startLocalBroker, stopLocalBroker } from '../shell/broker/local-broker.ts'
 import type { ResolveProgress } from '../shell/broker/jars.ts'
-import { startDashboard } from '../dashboard/server.ts'
-import { startSink } from '../host-metrics/sink/sink.ts'
-import { startLoginSink } from '../logins/sink/run-login-sink.ts'
-import { Collector } from '../host-metrics/collector/collector.ts'
-import { runProcessor } from '../logins/process/run-processor.ts'
+import { DashboardComponent } from '../dashboard/server.ts'
+import { metricsSinkStage } from '../host-metrics/sink/sink.ts'
+import { loginSinkStage } from '../logins/sink/run-login-sink.ts'
+import { CollectorComponent } from '../host-metrics/collector/collector.ts'
+import { loginProcessorStage } from '../logins/process/run-processor.ts'
+import { TaskComponent, type Component } from '../shell/stage.ts'
 import { runGenerator } from '../logins/generate/run-generator.ts'
 import { localHashKey } from './hash-key.ts'
+import { claimInstance } from './instance-lock.ts'
+import { preflight } from './preflight.ts'
 
 export interface UpOptions {
   settings: Settings
@@ -38,11 +40,10 @@ export interface UpOptions {
   print?: (line: string) => void
 }
 
-/** A running part of the pipeline: `done` settles when it ends by itself; `stop` ends it cleanly. */
+/** A running part of the pipeline: a component and what stops it. */
 interface Part {
-  name: string
-  done: Promise<unknown>
-  stop(): Promise<void>
+  component: Component
+  stop: AbortController
 }
 
 /** How long each part may take to stop before `up` moves on to the next. */
@@ -71,14 +72,25 @@ export async function runUp(options: UpOptions): Promise<number> {
   const stopAll = async () => {
     // reverse start order: generator, processor, collector, sink, dashboard
     for (const part of [...parts].reverse()) {
-      status(`stopping ${part.name}`)
-      await Promise.race([part.stop().catch((error: unknown) => log.warn({ part: part.name, err: error }, `${part.name} did not stop cleanly: ${describe(error)}`)), sleep(PART_STOP_BUDGET_MS)])
+      const name = part.component.name
+      status(`stopping ${name}`)
+      part.stop.abort()
+      await Promise.race([part.component.done.catch((error: unknown) => log.warn({ part: name, err: error }, `${name} did not stop cleanly: ${describe(error)}`)), sleep(PART_STOP_BUDGET_MS)])
     }
     if (db) await db.close().catch(() => {})
     if (startedBroker) {
       status('stopping the local Kafka broker')
       await stopLocalBroker(settings.KPIPE_DATA_DIR)
     }
+  }
+
+  // one `up` per data dir, and what can be checked before anything starts
+  const instance = claimInstance(dataDir)
+  try {
+    await preflight({ settings, brokersGiven: options.brokersGiven, kafkaPort: options.kafkaPort })
+  } catch (error) {
+    instance.release()
+    throw error
   }
 
   try {
@@ -90,9 +102,14 @@ export async function runUp(options: UpOptions): Promise<number> {
         ...(options.onJarProgress ? { onProgress: options.onJarProgress } : {}),
         onStatus: (line) => status(`kafka: ${line}`),
       })
-      startedBroker = !broker.alreadyRunning
+      // a broker that an earlier `up` started and could not stop (killed) is this run's to stop
+      const leftover = broker.alreadyRunning && instance.previous?.brokerPid === broker.pid
+      startedBroker = !broker.alreadyRunning || leftover
+      if (startedBroker) instance.update({ brokerPid: broker.pid })
       settings.KAFKA_BROKERS = [broker.bootstrap]
-      status(broker.alreadyRunning ? `using the local broker already running at ${broker.bootstrap}` : `Kafka is up at ${broker.bootstrap}`)
+      if (leftover) status(`taking over the local broker at ${broker.bootstrap} (pid ${broker.pid}) that an earlier kpipe up (pid ${instance.previous!.pid}) left running; it stops with this one`)
+      else if (broker.alreadyRunning) status(`using the local broker already running at ${broker.bootstrap} (pid ${broker.pid}, started by kpipe kafka start); it keeps running after this stops: kpipe kafka stop`)
+      else status(`Kafka is up at ${broker.bootstrap}`)
     }
     if (!settings.KPIPE_HASH_KEY) {
       const key = localHashKey(dataDir)
@@ -110,44 +127,49 @@ export async function runUp(options: UpOptions): Promise<number> {
     status(`database: ${db.description}`)
 
     const partLog = (name: string) => log.child({ part: name })
-    const watch = (part: Part) => {
+    let wakeUp: () => void = () => {}
+    const somethingEnded = new Promise<void>((r) => (wakeUp = r))
+    /** starts a component; from then on its ending by itself is a crash that stops the rest */
+    const run = async (component: Component) => {
+      const part = { component, stop: new AbortController() }
+      // stoppable while it starts (e.g. waiting for the database); not a part that ran if it fails to start
       parts.push(part)
-      part.done.then(
+      try {
+        await component.start(part.stop.signal)
+      } catch (error) {
+        parts.splice(parts.indexOf(part), 1)
+        throw error
+      }
+      component.done.then(
         () => {
-          if (!stopping) crashed ??= { part: part.name, error: new Error(`${part.name} ended unexpectedly`) }
+          if (!stopping) crashed ??= { part: component.name, error: new Error(`${component.name} ended unexpectedly`) }
         },
         (error: unknown) => {
-          if (!stopping) crashed ??= { part: part.name, error }
+          if (!stopping) crashed ??= { part: component.name, error }
         },
       ).finally(() => wakeUp())
     }
-    let wakeUp: () => void = () => {}
-    const somethingEnded = new Promise<void>((r) => (wakeUp = r))
 
-    const dashboard = await startDashboard(settings, partLog('dashboard'), { db })
-    watch({ name: 'dashboard', done: new Promise(() => {}), stop: () => dashboard.close() })
-
-    const sink = await startSink({ settings, log: partLog('sink'), groupId: 'kpipe-metrics-sink', db })
-    watch({ name: 'sink', done: sink.done, stop: () => sink.stop() })
-    const loginSink = await startLoginSink({ settings, log: partLog('logins-sink'), groupId: 'kpipe-logins-sink', db })
-    watch({ name: 'logins-sink', done: loginSink.done, stop: () => loginSink.stop() })
-
-    const collectorProducer = createProducer(kafkaConnection(settings, 'metrics-collector'))
-    const collector = new Collector({ producer: collectorProducer, topic: settings.TOPIC_PERFORMANCE, host: hostname(), intervalMs: settings.METRICS_INTERVAL, log: partLog('collector') })
-    collector.start()
-    watch({ name: 'collector', done: new Promise(() => {}), stop: async () => { await collector.stop(); await collectorProducer.close() } })
-
-    const processorStop = new AbortController()
-    const processor = runProcessor({ settings, log: partLog('processor'), groupId: 'kpipe-logins', from: 'earliest', exactlyOnce: false, signal: processorStop.signal })
-    watch({ name: 'processor', done: processor, stop: async () => { processorStop.abort(); await processor } })
-
-    const generatorStop = new AbortController()
-    const generator = runGenerator({ settings, log: partLog('generator'), rate: options.rate, invalidRatio: options.invalidRatio, seed: Date.now() % 2 ** 32, signal: generatorStop.signal })
-    watch({ name: 'generator', done: generator, stop: async () => { generatorStop.abort(); await generator } })
+    // the parts, in start order (they stop in reverse): each one the same lifecycle
+    const dashboard = new DashboardComponent(settings, partLog('dashboard'), { db })
+    const components: Component[] = [
+      dashboard,
+      metricsSinkStage({ settings, log: partLog('sink'), groupId: 'kpipe-metrics-sink', db }).component,
+      loginSinkStage({ settings, log: partLog('logins-sink'), groupId: 'kpipe-logins-sink', db }).component,
+      new CollectorComponent({ settings, log: partLog('collector'), host: hostname(), intervalMs: settings.METRICS_INTERVAL }),
+      loginProcessorStage({ settings, log: partLog('processor'), groupId: 'kpipe-logins', from: 'earliest', exactlyOnce: false }).component,
+      new TaskComponent('generator', (signal) => runGenerator({ settings, log: partLog('generator'), rate: options.rate, invalidRatio: options.invalidRatio, seed: Date.now() % 2 ** 32, signal })),
+    ]
+    for (const component of components) {
+      if (crashed) break
+      await run(component)
+      // a second `kpipe up` on this data dir names the dashboard that runs
+      if (component === dashboard && dashboard.url) instance.update({ url: dashboard.url })
+    }
 
     print('')
     print(`kpipe is running.`)
-    print(`  dashboard   ${dashboard.url}`)
+    print(`  dashboard   ${dashboard.url ?? ''}`)
     print(`  kafka       ${settings.KAFKA_BROKERS.join(',')}${startedBroker ? ' (local broker)' : ''}`)
     print(`  database    ${db.description}`)
     print(`  logins      ${options.rate}/s generated into ${settings.TOPIC_LOGINS} → ${settings.TOPIC_PROCESSED}, ${settings.TOPIC_CLEANED}, ${settings.TOPIC_ERRORS}`)
@@ -168,9 +190,10 @@ export async function runUp(options: UpOptions): Promise<number> {
     log.error({ part: 'up' }, `${crashed.part} failed: ${describe(crashed.error)}; stopping the rest`)
     if (lines.length > 0) process.stderr.write(`last lines of ${crashed.part}:\n${lines.map((l) => `  ${l}`).join('\n')}\n`)
   } else {
-    status('stopping: generator, processor, collector, sink, dashboard, broker')
+    status(`stopping: generator, processor, collector, sink, dashboard${startedBroker ? ', broker' : ''}`)
   }
   await stopAll()
+  instance.release()
   status('stopped')
   // a prerequisite that failed before anything ran (no Java, a port in use) reads best as the CLI's one-line error
   if (crashed?.part === 'up' && parts.length === 0 && (crashed.error instanceof SetupError || crashed.error instanceof UserError)) throw crashed.error

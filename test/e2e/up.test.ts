@@ -1,8 +1,8 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { exitOf, spawnKpipe, waitFor } from '../support/cli.ts'
+import { exitOf, runKpipe, spawnKpipe, waitFor } from '../support/cli.ts'
 import { freePort, isAlive, stopLocalBroker } from '../../src/shell/broker/local-broker.ts'
 
 async function getJson<T>(url: string): Promise<T> {
@@ -67,8 +67,74 @@ describe('kpipe up', () => {
   }, 300_000)
 })
 
+/** Processes whose command line names `dir` (the broker's JVM names its data dir): what a run left behind. */
+function processesOf(dir: string): number[] {
+  const pids: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) pids.push(Number(entry))
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return pids
+}
+
+describe('kpipe up and the terminal it runs in', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-up-hup-'))
+  afterAll(async () => {
+    await stopLocalBroker(dataDir)
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+  const env = { KPIPE_DATA_DIR: dataDir, KAFKA_BROKERS: undefined, DATABASE_URL: undefined, KPIPE_HASH_KEY: undefined }
+
+  it('a second kpipe up says which one runs; SIGHUP (a closed terminal) stops everything, the broker included', async () => {
+    const [kafkaPort, port] = [await freePort(), await freePort()]
+    const up = spawnKpipe(['up', '--kafka-port', String(kafkaPort), '--port', String(port), '--rate', '20'], env)
+    try {
+      await waitFor(() => up.output().includes('kpipe is running.') || up.exitCode !== null, 180_000, 'the ready banner')
+      const second = runKpipe(['up', '--kafka-port', String(await freePort()), '--port', String(await freePort())], env)
+      expect(second.code).toBe(1)
+      expect(second.stderr).toContain(`kpipe up is already running (pid ${up.pid}), dashboard at http://127.0.0.1:${port}/`)
+      expect(second.stdout + second.stderr).not.toContain('starting the local Kafka broker')
+    } finally {
+      if (up.exitCode === null) up.kill('SIGHUP')
+    }
+    const broker = JSON.parse(readFileSync(join(dataDir, 'kafka', 'broker.json'), 'utf8')) as { pid: number }
+    const exit = await exitOf(up)
+    expect(exit, up.output().slice(-3000)).toEqual({ code: 0, signal: null })
+    expect(up.output()).toContain('SIGHUP: stopping everything')
+    expect(isAlive(broker.pid)).toBe(false)
+    expect(processesOf(dataDir)).toEqual([])
+    expect(existsSync(join(dataDir, 'up.json'))).toBe(false)
+  }, 420_000)
+
+  it('the broker a killed kpipe up left running is taken over by the next one, and stopped by its Ctrl-C', async () => {
+    const [kafkaPort, port] = [await freePort(), await freePort()]
+    const killed = spawnKpipe(['up', '--kafka-port', String(kafkaPort), '--port', String(port), '--rate', '20'], env)
+    await waitFor(() => killed.output().includes('kpipe is running.') || killed.exitCode !== null, 180_000, 'the ready banner')
+    killed.kill('SIGKILL')
+    await exitOf(killed)
+    const broker = JSON.parse(readFileSync(join(dataDir, 'kafka', 'broker.json'), 'utf8')) as { pid: number }
+    expect(isAlive(broker.pid)).toBe(true) // what SIGKILL leaves: nothing could clean up
+
+    const next = spawnKpipe(['up', '--kafka-port', String(kafkaPort), '--port', String(port), '--rate', '20'], env)
+    try {
+      await waitFor(() => next.output().includes('kpipe is running.') || next.exitCode !== null, 180_000, 'the ready banner')
+      expect(next.output()).toContain(`taking over the local broker at 127.0.0.1:${kafkaPort} (pid ${broker.pid}) that an earlier kpipe up (pid ${killed.pid}) left running`)
+    } finally {
+      if (next.exitCode === null) next.kill('SIGINT')
+    }
+    expect((await exitOf(next)).code, next.output().slice(-3000)).toBe(0)
+    expect(next.output()).toContain('stopping the local Kafka broker')
+    expect(isAlive(broker.pid)).toBe(false)
+    expect(processesOf(dataDir)).toEqual([])
+  }, 420_000)
+})
+
 describe('kpipe up when a part cannot start', () => {
-  it('stops what it started (the broker) and says why in one line', async () => {
+  it('a taken dashboard port fails before anything starts, in one line', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-up-fail-'))
     const { createServer } = await import('node:net')
     const blocker = createServer()
@@ -79,8 +145,33 @@ describe('kpipe up when a part cannot start', () => {
       const exit = await exitOf(up)
       expect(exit.code, up.output().slice(-2000)).toBe(1)
       expect(up.output()).toContain(`port ${port} on 127.0.0.1 is already in use`)
+      // checked first: no broker was started (nor stopped), nothing written
+      expect(up.output()).not.toContain('Kafka broker')
+      expect(existsSync(join(dataDir, 'kafka'))).toBe(false)
+      expect(existsSync(join(dataDir, 'up.json'))).toBe(false)
+    } finally {
+      blocker.close()
+      await stopLocalBroker(dataDir)
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  }, 240_000)
+
+  it('a part that fails after the broker started stops the broker, and says why in one line', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-up-fail-'))
+    const { createServer } = await import('node:net')
+    const [kafkaPort, port] = [await freePort(), await freePort()]
+    const blocker = createServer()
+    try {
+      const up = spawnKpipe(['up', '--kafka-port', String(kafkaPort), '--port', String(port)], { KPIPE_DATA_DIR: dataDir, KAFKA_BROKERS: undefined, DATABASE_URL: undefined })
+      // the checks before the start passed; the port is taken while the broker starts
+      await waitFor(() => up.output().includes('starting the local Kafka broker') || up.exitCode !== null, 60_000, 'the broker start')
+      await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', () => resolve()))
+      const exit = await exitOf(up)
+      expect(exit.code, up.output().slice(-2000)).toBe(1)
+      expect(up.output()).toContain(`port ${port} on 127.0.0.1 is already in use`)
       expect(up.output()).toContain('stopping the local Kafka broker')
       expect(existsSync(join(dataDir, 'kafka', 'broker.json'))).toBe(false)
+      expect(processesOf(dataDir)).toEqual([])
     } finally {
       blocker.close()
       await stopLocalBroker(dataDir)

@@ -35,6 +35,7 @@ describe('a wrong password', () => {
     ['tail', ['tail', 'user-login', '--count', '1'], 'SCRAM-SHA-256'],
     ['topics create', ['topics', 'create'], 'SCRAM-SHA-512'],
     ['audit', ['audit'], 'SCRAM-SHA-256'],
+    ['bench', ['bench', '--quick'], 'SCRAM-SHA-512'],
   ] as const)('%s: refused SASL login, one line', (_name, args, mechanism) => {
     const line = refused([...args], secureEnv(mechanism, { ...uniqueTopics(), KAFKA_SASL_PASSWORD: wrong, LOG_LEVEL: 'warn' }), wrong)
     expect(line).toMatch(/refused the SASL login as "kpipe-test" with /)
@@ -83,6 +84,24 @@ describe('an untrusted certificate', () => {
   test('a PEM file that cannot be read is named', () => {
     const line = refused(['logins', 'process', ...group()], secureEnv('PLAIN', { KAFKA_SSL_CA_FILE: '/nonexistent/ca.pem', LOG_LEVEL: 'warn' }))
     expect(line).toContain('KAFKA_SSL_CA_FILE=/nonexistent/ca.pem')
+  })
+})
+
+describe('a listener that closes the connection (TLS or SASL expected, plain text sent)', () => {
+  test.each([
+    ['tail, plain text to the SASL_SSL listener', ['tail', 'user-login', '--count', '1'], { KAFKA_SSL: undefined, KAFKA_SSL_CA_FILE: undefined, KAFKA_SASL_MECHANISM: undefined }, /expects TLS or SASL$/, /KAFKA_SSL=true/],
+    ['topics create, SASL without TLS', ['topics', 'create'], { KAFKA_SSL: undefined, KAFKA_SSL_CA_FILE: undefined }, /expects TLS$/, /KAFKA_SSL=true/],
+    ['logins generate --count, plain text to the mutual-TLS listener', ['logins', 'generate', '--count', '1'], { KAFKA_BROKERS: secure().mutualTls, KAFKA_SSL: undefined, KAFKA_SSL_CA_FILE: undefined, KAFKA_SASL_MECHANISM: undefined }, /expects TLS or SASL$/, /KAFKA_SSL=true/],
+  ])('%s: reported once, as such, with the setting', (_name, args, env, message, hint) => {
+    const started = Date.now()
+    const result = runKpipe(args, secureEnv('SCRAM-SHA-512', { ...uniqueTopics(), LOG_LEVEL: 'warn', ...env }), DEADLINE_MS)
+    expect(result.code, result.stderr).toBe(1)
+    expect(Date.now() - started).toBeLessThan(DEADLINE_MS)
+    const line = expectOneLineError(result.stderr)
+    expect(line).toMatch(/^kpipe: Kafka at 127\.0\.0\.1:\d+ closed the connection before answering: the listener /)
+    expect(line).toMatch(message)
+    expect(result.stderr).toMatch(hint)
+    expectNoSecrets(result.stderr)
   })
 })
 

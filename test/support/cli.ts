@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { expect } from 'vitest'
 
 export const KPIPE_BIN = fileURLToPath(new URL('../../bin/kpipe.js', import.meta.url))
 
@@ -54,4 +55,18 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 30_000
 export function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode })
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+}
+
+/**
+ * A failed command's stderr: `kpipe: <what went wrong>` on one line, at most a `→ <what to do>`
+ * line after it, nothing else (no stack trace, no log noise). Returns the first line.
+ */
+export function expectOneLineError(stderr: string): string {
+  const lines = stderr.split('\n').filter((l) => l.trim() !== '')
+  expect(lines.length, stderr).toBeGreaterThanOrEqual(1)
+  expect(lines.length, stderr).toBeLessThanOrEqual(2)
+  expect(lines[0], stderr).toMatch(/^kpipe: /)
+  if (lines[1] !== undefined) expect(lines[1], stderr).toMatch(/^ {2}→ /)
+  expect(stderr).not.toMatch(/\n\s+at /)
+  return lines[0]!
 }

@@ -29,7 +29,9 @@ export function formatAudit(report: AuditReport, topics: { TOPIC_PROCESSED: stri
     if (p.missingOffsets.length) out += `partition ${p.partition}: missing offsets ${p.missingOffsets.join(', ')}${p.missing > p.missingOffsets.length ? ', …' : ''}\n`
     if (p.duplicatedOffsets.length) out += `partition ${p.partition}: duplicated offsets ${p.duplicatedOffsets.join(', ')}${p.duplicated > p.duplicatedOffsets.length ? ', …' : ''}\n`
   }
-  if (report.unmatched) out += `${report.unmatched} outputs name source offsets that are not in ${report.topic} (any more)\n`
+  out += `compared: ${report.topic} up to its end offsets when the audit started (${report.endOffsets.map((end, partition) => `partition ${partition}: ${end}`).join(', ') || 'no partitions'})\n`
+  if (report.newer) out += `${report.newer} outputs are newer than the audit (of inputs written after it started): not compared, not a problem\n`
+  if (report.unmatched) out += `${report.unmatched} outputs name source offsets that are no longer in ${report.topic} (deleted by retention since they were processed)\n`
   out += `${report.topic}: ${report.inputs} inputs, ${report.missing} missing, ${report.duplicated} duplicated\n`
   return out
 }

@@ -3,9 +3,9 @@ import { Command } from 'commander'
 import { commandContext, intFlag, untilSignal } from '../context.ts'
 import { SetupError } from '../../shell/errors.ts'
 import { sleep } from '../../shell/backoff.ts'
-import { describe } from '../../shell/kafka/consumer-loop.ts'
+import { describe } from '../../shell/kafka/connection-errors.ts'
 import { serveMetrics } from '../../shell/observability/prometheus.ts'
-import { StoppedWaiting } from '../../host-metrics/kafka-topics.ts'
+import { StoppedWaiting } from '../../shell/retry.ts'
 import { startLoginSink } from '../../logins/sink/run-login-sink.ts'
 
 const SHUTDOWN_BUDGET_MS = 8000

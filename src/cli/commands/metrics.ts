@@ -4,13 +4,11 @@ import { Command, Option } from 'commander'
 import { commandContext, intFlag, untilSignal } from '../context.ts'
 import { SetupError, UserError } from '../../shell/errors.ts'
 import { sleep } from '../../shell/backoff.ts'
-import { kafkaConnection } from '../../shell/kafka/connection.ts'
-import { createProducer } from '../../shell/kafka/producer.ts'
-import { describe } from '../../shell/kafka/consumer-loop.ts'
+import { describe } from '../../shell/kafka/connection-errors.ts'
 import { serveMetrics } from '../../shell/observability/prometheus.ts'
-import { Collector } from '../../host-metrics/collector/collector.ts'
+import { CollectorComponent } from '../../host-metrics/collector/collector.ts'
 import { startSink } from '../../host-metrics/sink/sink.ts'
-import { ensureTopicsPatiently, StoppedWaiting } from '../../host-metrics/kafka-topics.ts'
+import { StoppedWaiting } from '../../shell/retry.ts'
 
 /** SPEC.md: SIGINT/SIGTERM stop cleanly within 10 s. */
 const SHUTDOWN_BUDGET_MS = 8000
@@ -29,21 +27,21 @@ export function metricsCommand(): Command {
       const { settings, log } = commandContext(command, { interval: 'METRICS_INTERVAL' })
       const host = options.host?.trim() || hostname()
       if (host.length > 255) throw new UserError(`invalid value for --host: expected at most 255 characters`)
-      const connection = kafkaConnection(settings, 'metrics-collector')
+      const collector = new CollectorComponent({ settings, log, host, intervalMs: settings.METRICS_INTERVAL, diskPath: options.diskPath })
       const stop = new AbortController()
-      const signalled = untilSignal(() => stop.abort())
-      // a signal while waiting for Kafka ends the command cleanly
-      if ((await ensureTopicsPatiently(connection, [settings.TOPIC_PERFORMANCE], log, stop.signal).catch(stoppedOrThrow)) === STOPPED) return
-      const producer = createProducer(connection)
-      const collector = new Collector({ producer, topic: settings.TOPIC_PERFORMANCE, host, intervalMs: settings.METRICS_INTERVAL, diskPath: options.diskPath, log })
-      const server = options.metricsPort ? await serveMetrics(options.metricsPort, settings.HOST, () => collector.lastSendOk) : undefined
-      collector.start()
-      const signal = await signalled
-      log.info(`${signal}: stopping the collector`)
-      await Promise.race([collector.stop(), sleep(SHUTDOWN_BUDGET_MS)])
-      await Promise.race([producer.close().catch(() => {}), sleep(1000)])
-      await closeServer(server)
-      log.info(`collector stopped; ${collector.sent} sample(s) sent`)
+      void untilSignal((signal) => {
+        log.info(`${signal}: stopping the collector`)
+        stop.abort()
+      })
+      const server = options.metricsPort ? await serveMetrics(options.metricsPort, settings.HOST, () => collector.ready()) : undefined
+      try {
+        // a signal while waiting for Kafka ends the command cleanly
+        await collector.start(stop.signal)
+        await collector.done
+      } finally {
+        await closeServer(server)
+      }
+      log.info(`collector stopped; ${collector.collector?.sent ?? 0} sample(s) sent`)
     })
 
   metrics

@@ -1,7 +1,5 @@
 import { Command } from 'commander'
 import { commandContext, intFlag, untilSignal } from '../context.ts'
-import { kafkaConnection } from '../../shell/kafka/connection.ts'
-import { readTopic } from '../../shell/kafka/topic-reader.ts'
 import type { ConsumedRecord } from '../../shell/kafka/records.ts'
 
 export function tailCommand(): Command {
@@ -14,6 +12,8 @@ export function tailCommand(): Command {
     .option('--uncommitted', 'also show records of open or aborted transactions (read_uncommitted)')
     .action(async (topic: string, options: { fromBeginning?: boolean; count?: number; json?: boolean; uncommitted?: boolean }, command: Command) => {
       const { settings } = commandContext(command)
+      // the Kafka client is loaded when a topic is read, not for `kpipe tail --help`
+      const [{ kafkaConnection }, { readTopic }] = await Promise.all([import('../../shell/kafka/connection.ts'), import('../../shell/kafka/topic-reader.ts')])
       const stop = new AbortController()
       void untilSignal(() => stop.abort())
       await readTopic(kafkaConnection(settings, 'tail'), topic, {

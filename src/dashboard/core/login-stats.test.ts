@@ -71,6 +71,26 @@ describe('LoginStats', () => {
     expect(view.updated_at).toBe('2026-11-24T10:00:10.000Z')
   })
 
+  it('leaves a stopped instance out of the live totals: its final summary, or its metrics gone silent', () => {
+    const stats = new LoginStats()
+    const at = (s: string) => Date.parse(`2026-11-24T10:00:${s}Z`)
+    // the run before a restart published its final summary as it stopped
+    stats.addSummary(parseSummary(JSON.stringify({ ...JSON.parse(summary('vm-100', '2026-11-24T10:00:05Z', 4)) as object, final: true }))!)
+    // a killed run publishes nothing more: its interval metrics grow old
+    stats.addSummary(parseSummary(summary('vm-150', '2026-11-24T10:00:06Z', 2))!)
+    stats.addMetrics(parseMetrics(interval('vm-150', '2026-11-24T10:00:06Z', 10, 5)))
+    // the running one
+    stats.addSummary(parseSummary(summary('vm-200', '2026-11-24T10:00:30Z', 1))!)
+    stats.addMetrics(parseMetrics(interval('vm-200', '2026-11-24T10:00:30Z', 10, 5)))
+    const view = stats.summary(at('31'))
+    expect(view.instances.map((i) => i.instance_id)).toEqual(['vm-200'])
+    expect(view.stopped.map((i) => i.instance_id)).toEqual(['vm-100', 'vm-150'])
+    expect(view.total.received).toBe(10)
+    expect(view.updated_at).toBe('2026-11-24T10:00:30.000Z')
+    // within staleAfterMs the killed run still counts: it may only be slow
+    expect(stats.summary(at('20')).instances.map((i) => i.instance_id)).toEqual(['vm-150', 'vm-200'])
+  })
+
   it('is empty before anything arrived', () => {
     const view = new LoginStats().summary()
     expect(view.instances).toEqual([])

@@ -5,15 +5,19 @@
  * such and never throw.
  */
 
-export interface Counts {
-  received: number
-  processed: number
-  filtered: { stale: number; app_version: number }
-  errors: { invalid_json: number; missing_fields: number; invalid_field: number }
-  device_types: Record<string, number>
-  locales: Record<string, number>
-  app_versions: Record<string, number>
-}
+import type { z } from 'zod'
+import {
+  emptyCounts,
+  intervalMetricsSchema,
+  loginErrorRecordSchema,
+  metricsRecordSchema,
+  summaryRecordSchema,
+  timeMs,
+  type OutcomeCountsRecord,
+} from '../../record-formats.ts'
+
+/** The counts of a summary record, as its schema reads them. */
+export type Counts = OutcomeCountsRecord
 
 export interface Summary {
   instance_id: string
@@ -22,19 +26,12 @@ export interface Summary {
   window_end: number | null
   total: Counts
   window: Counts
+  /** the instance's last summary, published as it stopped */
+  final: boolean
 }
 
-export interface ProcessingMetrics {
-  instance_id: string
-  time: number
-  interval_ms: number | null
-  messages_in: number | null
-  throughput_per_s: number | null
-  outputs: { processed: number | null; filtered: number | null; errors: number | null }
-  latency_ms: { p50: number | null; p95: number | null; p99: number | null; max: number | null }
-  event_age_ms: { p50: number | null; p95: number | null; p99: number | null; max: number | null }
-  consumer_lag: { topic: string; partition: number; lag: number }[]
-}
+/** An interval metrics record as its schema reads it, its time in epoch ms. */
+export type ProcessingMetrics = Omit<z.output<typeof intervalMetricsSchema>, 'mode' | 'time'> & { time: number }
 
 export interface LoginError {
   time: number | null
@@ -48,53 +45,6 @@ export interface LoginError {
 /** What a `metrics-output` record turned out to be. */
 export type MetricsRecord = { kind: 'interval'; metrics: ProcessingMetrics } | { kind: 'per-message' } | { kind: 'invalid' }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null)
-const count = (v: unknown): number => num(v) ?? 0
-const time = (v: unknown): number | null => {
-  if (typeof v === 'number' && Number.isFinite(v)) return v
-  if (typeof v !== 'string') return null
-  const ms = Date.parse(v)
-  return Number.isNaN(ms) ? null : ms
-}
-
-function countMap(v: unknown): Record<string, number> {
-  const out: Record<string, number> = {}
-  if (!isObject(v)) return out
-  for (const [key, value] of Object.entries(v)) {
-    const n = num(value)
-    if (n !== null) out[key] = n
-  }
-  return out
-}
-
-export function emptyCounts(): Counts {
-  return {
-    received: 0,
-    processed: 0,
-    filtered: { stale: 0, app_version: 0 },
-    errors: { invalid_json: 0, missing_fields: 0, invalid_field: 0 },
-    device_types: {},
-    locales: {},
-    app_versions: {},
-  }
-}
-
-function toCounts(v: unknown): Counts | undefined {
-  if (!isObject(v)) return undefined
-  const filtered = isObject(v.filtered) ? v.filtered : {}
-  const errors = isObject(v.errors) ? v.errors : {}
-  return {
-    received: count(v.received),
-    processed: count(v.processed),
-    filtered: { stale: count(filtered.stale), app_version: count(filtered.app_version) },
-    errors: { invalid_json: count(errors.invalid_json), missing_fields: count(errors.missing_fields), invalid_field: count(errors.invalid_field) },
-    device_types: countMap(v.device_types),
-    locales: countMap(v.locales),
-    app_versions: countMap(v.app_versions),
-  }
-}
-
 function parseJson(bytes: Buffer | string | undefined): unknown {
   if (bytes === undefined) return undefined
   try {
@@ -104,54 +54,25 @@ function parseJson(bytes: Buffer | string | undefined): unknown {
   }
 }
 
+/** epoch ms of a time that passed timeSchema, null for null */
+const ms = (value: string | number | null): number | null => (value === null ? null : timeMs(value))
+
 /** A `summary-output` record, or undefined when it is not one. */
 export function parseSummary(bytes: Buffer | string | undefined): Summary | undefined {
-  const v = parseJson(bytes)
-  if (!isObject(v) || typeof v.instance_id !== 'string' || v.instance_id === '') return undefined
-  const at = time(v.time)
-  const total = toCounts(v.total)
-  if (at === null || !total) return undefined
-  return {
-    instance_id: v.instance_id,
-    time: at,
-    window_start: time(v.window_start),
-    window_end: time(v.window_end),
-    total,
-    window: toCounts(v.window) ?? emptyCounts(),
-  }
-}
-
-function percentiles(v: unknown) {
-  const p = isObject(v) ? v : {}
-  return { p50: num(p.p50), p95: num(p.p95), p99: num(p.p99), max: num(p.max) }
+  const parsed = summaryRecordSchema.safeParse(parseJson(bytes))
+  if (!parsed.success) return undefined
+  const v = parsed.data
+  return { ...v, time: timeMs(v.time), window_start: ms(v.window_start), window_end: ms(v.window_end), final: v.final === true }
 }
 
 /** A `metrics-output` record: interval metrics, a per-message record (valid, not charted), or invalid. */
 export function parseMetrics(bytes: Buffer | string | undefined): MetricsRecord {
-  const v = parseJson(bytes)
-  if (!isObject(v)) return { kind: 'invalid' }
+  const parsed = metricsRecordSchema.safeParse(parseJson(bytes))
+  if (!parsed.success) return { kind: 'invalid' }
+  const v = parsed.data
   if (v.mode === 'per-message') return { kind: 'per-message' }
-  if (v.mode !== 'interval' || typeof v.instance_id !== 'string') return { kind: 'invalid' }
-  const at = time(v.time)
-  if (at === null) return { kind: 'invalid' }
-  const outputs = isObject(v.outputs) ? v.outputs : {}
-  const lag = Array.isArray(v.consumer_lag) ? v.consumer_lag : []
-  return {
-    kind: 'interval',
-    metrics: {
-      instance_id: v.instance_id,
-      time: at,
-      interval_ms: num(v.interval_ms),
-      messages_in: num(v.messages_in),
-      throughput_per_s: num(v.throughput_per_s),
-      outputs: { processed: num(outputs.processed), filtered: num(outputs.filtered), errors: num(outputs.errors) },
-      latency_ms: percentiles(v.latency_ms),
-      event_age_ms: percentiles(v.event_age_ms),
-      consumer_lag: lag.filter(isObject).flatMap((l) =>
-        typeof l.topic === 'string' && num(l.partition) !== null && num(l.lag) !== null ? [{ topic: l.topic, partition: num(l.partition)!, lag: num(l.lag)! }] : [],
-      ),
-    },
-  }
+  const { mode: _mode, ...metrics } = v
+  return { kind: 'interval', metrics: { ...metrics, time: timeMs(v.time) } }
 }
 
 /**
@@ -159,19 +80,16 @@ export function parseMetrics(bytes: Buffer | string | undefined): MetricsRecord 
  * personal data (IP address, device id) the pipeline exists to mask, so it stays in Kafka.
  */
 export function parseLoginError(bytes: Buffer | string | undefined): LoginError | undefined {
-  const v = parseJson(bytes)
-  if (!isObject(v) || typeof v.error_type !== 'string') return undefined
-  const s = isObject(v.source) ? v.source : undefined
+  const parsed = loginErrorRecordSchema.safeParse(parseJson(bytes))
+  if (!parsed.success) return undefined
+  const v = parsed.data
   return {
-    time: time(v.time),
+    time: ms(v.time),
     error_type: v.error_type,
-    error: typeof v.error === 'string' ? v.error.slice(0, 500) : '',
-    fields: Array.isArray(v.fields) ? v.fields.filter((f): f is string => typeof f === 'string').slice(0, 20) : [],
-    user_id: typeof v.user_id === 'string' ? v.user_id : null,
-    source:
-      s && typeof s.topic === 'string' && num(s.partition) !== null && (typeof s.offset === 'string' || typeof s.offset === 'number')
-        ? { topic: s.topic, partition: num(s.partition)!, offset: String(s.offset) }
-        : null,
+    error: v.error.slice(0, 500),
+    fields: v.fields.slice(0, 20),
+    user_id: v.user_id,
+    source: v.source,
   }
 }
 
@@ -196,9 +114,11 @@ export function sumCounts(all: readonly Counts[]): Counts {
   return sum
 }
 
-/** `/api/summary`: every instance's latest summary, and their sum. */
+/** `/api/summary`: the latest summary of every running instance, and their sum. */
 export interface SummaryView {
   instances: { instance_id: string; time: string }[]
+  /** instances that stopped (a final summary) or went silent (no interval metrics for `staleAfterMs`): not in the sums */
+  stopped: { instance_id: string; time: string }[]
   updated_at: string | null
   total: Counts
   window: Counts
@@ -233,9 +153,11 @@ function latestLag(metrics: readonly ProcessingMetrics[]): { topic: string; part
 const maxOf = (values: (number | null)[]): number | null => values.reduce<number | null>((m, v) => (v === null ? m : m === null ? v : Math.max(m, v)), null)
 
 /**
- * The login panel's state. A processor instance that stops publishing keeps its last summary
- * (its counts still happened); its interval metrics stop counting towards "now" after
- * `staleAfterMs`.
+ * The login panel's state. The totals are those of the running instances: one that published
+ * its final summary (it stopped), or whose interval metrics are older than `staleAfterMs` (it
+ * was killed), is listed as stopped and left out, so a restart does not count the previous
+ * run's events twice beside the new run's. Its interval metrics stop counting towards "now"
+ * after `staleAfterMs` too.
  */
 export class LoginStats {
   readonly #summaries = new Map<string, Summary>()
@@ -279,11 +201,19 @@ export class LoginStats {
     if (this.#errors.length > this.maxErrors) this.#errors.length = this.maxErrors
   }
 
-  summary(): SummaryView {
-    const all = [...this.#summaries.values()].sort((a, b) => a.instance_id.localeCompare(b.instance_id))
+  summary(now = Date.now()): SummaryView {
+    const everyone = [...this.#summaries.values()].sort((a, b) => a.instance_id.localeCompare(b.instance_id))
+    const silent = (s: Summary) => {
+      const metrics = this.#metrics.get(s.instance_id)
+      return metrics !== undefined && now - metrics.time > this.staleAfterMs
+    }
+    const all = everyone.filter((s) => !s.final && !silent(s))
+    const stopped = everyone.filter((s) => !all.includes(s))
     const latest = all.reduce<number | null>((m, s) => (m === null || s.time > m ? s.time : m), null)
+    const listed = (s: Summary) => ({ instance_id: s.instance_id, time: new Date(s.time).toISOString() })
     return {
-      instances: all.map((s) => ({ instance_id: s.instance_id, time: new Date(s.time).toISOString() })),
+      instances: all.map(listed),
+      stopped: stopped.map(listed),
       updated_at: latest === null ? null : new Date(latest).toISOString(),
       total: sumCounts(all.map((s) => s.total)),
       window: sumCounts(all.map((s) => s.window)),

@@ -42,7 +42,6 @@ describe('parseSample', () => {
   it.each([
     ['not JSON', '{nope'],
     ['an array', '[1,2]'],
-    ['no host', JSON.stringify({ time: '2026-11-24T10:00:00Z' })],
     ['an empty host', JSON.stringify({ host: '', time: '2026-11-24T10:00:00Z' })],
     ['a bad time', JSON.stringify({ host: 'h', time: 'yesterday' })],
     ['null', 'null'],
@@ -59,6 +58,17 @@ describe('parseSample', () => {
       cpu_interrupts: 123, bytes_sent: 123456, bytes_received: 654321, memory_used: 7340032000, memory_free: 1048576000,
     })
     expect(parseSample(line)?.host).toBe('unknown')
+  })
+
+  it('a JSON sample without host is the record key\'s host, else unknown: as the sink stores it', () => {
+    const text = JSON.stringify({ time: '2026-11-24T10:00:00Z', cpu_usage: 1 })
+    expect(parseSample(Buffer.from(text), Buffer.from('db-2'))).toMatchObject({ host: 'db-2', time: T0, cpu_usage: 1 })
+    expect(parseSample(Buffer.from(text))?.host).toBe('unknown')
+  })
+
+  it('refuses what the sink refuses: a metric out of its range or of the wrong type', () => {
+    expect(parseSample(Buffer.from(JSON.stringify({ host: 'h', time: '2026-11-24T10:00:00Z', cpu_usage: 140 })))).toBeUndefined()
+    expect(parseSample(Buffer.from(JSON.stringify({ host: 'h', time: '2026-11-24T10:00:00Z', bytes_sent: '12' })))).toBeUndefined()
   })
 
   it('rejects a record without a value', () => {

@@ -4,6 +4,8 @@
  * to a few hundred points. Pure functions; no I/O.
  */
 
+import { decodeSample } from '../../host-metrics/sink/decode.ts'
+
 /** One host metrics sample (the `performance` topic's JSON value, times in epoch ms). */
 export interface Sample {
   host: string
@@ -91,47 +93,28 @@ export function toSample(value: unknown): Sample | undefined {
   }
 }
 
-const CSV_COLUMNS = ['cpu_usage', 'memory_usage', 'cpu_interrupts', 'cpu_calls', 'memory_used', 'memory_free', 'bytes_sent', 'bytes_received', 'disk_usage'] as const
-const NAIVE_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$/
-
 /**
- * The original pipeline's line, `2024-11-20 10:00:00.123456, 12.5, 45.2, 123,0,7340032000,
- * 1048576000,123456,654321, 57.3`: naive local time, then the columns in table order; the host
- * is the record key, else `unknown` (as the sink stores it).
- */
-function parseCsvSample(text: string, key: string | undefined): Sample | undefined {
-  const fields = text.split(',').map((f) => f.trim())
-  const m = NAIVE_TIME.exec(fields[0] ?? '')
-  if (!m || fields.length !== 1 + CSV_COLUMNS.length) return undefined
-  const [, y, mo, d, h, mi, sec, frac] = m
-  const time = new Date(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec), Math.floor(Number(`0.${frac ?? '0'}`) * 1000)).getTime()
-  const value = (column: (typeof CSV_COLUMNS)[number]) => toNumber(fields[1 + CSV_COLUMNS.indexOf(column)])
-  return toSample({
-    host: key || 'unknown',
-    time: new Date(time),
-    cpu_usage: value('cpu_usage'),
-    memory_usage: value('memory_usage'),
-    disk_usage: value('disk_usage'),
-    cpu_interrupts: value('cpu_interrupts'),
-    bytes_sent: value('bytes_sent'),
-    bytes_received: value('bytes_received'),
-    memory_used: value('memory_used'),
-    memory_free: value('memory_free'),
-  })
-}
-
-/**
- * Parses a `performance` record (the JSON sample, or the original pipeline's comma-separated
- * line, whose host comes from the record key); undefined when it is neither.
+ * Parses a `performance` record exactly as the sink decodes it (the JSON sample, or the
+ * original pipeline's comma-separated line; the host from the sample, else the record key,
+ * else `unknown`), so the dashboard shows every sample the sink stores; undefined for a record
+ * the sink would route to `performance-errors`.
  */
 export function parseSample(bytes: Buffer | string | undefined, key?: Buffer | string): Sample | undefined {
   if (bytes === undefined) return undefined
-  const text = bytes.toString().trim()
-  if (!text.startsWith('{')) return parseCsvSample(text, key?.toString().trim())
-  try {
-    return toSample(JSON.parse(text))
-  } catch {
-    return undefined
+  const decoded = decodeSample(typeof bytes === 'string' ? Buffer.from(bytes) : bytes, typeof key === 'string' ? Buffer.from(key) : key)
+  if (!decoded.ok) return undefined
+  const { host, time, values: v } = decoded.row
+  return {
+    host,
+    time: Date.parse(time),
+    cpu_usage: toNumber(v.cpu_usage),
+    memory_usage: toNumber(v.memory_usage),
+    disk_usage: toNumber(v.disk_usage),
+    cpu_interrupts: toNumber(v.cpu_interrupts),
+    bytes_sent: toNumber(v.bytes_sent),
+    bytes_received: toNumber(v.bytes_received),
+    memory_used: toNumber(v.memory_used),
+    memory_free: toNumber(v.memory_free),
   }
 }
 

@@ -365,7 +365,8 @@
     renderBars($('bars-devices'), t.device_types)
     renderBars($('bars-locales'), t.locales)
     const n = s.instances.length
-    $('logins-meta').textContent = n ? `${n} processor instance${n === 1 ? '' : 's'} · summary ${ago(Date.parse(s.updated_at))}` : ''
+    const stopped = s.stopped && s.stopped.length ? ` · ${s.stopped.length} stopped, not counted` : ''
+    $('logins-meta').textContent = n ? `${n} processor instance${n === 1 ? '' : 's'} · summary ${ago(Date.parse(s.updated_at))}${stopped}` : ''
     state.summarySeen = n > 0
     updateLoginsEmpty()
   }

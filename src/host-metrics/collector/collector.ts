@@ -1,9 +1,15 @@
 import { performance } from 'node:perf_hooks'
 import type { Logger } from '../../shell/log.ts'
-import { backoffDelay, sleep } from '../../shell/backoff.ts'
+import type { Settings } from '../../shell/settings.ts'
+import type { Component } from '../../shell/stage.ts'
+import { sleep } from '../../shell/backoff.ts'
+import { kafkaConnection } from '../../shell/kafka/connection.ts'
+import { createProducer } from '../../shell/kafka/producer.ts'
+import { ensureTopicsPatiently } from '../kafka-topics.ts'
 import type { KpipeProducer } from '../../shell/kafka/producer.ts'
 import type { OutputRecord } from '../../shell/kafka/records.ts'
-import { describe } from '../../shell/kafka/consumer-loop.ts'
+import { describe } from '../../shell/kafka/connection-errors.ts'
+import { retryWithBackoff, StoppedWaiting } from '../../shell/retry.ts'
 import { collectorSamples, collectorSamplingSeconds, recordsOut } from '../../shell/observability/prometheus.ts'
 import { HostSampler } from '../sampler.ts'
 import { startSchedule, type Schedule } from '../scheduler.ts'
@@ -75,7 +81,24 @@ export class Collector {
 
   async #sendLoop(): Promise<void> {
     const { producer, log, host, topic } = this.#options
-    let failures = 0
+    let failed = false
+    const sendQueued = async () => {
+      const messages = this.#queue.slice(0, SEND_BATCH)
+      try {
+        await producer.send({ messages })
+      } catch (error) {
+        this.lastSendOk = false
+        failed = true
+        throw error
+      }
+      this.#queue.splice(0, messages.length)
+      this.sent += messages.length
+      this.lastSendOk = true
+      collectorSamples.inc({ host }, messages.length)
+      recordsOut.inc({ part: 'collector', topic, outcome: 'sample' }, messages.length)
+      if (failed) log.info(`Kafka answers again; ${messages.length} queued sample(s) sent`)
+      failed = false
+    }
     for (;;) {
       if (this.#queue.length === 0) {
         if (this.#stop.signal.aborted) return
@@ -83,24 +106,16 @@ export class Collector {
         this.#wake = undefined
         continue
       }
-      const messages = this.#queue.slice(0, SEND_BATCH)
       try {
-        await producer.send({ messages })
-        this.#queue.splice(0, messages.length)
-        this.sent += messages.length
-        this.lastSendOk = true
-        collectorSamples.inc({ host }, messages.length)
-        recordsOut.inc({ part: 'collector', topic, outcome: 'sample' }, messages.length)
-        if (failures > 0) log.info(`Kafka answers again; ${messages.length} queued sample(s) sent`)
-        failures = 0
+        await retryWithBackoff(sendQueued, {
+          what: () => `cannot produce samples, ${this.#queue.length} queued`,
+          log,
+          signal: this.#stop.signal,
+        })
       } catch (error) {
-        this.lastSendOk = false
         // on stop, give up on what Kafka does not take
-        if (this.#stop.signal.aborted) return
-        failures++
-        const delay = backoffDelay(failures)
-        log.warn({ err: error, attempt: failures }, `cannot produce samples (${describe(error)}); ${this.#queue.length} queued, retrying in ${(delay / 1000).toFixed(1)} s`)
-        await sleep(delay, this.#stop.signal)
+        if (error instanceof StoppedWaiting) return
+        throw error
       }
     }
   }
@@ -112,5 +127,66 @@ export class Collector {
     this.#stop.abort()
     this.#wake?.()
     await this.#sender
+  }
+}
+
+export interface CollectorComponentOptions {
+  settings: Settings
+  log: Logger
+  host: string
+  intervalMs: number
+  diskPath?: string
+}
+
+/** What a stop may take: sending what is queued, then closing the producer (SPEC.md: within 10 s). */
+const STOP_BUDGET_MS = 7000
+const CLOSE_BUDGET_MS = 1000
+
+/**
+ * The collector as a source component, with the lifecycle of every part: waits for Kafka
+ * (creating the `performance` topic when missing), samples until the signal aborts, then sends
+ * what is queued (bounded) and closes.
+ */
+export class CollectorComponent implements Component {
+  readonly name = 'collector'
+  readonly done: Promise<void>
+  readonly #options: CollectorComponentOptions
+  #collector: Collector | undefined
+  #settle!: () => void
+
+  constructor(options: CollectorComponentOptions) {
+    this.#options = options
+    this.done = new Promise<void>((resolve) => (this.#settle = resolve))
+  }
+
+  get collector(): Collector | undefined {
+    return this.#collector
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    const { settings, log } = this.#options
+    const connection = kafkaConnection(settings, 'metrics-collector')
+    try {
+      await ensureTopicsPatiently(connection, [settings.TOPIC_PERFORMANCE], log, signal)
+    } catch (error) {
+      if (!(error instanceof StoppedWaiting)) throw error
+      this.#settle()
+      return
+    }
+    const producer = createProducer(connection)
+    const collector = new Collector({ producer, topic: settings.TOPIC_PERFORMANCE, host: this.#options.host, intervalMs: this.#options.intervalMs, log, ...(this.#options.diskPath ? { diskPath: this.#options.diskPath } : {}) })
+    this.#collector = collector
+    collector.start()
+    const stop = async () => {
+      await Promise.race([collector.stop(), sleep(STOP_BUDGET_MS)])
+      await Promise.race([producer.close().catch(() => {}), sleep(CLOSE_BUDGET_MS)])
+      this.#settle()
+    }
+    if (signal.aborted) void stop()
+    else signal.addEventListener('abort', () => void stop(), { once: true })
+  }
+
+  async ready(): Promise<boolean> {
+    return this.#collector?.lastSendOk === true
   }
 }

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer'
-import { PERCENT_COLUMNS, SAMPLE_COLUMNS, type SampleColumn } from '../sample.ts'
+import type { z, ZodSafeParseResult } from 'zod'
+import { hostSampleCsvSchema, hostSampleSchema, PERCENT_COLUMNS, SAMPLE_COLUMNS, type SampleColumn } from '../../record-formats.ts'
 
 /** A sample ready for the `performance` table: time as ISO-8601 UTC with microseconds, numbers as text. */
 export interface SampleRow {
@@ -10,16 +11,16 @@ export interface SampleRow {
 
 export type DecodeResult = { ok: true; row: SampleRow } | { ok: false; errorType: 'invalid_encoding' | 'invalid_json' | 'invalid_sample' | 'invalid_csv'; error: string }
 
-const MAX_COUNT = 1e18
 const fail = (errorType: Extract<DecodeResult, { ok: false }>['errorType'], error: string): DecodeResult => ({ ok: false, errorType, error })
 
 /**
  * A `performance` record → a row, or why not. Two formats: the JSON sample of SPEC.md, and the
  * original pipeline's comma-separated line (`time, cpu_usage, memory_usage, cpu_interrupts,
  * cpu_calls, memory_used, memory_free, bytes_sent, bytes_received, disk_usage`, naive local
- * time). The host is the sample's own `host`, else the record key, else `unknown`.
- * Every value is checked against its column here, so that one bad record can never make the
- * database refuse a whole batch.
+ * time), each checked by its schema in src/record-formats.ts. The host is the sample's own
+ * `host`, else the record key, else `unknown`. Every value is checked against its column here,
+ * so that one bad record can never make the database refuse a whole batch. The dashboard reads
+ * samples through this function too: what the sink stores, the dashboard shows.
  */
 export function decodeSample(value: Buffer | undefined, key: Buffer | undefined): DecodeResult {
   if (!value || value.length === 0) return fail('invalid_sample', 'empty record value')
@@ -28,7 +29,7 @@ export function decodeSample(value: Buffer | undefined, key: Buffer | undefined)
   const keyHost = key && key.length > 0 ? utf8(key)?.trim() || undefined : undefined
   const trimmed = text.trim()
   if (trimmed.startsWith('{')) return decodeJson(trimmed, keyHost)
-  if (/^\d{4}-\d{2}-\d{2}[ T]/.test(trimmed)) return decodeCsv(trimmed, keyHost)
+  if (/^\d{4}-\d{2}-\d{2}[ T]/.test(trimmed)) return toRow(hostSampleCsvSchema.safeParse(trimmed), 'invalid_csv', keyHost)
   return fail('invalid_json', 'neither a JSON sample nor a comma-separated sample line')
 }
 
@@ -44,57 +45,25 @@ function decodeJson(text: string, keyHost: string | undefined): DecodeResult {
     return fail('invalid_json', `not valid JSON: ${(error as Error).message}`)
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return fail('invalid_json', 'not a JSON object')
-  const sample = parsed as Record<string, unknown>
-  let host = keyHost ?? 'unknown'
-  if (sample.host !== undefined && sample.host !== null) {
-    if (typeof sample.host !== 'string' || sample.host.trim() === '') return fail('invalid_sample', 'host: expected a non-empty string')
-    host = sample.host.trim()
+  return toRow(hostSampleSchema.safeParse(parsed), 'invalid_sample', keyHost)
+}
+
+/** A sample that passed its schema → the row; the host is the sample's own, else the key's, else `unknown`. */
+function toRow(parsed: ZodSafeParseResult<z.output<typeof hostSampleSchema>>, errorType: 'invalid_sample' | 'invalid_csv', keyHost: string | undefined): DecodeResult {
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!
+    return fail(errorType, issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message)
   }
-  if (typeof sample.time !== 'string') return fail('invalid_sample', 'time: expected an ISO-8601 timestamp string')
+  const sample = parsed.data
   const time = normaliseTime(sample.time)
-  if (!time) return fail('invalid_sample', `time: ${JSON.stringify(sample.time)} is not an ISO-8601 timestamp`)
+  if (!time) return fail(errorType, `time: ${JSON.stringify(sample.time)} is not an ISO-8601 timestamp`)
   const values = {} as SampleRow['values']
   for (const column of SAMPLE_COLUMNS) {
-    const value = columnValue(column, sample[column])
-    if (value instanceof Refusal) return fail('invalid_sample', `${column}: ${value.reason}`)
-    values[column] = value
+    const raw = sample[column]
+    // text, exact: percentages to two decimals, counts whole (below 10^21 String() never uses an exponent)
+    values[column] = raw === undefined || raw === null ? null : String(PERCENT_COLUMNS.has(column) ? Math.round(raw * 100) / 100 : Math.round(raw))
   }
-  return { ok: true, row: { host, time, values } }
-}
-
-function decodeCsv(text: string, keyHost: string | undefined): DecodeResult {
-  const fields = text.split(',').map((f) => f.trim())
-  if (fields.length !== SAMPLE_COLUMNS.length + 1) {
-    return fail('invalid_csv', `expected ${SAMPLE_COLUMNS.length + 1} comma-separated fields (time and ${SAMPLE_COLUMNS.join(', ')}), got ${fields.length}`)
-  }
-  const time = normaliseTime(fields[0]!)
-  if (!time) return fail('invalid_csv', `time: ${JSON.stringify(fields[0])} is not a timestamp`)
-  const values = {} as SampleRow['values']
-  for (const [i, column] of SAMPLE_COLUMNS.entries()) {
-    const field = fields[i + 1]!
-    const number = field === '' || /^(null|none|nan)$/i.test(field) ? null : /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(field) ? Number(field) : field
-    const value = columnValue(column, number)
-    if (value instanceof Refusal) return fail('invalid_csv', `${column}: ${value.reason}`)
-    values[column] = value
-  }
-  return { ok: true, row: { host: keyHost ?? 'unknown', time, values } }
-}
-
-class Refusal {
-  constructor(readonly reason: string) {}
-}
-
-/** null/absent → NULL; percentages 0–100; counts 0 to 10^18, rounded to whole numbers. Text, exact. */
-function columnValue(column: SampleColumn, raw: unknown): string | null | Refusal {
-  if (raw === undefined || raw === null) return null
-  if (typeof raw !== 'number' || !Number.isFinite(raw)) return new Refusal(`expected a number or null, got ${JSON.stringify(raw)}`)
-  if (PERCENT_COLUMNS.has(column)) {
-    if (raw < 0 || raw > 100) return new Refusal(`${raw} is not a percentage (0–100)`)
-    return String(Math.round(raw * 100) / 100)
-  }
-  if (raw < 0 || raw >= MAX_COUNT) return new Refusal(`${raw} is out of range (0 to 10^18)`)
-  // below 10^21 String() never uses an exponent
-  return String(Math.round(raw))
+  return { ok: true, row: { host: sample.host?.trim() ?? keyHost ?? 'unknown', time, values } }
 }
 
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i

@@ -2,9 +2,10 @@ import { performance } from 'node:perf_hooks'
 import type { Database } from '../../shell/postgres/database.ts'
 import type { BatchHandler } from '../../shell/kafka/consumer-loop.ts'
 import { lineageHeaders, type ConsumedRecord, type OutputRecord } from '../../shell/kafka/records.ts'
-import { recordsIn, recordsOut, sinkBatchSeconds, sinkRowsWritten } from '../../shell/observability/prometheus.ts'
+import { sinkBatchSeconds, sinkRowsWritten } from '../../shell/observability/prometheus.ts'
 import { decodeSample, type SampleRow } from './decode.ts'
 import { insertRows } from './performance-table.ts'
+import type { SampleErrorRecord } from '../../record-formats.ts'
 
 export interface SinkHandlerOptions {
   db: Pick<Database, 'query'>
@@ -36,9 +37,6 @@ export function sinkHandler(options: SinkHandlerOptions): BatchHandler {
     const written = await writeRows(options.db, rows, failures)
     sinkBatchSeconds.observe((performance.now() - started) / 1000)
     sinkRowsWritten.inc(written)
-    const topic = batch[0]!.topic
-    recordsIn.inc({ part: 'sink', topic }, batch.length)
-    if (failures.length > 0) recordsOut.inc({ part: 'sink', topic: options.errorsTopic, outcome: 'error' }, failures.length)
     return failures.map((f) => errorRecord(options.errorsTopic, f))
   }
 }
@@ -87,7 +85,7 @@ function errorRecord(topic: string, failure: SinkFailure): OutputRecord {
   const host = record.key && record.key.length > 0 ? record.key.toString('utf8') : undefined
   const raw = record.value ?? Buffer.alloc(0)
   const text = failure.errorType === 'invalid_encoding' ? undefined : raw.toString('utf8')
-  const value = {
+  const value: SampleErrorRecord = {
     error_type: failure.errorType,
     error: failure.error,
     host: host ?? null,

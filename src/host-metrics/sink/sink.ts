@@ -1,12 +1,15 @@
 import type { Logger } from '../../shell/log.ts'
 import type { Settings } from '../../shell/settings.ts'
-import { backoffDelay, sleep } from '../../shell/backoff.ts'
+import { sleep } from '../../shell/backoff.ts'
+import { retryWithBackoff, StoppedWaiting } from '../../shell/retry.ts'
+import { StageComponent } from '../../shell/stage.ts'
 import { formatDuration } from '../../shell/duration.ts'
 import { openDatabase, type Database } from '../../shell/postgres/database.ts'
 import { kafkaConnection } from '../../shell/kafka/connection.ts'
 import { createProducer } from '../../shell/kafka/producer.ts'
-import { ConsumerLoop, describe } from '../../shell/kafka/consumer-loop.ts'
-import { ensureTopicsPatiently, StoppedWaiting } from '../kafka-topics.ts'
+import type { BatchHandler } from '../../shell/kafka/consumer-loop.ts'
+import { describe } from '../../shell/kafka/connection-errors.ts'
+import { ensureTopicsPatiently } from '../kafka-topics.ts'
 import { deleteExpiredRows, ensurePerformanceTable } from './performance-table.ts'
 import { isDatabaseUnavailable, sinkHandler } from './sink-handler.ts'
 
@@ -26,7 +29,8 @@ export interface SinkOptions {
 
 export interface RunningSink {
   db: Database
-  loop: ConsumerLoop
+  /** the figures of its loop: batches and records committed */
+  loop: { records: number; batches: number }
   /** settles when the loop ends: resolves after stop(), rejects on a fatal error */
   done: Promise<void>
   ready(): Promise<boolean>
@@ -34,79 +38,83 @@ export interface RunningSink {
 }
 
 /**
- * `performance` → PostgreSQL (or PGlite): opens the database, creates the table (waiting
- * with backoff while the database is away), and runs the consumer loop with the sink handler
- * and the retention timer. Offsets are committed by the loop only after the rows are in.
+ * The metrics sink as a stage: `performance` → PostgreSQL (or PGlite). Its start-up opens the
+ * database, creates the table (waiting with backoff while the database is away) and the
+ * topics; its handler writes each batch's rows in one statement and routes what it cannot
+ * decode to `performance-errors`; the runtime commits offsets only after the rows are in.
+ * A retention timer deletes old rows while it runs.
  */
-export async function startSink(options: SinkOptions): Promise<RunningSink> {
+export function metricsSinkStage(options: Omit<SinkOptions, 'signal'>): { component: StageComponent; database: () => Database | undefined } {
   const { settings, log } = options
-  const ownDatabase = !options.db
-  const db = options.db ?? (await openDatabase(settings))
-  const stopping = new AbortController()
-  const startup = options.signal ? AbortSignal.any([options.signal, stopping.signal]) : stopping.signal
-  try {
-    await untilSchemaReady(db, log, startup)
-    const connection = kafkaConnection(settings, 'metrics-sink')
-    await ensureTopicsPatiently(connection, [settings.TOPIC_PERFORMANCE, settings.TOPIC_PERFORMANCE_ERRORS], log, startup)
-    const producer = createProducer(connection)
-    const loop = new ConsumerLoop({
-      connection,
-      groupId: options.groupId,
-      topics: [settings.TOPIC_PERFORMANCE],
-      handler: sinkHandler({ db, errorsTopic: settings.TOPIC_PERFORMANCE_ERRORS }),
-      isRetriable: isDatabaseUnavailable,
-      producer,
-      log,
-      from: options.from ?? 'earliest',
-      ...(options.maxBatchSize ? { maxBatchSize: options.maxBatchSize } : {}),
-    })
-    const retentionMs = settings.METRICS_RETENTION
-    const checkMs = options.retentionCheckMs ?? Math.min(600_000, Math.max(60_000, Math.floor(retentionMs / 10)))
-    const retention = runRetention(db, retentionMs, checkMs, log, stopping.signal)
-    log.info(`sink: ${settings.TOPIC_PERFORMANCE} → ${db.description} (group ${options.groupId}); rows older than ${formatDuration(retentionMs)} are deleted every ${formatDuration(checkMs)}`)
-    const done = loop.run()
-    let closed: Promise<void> | undefined
-    const close = () =>
-      (closed ??= (async () => {
-        stopping.abort()
-        loop.stop()
-        await done.catch(() => {})
-        await retention
-        await producer.close().catch(() => {})
-        if (ownDatabase) await db.close().catch(() => {})
-      })())
-    done.catch(() => void close())
-    return {
-      db,
-      loop,
-      done,
-      async ready() {
-        if (loop.stopping) return false
-        await db.query('SELECT 1')
-        return true
-      },
-      stop: close,
-    }
-  } catch (error) {
-    stopping.abort()
-    if (ownDatabase) await db.close().catch(() => {})
-    throw error
+  const connection = kafkaConnection(settings, 'metrics-sink')
+  let db: Database | undefined = options.db
+  let handler: BatchHandler | undefined
+  const retentionStop = new AbortController()
+  let retention: Promise<void> | undefined
+  const component = new StageComponent({
+    name: 'sink',
+    connection,
+    groupId: options.groupId,
+    inputs: [settings.TOPIC_PERFORMANCE],
+    handle: (batch, context) => handler!(batch, context),
+    retry: { isRetriable: isDatabaseUnavailable },
+    outcomes: { [settings.TOPIC_PERFORMANCE_ERRORS]: 'error' },
+    producer: createProducer(connection),
+    from: options.from ?? 'earliest',
+    ...(options.maxBatchSize ? { maxBatchSize: options.maxBatchSize } : {}),
+    log,
+    prepare: async (signal) => {
+      db ??= await openDatabase(settings)
+      await untilSchemaReady(db, log, signal)
+      await ensureTopicsPatiently(connection, [settings.TOPIC_PERFORMANCE, settings.TOPIC_PERFORMANCE_ERRORS], log, signal)
+      handler = sinkHandler({ db, errorsTopic: settings.TOPIC_PERFORMANCE_ERRORS })
+      const retentionMs = settings.METRICS_RETENTION
+      const checkMs = options.retentionCheckMs ?? Math.min(600_000, Math.max(60_000, Math.floor(retentionMs / 10)))
+      retention = runRetention(db, retentionMs, checkMs, log, retentionStop.signal)
+      log.info(`sink: ${settings.TOPIC_PERFORMANCE} → ${db.description} (group ${options.groupId}); rows older than ${formatDuration(retentionMs)} are deleted every ${formatDuration(checkMs)}`)
+    },
+    close: async () => {
+      retentionStop.abort()
+      await retention
+      // a database handed in belongs to its owner (e.g. one embedded PGlite shared with the dashboard)
+      if (!options.db) await db?.close().catch(() => {})
+    },
+    ready: async () => {
+      await db!.query('SELECT 1')
+      return true
+    },
+  })
+  return { component, database: () => db }
+}
+
+/** The sink stage, started; `stop()` stops it gracefully. StoppedWaiting when the signal stopped its start-up. */
+export async function startSink(options: SinkOptions): Promise<RunningSink> {
+  const { component, database } = metricsSinkStage(options)
+  const stop = new AbortController()
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal
+  await component.start(signal)
+  const loop = component.loop
+  if (!loop) throw new StoppedWaiting('stopped while waiting for the database or Kafka')
+  return {
+    db: database()!,
+    loop,
+    done: component.done,
+    ready: () => component.ready().catch(() => false),
+    async stop() {
+      stop.abort()
+      await component.done.catch(() => {})
+    },
   }
 }
 
+/** Creates the table, waiting with backoff while the database is away; StoppedWaiting when the signal stops the wait. */
 async function untilSchemaReady(db: Database, log: Logger, signal: AbortSignal): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await ensurePerformanceTable(db)
-      return
-    } catch (error) {
-      if (signal.aborted) throw new StoppedWaiting('stopped while waiting for the database')
-      if (!isDatabaseUnavailable(error)) throw error
-      const delay = backoffDelay(attempt)
-      log.warn({ err: error, attempt }, `database ${db.description} unavailable (${describe(error)}); retrying in ${(delay / 1000).toFixed(1)} s`)
-      await sleep(delay, signal)
-    }
-  }
+  await retryWithBackoff(() => ensurePerformanceTable(db), {
+    what: `database ${db.description} unavailable`,
+    log,
+    signal,
+    retriable: isDatabaseUnavailable,
+  })
 }
 
 async function runRetention(db: Database, retentionMs: number, everyMs: number, log: Logger, signal: AbortSignal): Promise<void> {

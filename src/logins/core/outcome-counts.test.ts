@@ -52,6 +52,8 @@ describe('OutcomeCounts', () => {
     expect(record).toMatchObject({ instance_id: 'host-1', window_start: '2026-01-01T00:00:00.000Z', window_end: '2026-01-01T00:00:10.000Z', time: '2026-01-01T00:00:10.000Z' })
     expect(record.total.processed).toBe(1)
     expect(record.window.received).toBe(0)
+    expect(record).not.toHaveProperty('final')
+    expect(summaryRecord('host-1', total, new OutcomeCounts(), 0, 10, true).final).toBe(true)
   })
 })
 

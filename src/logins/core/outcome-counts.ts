@@ -1,4 +1,5 @@
 import type { ErrorType, FilterReason, LoginOutcome } from './login-event.ts'
+import type { OutcomeCountsRecord, SummaryRecord } from '../../record-formats.ts'
 
 /**
  * Distinct values counted per category (device types, locales, app versions). These come from
@@ -52,7 +53,7 @@ export class OutcomeCounts {
     return this.errors.invalid_json + this.errors.missing_fields + this.errors.invalid_field
   }
 
-  toJSON() {
+  toJSON(): OutcomeCountsRecord {
     return {
       received: this.received,
       processed: this.processed,
@@ -72,16 +73,8 @@ function bump(counts: Map<string, number>, key: string, n: number): void {
   else counts.set(OTHER_CATEGORY, (counts.get(OTHER_CATEGORY) ?? 0) + n)
 }
 
-export interface SummaryRecord {
-  instance_id: string
-  time: string
-  window_start: string
-  window_end: string
-  total: ReturnType<OutcomeCounts['toJSON']>
-  window: ReturnType<OutcomeCounts['toJSON']>
-}
-
-export function summaryRecord(instanceId: string, total: OutcomeCounts, window: OutcomeCounts, windowStartMs: number, nowMs: number): SummaryRecord {
+/** The `summary-output` record (its schema: summaryRecordSchema in src/record-formats.ts). */
+export function summaryRecord(instanceId: string, total: OutcomeCounts, window: OutcomeCounts, windowStartMs: number, nowMs: number, final = false): SummaryRecord {
   const now = new Date(nowMs).toISOString()
   return {
     instance_id: instanceId,
@@ -90,5 +83,6 @@ export function summaryRecord(instanceId: string, total: OutcomeCounts, window: 
     window_end: now,
     total: total.toJSON(),
     window: window.toJSON(),
+    ...(final ? { final: true as const } : {}),
   }
 }

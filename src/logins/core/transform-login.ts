@@ -63,7 +63,7 @@ export function transformLogin(raw: Buffer | undefined, nowMs: number, rules: Lo
   fields.ip = maskedIp
   fields.device_id = pseudonymiseDeviceId(rules.hashKey, fields.device_id as string)
   fields.timestamp = timestamp
-  fields.login_time = new Date(timestamp! * 1000).toISOString()
+  fields.login_time = loginTime(timestamp!)
   const value = JSON.stringify(fields)
   const deviceType = fields.device_type as string
   const locale = fields.locale as string
@@ -80,6 +80,17 @@ export function transformLogin(raw: Buffer | undefined, nowMs: number, rules: Lo
     return { kind: 'filtered', reason: 'app_version', value: cleanedRecord('app_version', value, detail), userId: userId!, deviceType, locale, appVersion, timestamp: timestamp! }
   }
   return { kind: 'processed', value, userId: userId!, deviceType, locale, appVersion, timestamp: timestamp! }
+}
+
+// Events of a batch mostly share their second: its ISO text is made once, not once per event.
+let lastSeconds = -1
+let lastIso = ''
+function loginTime(seconds: number): string {
+  if (seconds !== lastSeconds) {
+    lastIso = new Date(seconds * 1000).toISOString()
+    lastSeconds = seconds
+  }
+  return lastIso
 }
 
 function cleanedRecord(reason: string, event: string, detail: string): string {

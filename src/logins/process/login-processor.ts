@@ -1,40 +1,35 @@
 import type { Settings } from '../../shell/settings.ts'
 import { lineageHeaders, type ConsumedRecord, type OutputRecord } from '../../shell/kafka/records.ts'
-import { processingLatency, recordsIn, recordsOut } from '../../shell/observability/prometheus.ts'
+import { processingLatency } from '../../shell/observability/prometheus.ts'
+import type { BatchContext, PunctuationContext } from '../../shell/kafka/consumer-loop.ts'
 import { transformLogin } from '../core/transform-login.ts'
 import { errorRecord, errorUserId } from '../core/error-record.ts'
 import { OutcomeCounts, summaryRecord } from '../core/outcome-counts.ts'
 import { PercentileHistogram } from '../core/percentiles.ts'
 import type { LoginRules } from '../core/login-event.ts'
+import type { IntervalMetricsRecord, PartitionLag } from '../../record-formats.ts'
 
 /** A summary is due at least this often while anything changed (SPEC.md). */
 export const SUMMARY_MAX_INTERVAL_MS = 10_000
 
-export interface PartitionLag {
-  topic: string
-  partition: number
-  lag: number
-}
-
-interface PendingBatch {
-  batch: ConsumedRecord[]
-  counts: OutcomeCounts
-}
+export type { PartitionLag }
 
 const PART = 'logins'
+/** interval metrics are published this often (SPEC.md) */
+export const METRICS_INTERVAL_MS = 1000
 
 /**
- * The login processor as a handler of the consumer loop: a batch in, the routed records out.
- * Counts are taken when the loop reports a batch committed (`committed`), so a batch that is
- * written again after a failure is not counted twice. Summary and interval-metrics records are
- * built here and published by the runner on its own schedule.
+ * The login processor's logic as a stage: a batch in, the routed records out (`handle`).
+ * Counts are taken when the runtime reports a batch committed (`committed`), so a batch that is
+ * written again after a failure is not counted twice. Summary and interval metrics are its
+ * punctuation (`periodic`): the runtime writes them with the next batch (same transaction under
+ * exactly-once), or on their own when no batch comes.
  */
 export class LoginProcessor {
   readonly #settings: Settings
   readonly #rules: LoginRules
   readonly #instanceId: string
   readonly #perMessage: boolean
-  #pending: PendingBatch | undefined
 
   readonly total = new OutcomeCounts()
   #window = new OutcomeCounts()
@@ -51,8 +46,6 @@ export class LoginProcessor {
   readonly #latency = new PercentileHistogram()
   /** age of the processed events (filtered ones are stale by definition and would drown it) */
   readonly #eventAge = new PercentileHistogram()
-  /** next offset to process per partition, as committed: for the lag */
-  readonly positions = new Map<string, { topic: string; partition: number; next: bigint }>()
 
   readonly #latencyChild = processingLatency.labels({ part: PART })
 
@@ -74,8 +67,14 @@ export class LoginProcessor {
     return this.#instanceId
   }
 
+  /** The topics it writes, each with the `outcome` label of its records. */
+  get outcomes(): Record<string, string> {
+    const s = this.#settings
+    return { [s.TOPIC_PROCESSED]: 'processed', [s.TOPIC_CLEANED]: 'filtered', [s.TOPIC_ERRORS]: 'error', [s.TOPIC_METRICS]: 'metrics', [s.TOPIC_SUMMARY]: 'summary' }
+  }
+
   /** The BatchHandler: every input record becomes exactly one record in one of the three topics. */
-  readonly handle = (batch: ConsumedRecord[]): OutputRecord[] => {
+  readonly handle = (batch: ConsumedRecord[], context?: BatchContext): OutputRecord[] => {
     const s = this.#settings
     const now = Date.now()
     let time: string | undefined
@@ -99,6 +98,7 @@ export class LoginProcessor {
         outputs.push(key === null ? { topic: s.TOPIC_ERRORS, value, headers } : { topic: s.TOPIC_ERRORS, key, value, headers })
       }
       if (this.#perMessage) {
+        // built as text on the per-record path; its shape is perMessageMetricsSchema's (checked by the tests)
         const processingTime = Math.round((performance.now() - started) * 1000) / 1000
         outputs.push({
           topic: s.TOPIC_METRICS,
@@ -109,16 +109,14 @@ export class LoginProcessor {
         })
       }
     }
-    this.#pending = { batch, counts }
+    if (context) context.carry = counts
     return outputs
   }
 
-  /** The loop's onCommitted: the batch's outputs are acknowledged and its offsets committed. */
-  readonly committed = (batch: ConsumedRecord[], _outputs: OutputRecord[]): void => {
-    const pending = this.#pending
-    if (pending === undefined || pending.batch !== batch) return
-    this.#pending = undefined
-    const { counts } = pending
+  /** The batch's outputs are acknowledged and its offsets committed: its counts (carried from `handle`) count now. */
+  readonly committed = (batch: ConsumedRecord[], _outputs: OutputRecord[], context: BatchContext): void => {
+    const counts = context.carry
+    if (!(counts instanceof OutcomeCounts)) return
     this.total.merge(counts)
     this.#window.merge(counts)
     this.#sinceSummary += counts.received
@@ -133,17 +131,18 @@ export class LoginProcessor {
       this.#latency.record(ms)
       this.#latencyChild.observe(ms / 1000)
     }
-    for (const record of batch) {
-      const key = `${record.topic}\0${record.partition}`
-      const seen = this.positions.get(key)
-      if (!seen || seen.next <= record.offset) this.positions.set(key, { topic: record.topic, partition: record.partition, next: record.offset + 1n })
-    }
-    const s = this.#settings
-    recordsIn.inc({ part: PART, topic: s.TOPIC_LOGINS }, counts.received)
-    if (counts.processed) recordsOut.inc({ part: PART, topic: s.TOPIC_PROCESSED, outcome: 'processed' }, counts.processed)
-    if (counts.filteredTotal) recordsOut.inc({ part: PART, topic: s.TOPIC_CLEANED, outcome: 'filtered' }, counts.filteredTotal)
-    if (counts.errorsTotal) recordsOut.inc({ part: PART, topic: s.TOPIC_ERRORS, outcome: 'error' }, counts.errorsTotal)
-    if (this.#perMessage) recordsOut.inc({ part: PART, topic: s.TOPIC_METRICS, outcome: 'metrics' }, counts.received)
+  }
+
+  /**
+   * The punctuation: the interval metrics once a second (METRICS_MODE=interval), the summary
+   * when due; both once more on a graceful stop. The one place that decides what is due.
+   */
+  periodic(context: PunctuationContext): OutputRecord[] {
+    const { now, final } = context
+    const out: OutputRecord[] = []
+    if (!this.#perMessage && (final || now - this.#metricsStart >= METRICS_INTERVAL_MS)) out.push(this.takeMetrics(context.lag, now))
+    if (final || this.summaryDue(now)) out.push(this.takeSummary(now, final))
+    return out
   }
 
   /** A summary is due: SUMMARY_PUBLISH_INTERVAL messages since the last, or 10 s with changes. */
@@ -152,13 +151,12 @@ export class LoginProcessor {
       (this.#window.received > 0 && now - this.#windowStart >= SUMMARY_MAX_INTERVAL_MS)
   }
 
-  /** The summary record; starts a new window. */
-  takeSummary(now = Date.now()): OutputRecord {
-    const value = JSON.stringify(summaryRecord(this.#instanceId, this.total, this.#window, this.#windowStart, now))
+  /** The summary record; starts a new window. `final`: the last one, as the processor stops. */
+  takeSummary(now = Date.now(), final = false): OutputRecord {
+    const value = JSON.stringify(summaryRecord(this.#instanceId, this.total, this.#window, this.#windowStart, now, final))
     this.#window = new OutcomeCounts()
     this.#windowStart = now
     this.#sinceSummary = 0
-    recordsOut.inc({ part: PART, topic: this.#settings.TOPIC_SUMMARY, outcome: 'summary' })
     return { topic: this.#settings.TOPIC_SUMMARY, key: this.#instanceId, value }
   }
 
@@ -176,12 +174,11 @@ export class LoginProcessor {
       latency_ms: this.#latency.summary(),
       event_age_ms: this.#eventAge.summary(),
       consumer_lag: lag,
-    })
+    } satisfies IntervalMetricsRecord)
     this.#metricsStart = now
     this.#messagesIn = this.#outProcessed = this.#outFiltered = this.#outErrors = 0
     this.#latency.reset()
     this.#eventAge.reset()
-    recordsOut.inc({ part: PART, topic: this.#settings.TOPIC_METRICS, outcome: 'metrics' })
     return { topic: this.#settings.TOPIC_METRICS, key: this.#instanceId, value }
   }
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { exitOf, runKpipe, spawnKpipe, waitFor } from '../../../test/support/cli.ts'
 import { auditLogins } from '../audit/audit-logins.ts'
-import { committedOffsets, connectionOf, endOffsetSum, generateLogins, header, loginEnv, readAll } from '../logins.fixture.ts'
+import { committedOffsets, connectionOf, endOffsetSum, generateLogins, HASH_KEY, header, loginEnv, readAll } from '../logins.fixture.ts'
+import { freePort } from '../../shell/broker/local-broker.ts'
 
 describe('SIGTERM', () => {
   it('finishes the batch in flight, commits, publishes a final summary and exits 0 within 10 s', async () => {
@@ -31,8 +32,11 @@ describe('SIGTERM', () => {
     expect(audit.duplicated).toBe(0)
 
     const summaries = await readAll(settings, settings.TOPIC_SUMMARY)
-    const last = JSON.parse(summaries[summaries.length - 1]!.value!.toString()) as { instance_id: string; total: { received: number } }
+    const last = JSON.parse(summaries[summaries.length - 1]!.value!.toString()) as { instance_id: string; total: { received: number }; final?: boolean }
     expect(last.instance_id).toBe('term-test')
+    // marked as the last: the dashboard counts this instance out of the live totals
+    expect(last.final).toBe(true)
+    expect(summaries.slice(0, -1).map((s) => (JSON.parse(s.value!.toString()) as { final?: boolean }).final)).not.toContain(true)
     expect(last.total.received).toBe(committed.reduce((a, b) => a + Math.max(0, Number(b)), 0))
 
     // kpipe tail shows it; kpipe audit fails: most inputs were never processed
@@ -42,6 +46,29 @@ describe('SIGTERM', () => {
     const failed = runKpipe(['audit'], env)
     expect(failed.code).toBe(1)
     expect(failed.stdout).toContain(`${settings.TOPIC_LOGINS}: 8000 inputs, ${8000 - last.total.received} missing, 0 duplicated`)
+  })
+})
+
+describe('while Kafka is unavailable', () => {
+  it('each retry is one warning line with its cause (the secret kept out), and a stop then is clean: exit 0', async () => {
+    const env = { ...loginEnv(), KAFKA_BROKERS: `127.0.0.1:${await freePort()}`, LOG_LEVEL: 'info' }
+    const child = spawnKpipe(['logins', 'process'], env)
+    await waitFor(() => /Kafka unavailable[^\n]*\n[^]*Kafka unavailable/.test(child.output()) || child.exitCode !== null, 60_000, 'two retry warnings')
+    child.kill('SIGTERM')
+    const exit = await exitOf(child)
+    const output = child.output()
+    expect(exit, output).toEqual({ code: 0, signal: null })
+    const warnings = output.split('\n').filter((line) => line.includes('Kafka unavailable'))
+    expect(warnings.length).toBeGreaterThanOrEqual(2)
+    for (const line of warnings) {
+      const entry = JSON.parse(line) as { msg: string; err: { message: string; stack?: string } }
+      expect(entry.msg).toMatch(/Kafka unavailable \(.*connect.*\); retrying in/)
+      expect(entry.err.message).toContain('ECONNREFUSED')
+      expect(entry.err.stack).toBeUndefined()
+    }
+    expect(output).not.toMatch(/\n\s+at /)
+    expect(output).not.toContain(HASH_KEY)
+    expect(output).toContain('stopped while waiting for Kafka')
   })
 })
 
@@ -66,5 +93,22 @@ describe('bad settings', () => {
     expect(r.code).toBe(2)
     expect(r.stderr).toContain('KPIPE_HASH_KEY')
     expect(r.stderr).not.toContain('short-secret')
+  })
+})
+
+describe('SIGINT while Kafka is away', () => {
+  it('during the start-up wait for Kafka: stops at once, exit 0', async () => {
+    const child = spawnKpipe(['logins', 'process'], { ...loginEnv(), KAFKA_BROKERS: '127.0.0.1:1', LOG_LEVEL: 'info' })
+    try {
+      await waitFor(() => /create topics: Kafka unavailable \(.*\); retrying in/.test(child.output()), 30_000, 'the start-up wait for Kafka')
+      const sent = Date.now()
+      child.kill('SIGINT')
+      const exit = await exitOf(child)
+      expect(exit.code, child.output()).toBe(0)
+      expect(Date.now() - sent).toBeLessThan(10_000)
+      expect(child.output()).toContain('stopped while waiting for Kafka')
+    } finally {
+      child.kill('SIGKILL')
+    }
   })
 })

@@ -1,5 +1,5 @@
 import type { Database } from '../../shell/postgres/database.ts'
-import { createSchema } from '../../shell/postgres/create-schema.ts'
+import { createTablesIdempotently } from '../../shell/postgres/create-tables.ts'
 import type { ActivityRow } from './login-activity.ts'
 
 /**
@@ -20,8 +20,8 @@ export const LOGIN_ACTIVITY_SCHEMA = [
 ]
 
 /** Creates both tables; several sinks starting at once all succeed. */
-export async function ensureLoginActivityTables(db: Pick<Database, 'query'>): Promise<void> {
-  await createSchema(db, LOGIN_ACTIVITY_SCHEMA)
+export async function ensureLoginActivityTables(db: Pick<Database, 'transaction'>): Promise<void> {
+  await createTablesIdempotently(db, LOGIN_ACTIVITY_SCHEMA)
 }
 
 export interface TopicPartition {

@@ -136,9 +136,16 @@ const LOG4J = `Configuration:
         - ref: STDOUT
 `
 
-/** Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding. */
-export function newClusterId(): string {
-  return randomBytes(16).toString('base64url')
+/**
+ * Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding. Like Kafka's own
+ * `Uuid.randomUuid()`, an id that starts with `-` is drawn again: the storage tool would read it
+ * as an option (`--cluster-id/-t: expected one argument`), one format in 64.
+ */
+export function newClusterId(random: (size: number) => Buffer = randomBytes): string {
+  for (;;) {
+    const id = random(16).toString('base64url')
+    if (!id.startsWith('-')) return id
+  }
 }
 
 function lastLines(file: string, n = 15): string {

@@ -1,8 +1,7 @@
 import { AuthenticationError, MultipleErrors, NetworkError, UserError as KafkaUserError } from '@platformatic/kafka'
 import { describe, expect, test } from 'vitest'
 import { SetupError } from '../errors.ts'
-import { describe as describeError } from './consumer-loop.ts'
-import { isFatalKafkaError, kafkaSetupError } from './connection-errors.ts'
+import { describe as describeError, isFatalKafkaError, kafkaCommandError, kafkaSetupError } from './connection-errors.ts'
 import type { KafkaConnection } from './connection.ts'
 import { databaseSetupError } from '../postgres/database-errors.ts'
 
@@ -62,6 +61,40 @@ describe('kafkaSetupError', () => {
 
   test('log lines describe a refused login clearly instead of "Cannot connect to any broker"', () => {
     expect(describeError(asClientReports(new AuthenticationError('SASL authentication failed.')))).toBe('Kafka at broker-1:9093 refused the SASL login: authentication failed')
+  })
+})
+
+// the live cases (a refused port, a missing topic) run through the CLI in src/cli/commands/one-shot-errors.test.ts
+describe('kafkaCommandError: why a one-shot command failed', () => {
+  const plain: KafkaConnection = { bootstrapBrokers: ['broker-1:9093'], clientId: 'kpipe' }
+
+  test('a setup error stays what it is', () => {
+    expect(kafkaCommandError(asClientReports(new AuthenticationError('SASL authentication failed.')), connection)!.message).toMatch(/refused the SASL login/)
+  })
+
+  test('an unreachable broker: where, why, and the setting', () => {
+    const error = kafkaCommandError(new MultipleErrors('metadata failed 4 times.', [asClientReports(tlsError('ECONNREFUSED', 'connect ECONNREFUSED'))]), plain)
+    expect(error!.message).toBe('cannot reach Kafka at broker-1:9093: connection refused')
+    expect(error!.hint).toMatch(/^check KAFKA_BROKERS \(now broker-1:9093\)/)
+  })
+
+  test('a listener that closes the connection: what it expects and the settings to change', () => {
+    const closed = new MultipleErrors('metadata failed 4 times.', [new NetworkError('Connection closed')])
+    expect(kafkaCommandError(closed, plain)!.message).toBe('Kafka at broker-1:9093 closed the connection before answering: the listener expects TLS or SASL')
+    expect(kafkaCommandError(closed, plain)!.hint).toMatch(/set KAFKA_SSL=true .*, or KAFKA_SASL_MECHANISM/)
+    const tlsOnly = { ...plain, tls: {} }
+    expect(kafkaCommandError(closed, tlsOnly)!.message).toMatch(/expects SASL$/)
+    expect(kafkaCommandError(closed, tlsOnly)!.hint).not.toContain('KAFKA_SSL=true')
+  })
+
+  test('a controller port given as a broker', () => {
+    const error = kafkaCommandError(new KafkaUserError('Unsupported API Metadata.'), plain)
+    expect(error!.message).toMatch(/^Kafka at broker-1:9093 is not a broker's client listener/)
+    expect(error!.hint).toMatch(/KAFKA_BROKERS/)
+  })
+
+  test('anything else is left to the caller', () => {
+    expect(kafkaCommandError(new Error('boom'), plain)).toBeUndefined()
   })
 })
 

@@ -1,5 +1,5 @@
 import { AuthenticationError, UserError as KafkaUserError } from '@platformatic/kafka'
-import { SetupError } from '../errors.ts'
+import { SetupError, UserError } from '../errors.ts'
 import type { KafkaConnection } from './connection.ts'
 
 /**
@@ -104,4 +104,86 @@ export function kafkaSetupError(error: unknown, connection?: KafkaConnection): S
 /** True for connection failures that retrying cannot fix: refused credentials, untrusted certificates, TLS to a plain listener. */
 export function isFatalKafkaError(error: unknown): boolean {
   return kafkaSetupError(error) !== undefined
+}
+
+const UNREACHABLE_CODES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENOTFOUND: 'host name not found',
+  EAI_AGAIN: 'host name lookup failed',
+  ETIMEDOUT: 'connection timed out',
+}
+
+/**
+ * Why a one-shot command (tail, audit, topics create, logins generate --count, bench) failed
+ * against Kafka, as a SetupError whose message says what and where and whose hint names the
+ * setting to check; undefined when the error is not a Kafka failure kpipe can explain. The
+ * long-running parts retry an unreachable broker; a one-shot command reports it and stops.
+ */
+export function kafkaCommandError(error: unknown, connection?: KafkaConnection): SetupError | undefined {
+  const setup = kafkaSetupError(error, connection)
+  if (setup) return setup
+  const chain = errorChain(error)
+  const brokers = connection ? connection.bootstrapBrokers.join(',') : undefined
+  const where = brokerOf(chain, connection)
+  const brokersNow = brokers ? ` (now ${brokers})` : ''
+
+  for (const e of chain) {
+    const unknownTopic = e instanceof Error ? /^Unknown topics? (.+?)\.?$/.exec(e.message) : null
+    if (unknownTopic) {
+      return new SetupError(
+        `topic ${unknownTopic[1]} does not exist on Kafka at ${brokers ?? where}`,
+        'create the pipeline\'s topics with kpipe topics create, or check the topic name (TOPIC_* settings) and KAFKA_BROKERS',
+      )
+    }
+  }
+  if (chain.some((e) => e instanceof Error && /^Unsupported API Metadata/.test(e.message))) {
+    return new SetupError(
+      `Kafka at ${where} is not a broker's client listener: it does not answer metadata requests (a KRaft controller port?)`,
+      `set KAFKA_BROKERS${brokersNow} to the brokers' client listeners (kpipe kafka status prints the local one)`,
+    )
+  }
+  const closed = listenerClosedError(chain, where, connection)
+  if (closed) return closed
+  for (const e of chain) {
+    const code = codeOf(e)
+    const reason = code === undefined ? undefined : UNREACHABLE_CODES[code]
+    if (reason) {
+      return new SetupError(`cannot reach Kafka at ${where}: ${reason}`, `check KAFKA_BROKERS${brokersNow} and that the brokers run (for a local one: kpipe kafka start, kpipe kafka status)`)
+    }
+  }
+  if (chain.some((e) => e instanceof Error && (/^Connection to \S+ (failed|timed out)/.test(e.message) || /Cannot connect to any broker/.test(e.message) || e.name === 'TimeoutError'))) {
+    return new SetupError(`cannot reach Kafka at ${where}: no answer`, `check KAFKA_BROKERS${brokersNow} and that the brokers run (for a local one: kpipe kafka start, kpipe kafka status)`)
+  }
+  return undefined
+}
+
+/**
+ * A listener that closes every connection before answering: what a TLS listener does with a
+ * plain-text client, and a SASL listener with a client that does not authenticate. The hint
+ * names the setting that is missing for this connection.
+ */
+export function listenerClosedError(chain: unknown[], where: string, connection?: KafkaConnection): SetupError | undefined {
+  const closed = chain.some((e) => e instanceof Error && /^Connection closed/.test(e.message))
+  if (!closed) return undefined
+  const missing = [!connection?.tls && 'KAFKA_SSL=true (with KAFKA_SSL_CA_FILE)', !connection?.sasl && 'KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD'].filter(Boolean)
+  return new SetupError(
+    `Kafka at ${where} closed the connection before answering: the listener expects ${missing.length === 0 ? 'other security settings' : connection?.tls ? 'SASL' : connection?.sasl ? 'TLS' : 'TLS or SASL'}`,
+    missing.length === 0 ? 'check KAFKA_BROKERS, KAFKA_SSL and KAFKA_SASL_MECHANISM against the listener\'s security protocol' : `set ${missing.join(', or ')} to match the listener's security protocol, or use a PLAINTEXT listener in KAFKA_BROKERS`,
+  )
+}
+
+/** Errors worth retrying: not a refused login or certificate, not a bad option of the client. */
+export function isRetriableKafkaError(error: unknown): boolean {
+  return !(error instanceof AuthenticationError || error instanceof KafkaUserError || error instanceof UserError || isFatalKafkaError(error))
+}
+
+/** An error as one line for a log message: the setup error it amounts to, else its message (and an AggregateError's first cause). */
+export function describe(error: unknown): string {
+  const setup = kafkaSetupError(error)
+  if (setup) return setup.message
+  if (error instanceof AggregateError && error.errors.length > 0) return `${error.message}: ${describe(error.errors[0])}`
+  return error instanceof Error ? error.message : String(error)
 }

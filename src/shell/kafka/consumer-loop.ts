@@ -1,9 +1,12 @@
-import { Consumer, FetchIsolationLevels, AuthenticationError, UserError as KafkaUserError, type MessagesStream } from '@platformatic/kafka'
+import { Consumer, FetchIsolationLevels, type MessagesStream } from '@platformatic/kafka'
 import type { Logger } from '../log.ts'
-import { backoffDelay, sleep } from '../backoff.ts'
+import { sleep } from '../backoff.ts'
+import { retryWithBackoff, StoppedWaiting } from '../retry.ts'
 import { clientOptions, type KafkaConnection } from './connection.ts'
-import { isFatalKafkaError, kafkaSetupError } from './connection-errors.ts'
+import { describe, isRetriableKafkaError, kafkaSetupError } from './connection-errors.ts'
+import { assertReadCommittedCorrected } from './read-committed.ts'
 import type { KpipeProducer } from './producer.ts'
+import { consumerLag, recordsIn, recordsOut } from '../observability/prometheus.ts'
 import { rawDeserializers, type ConsumedRecord, type OutputRecord } from './records.ts'
 
 export type Delivery = 'at-least-once' | 'exactly-once'
@@ -11,6 +14,8 @@ export type Delivery = 'at-least-once' | 'exactly-once'
 export interface BatchContext {
   /** 0 the first time a batch is handed over, then 1, 2, … when the handler asked for a retry */
   attempt: number
+  /** what the handler wants back when the batch is committed (e.g. its counts), instead of a stash of its own */
+  carry?: unknown
 }
 
 /**
@@ -39,7 +44,50 @@ export interface ConsumerLoopOptions {
   /** read only committed records of transactional producers (default: true) */
   readCommitted?: boolean
   sessionTimeoutMs?: number
+  /** names the stage in the Prometheus counters: records in, records out, consumer lag; nothing is counted without it */
+  part?: string
+  /** the `outcome` label of records out, per output topic (default "output") */
+  outcomes?: Record<string, string>
+  /**
+   * The stage's periodic records (summaries, metrics). Asked after every batch: what it returns
+   * goes out with the batch's outputs (same producer; under exactly-once, the same transaction).
+   * Asked every `everyMs` while no batch comes, and once more at a graceful stop (`final`).
+   */
+  punctuation?: Punctuation
+  /**
+   * Offsets the stage keeps itself (e.g. in PostgreSQL, with its rows), asked for every
+   * partition at each assignment: the loop starts each partition there and skips records
+   * before it. Keys are `topic\0partition`; a partition the stage has none for starts where
+   * the group's committed offset (or `from`) says.
+   */
+  startingOffsets?: (partitions: TopicPartition[]) => Promise<Map<string, bigint>>
+  /** false: the stage commits its offsets itself, together with its own writes; the loop commits nothing to Kafka (default: true) */
+  commitOffsets?: boolean
 }
+
+export interface TopicPartition {
+  topic: string
+  partition: number
+}
+
+export interface PartitionLag extends TopicPartition {
+  lag: number
+}
+
+export interface PunctuationContext {
+  now: number
+  /** consumer lag per assigned partition, as last measured (the loop measures it about every `everyMs`) */
+  lag: PartitionLag[]
+  /** the stage is stopping: the last chance to publish */
+  final: boolean
+}
+
+export interface Punctuation {
+  everyMs: number
+  records(context: PunctuationContext): OutputRecord[]
+}
+
+const partitionKey = (topic: string, partition: number) => `${topic}\0${partition}`
 
 /** A handler error the loop must not retry: the loop stops without committing the batch. */
 export class FatalHandlerError extends Error {
@@ -65,6 +113,14 @@ export class ConsumerLoop {
   readonly #options: Required<Pick<ConsumerLoopOptions, 'delivery' | 'from' | 'maxBatchSize' | 'readCommitted' | 'sessionTimeoutMs'>> & ConsumerLoopOptions
   readonly #stop = new AbortController()
   #consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer> | undefined
+  /** next offset to handle per partition, as committed (for the lag, and to skip what the stage already has) */
+  readonly #next = new Map<string, { topic: string; partition: number; next: bigint }>()
+  /** set at each assignment, when the stage keeps its own offsets */
+  #reassigned = false
+  #nextPunctuation = 0
+  #lag: PartitionLag[] = []
+  #lagQuery: Promise<void> | undefined
+  #lastLagAt = 0
   /** assigned partitions as the group coordinator last told us */
   assignments: { topic: string; partitions: number[] }[] = []
   batches = 0
@@ -82,6 +138,10 @@ export class ConsumerLoop {
     if (this.#options.delivery === 'exactly-once' && !this.#options.producer) {
       throw new Error('exactly-once delivery needs a transactional producer')
     }
+    if (this.#options.readCommitted) assertReadCommittedCorrected()
+    if (this.#options.delivery === 'exactly-once' && this.#options.commitOffsets === false) {
+      throw new Error('exactly-once delivery commits the offsets in the transaction; a stage that commits its own cannot use it')
+    }
   }
 
   get stopping(): boolean {
@@ -98,25 +158,19 @@ export class ConsumerLoop {
 
   /** Runs until `stop()` (resolves) or a fatal error (rejects). */
   async run(): Promise<void> {
-    const { log } = this.#options
-    let failures = 0
-    while (!this.stopping) {
-      try {
-        await this.#session(() => {
-          failures = 0
-        })
-        return
-      } catch (error) {
-        if (isFatal(error)) {
+    try {
+      await retryWithBackoff((attempt) => this.#session(() => attempt.progressed()), {
+        what: 'Kafka unavailable',
+        log: this.#options.log,
+        signal: this.#stop.signal,
+        retriable: (error) => !isFatal(error),
+        fatal: (error) => {
           const cause = error instanceof FatalHandlerError ? error.cause : error
-          throw kafkaSetupError(cause, this.#options.connection) ?? cause
-        }
-        if (this.stopping) return
-        failures++
-        const delay = backoffDelay(failures)
-        log.warn({ err: error, attempt: failures }, `Kafka unavailable (${describe(error)}); retrying in ${(delay / 1000).toFixed(1)} s`)
-        await sleep(delay, this.#stop.signal)
-      }
+          return kafkaSetupError(cause, this.#options.connection) ?? cause
+        },
+      })
+    } catch (error) {
+      if (!(error instanceof StoppedWaiting)) throw error
     }
   }
 
@@ -133,6 +187,7 @@ export class ConsumerLoop {
     this.#consumer = consumer
     consumer.on('consumer:group:join', (payload: { assignments?: { topic: string; partitions: number[] }[] }) => {
       this.assignments = payload.assignments ?? []
+      this.#reassigned = o.startingOffsets !== undefined
       o.log.debug({ assignments: this.assignments }, 'partitions assigned')
     })
     let stream: MessagesStream<Buffer | undefined, Buffer | undefined, string, Buffer> | undefined
@@ -158,11 +213,22 @@ export class ConsumerLoop {
       // Node sets readableFlowing back to null, and the client then never fetches again once its
       // buffer has been full (the loop stalled after some 45k records).
       stream.on('readable', () => {})
+      this.#nextPunctuation = Date.now() + (o.punctuation?.everyMs ?? 0)
       while (!this.stopping) {
-        const batch = await this.#nextBatch(stream, () => streamError)
-        if (batch.length === 0) continue
-        await this.#process(consumer, batch)
-        onProgress()
+        let batch = await this.#nextBatch(stream, () => streamError)
+        if (this.#reassigned) await this.#seekToStageOffsets(stream)
+        if (o.startingOffsets && batch.length > 0) batch = this.#unseen(batch)
+        if (batch.length > 0) {
+          await this.#process(consumer, batch)
+          onProgress()
+        } else if (o.punctuation && Date.now() >= this.#nextPunctuation) {
+          await this.#writeAlone(consumer, this.#punctuate(false))
+        }
+      }
+      // a graceful stop: the stage's last periodic records (a final summary), bounded
+      if (o.punctuation) {
+        const last = this.#punctuate(true)
+        await Promise.race([this.#writeAlone(consumer, last).catch((error: unknown) => o.log.warn({ err: error }, `the last ${last.length} periodic record(s) were not written (${describe(error)})`)), sleep(CLOSE_BUDGET_MS)])
       }
     } finally {
       this.#consumer = undefined
@@ -184,44 +250,141 @@ export class ConsumerLoop {
       while (batch.length < this.#options.maxBatchSize && (record = stream.read() as ConsumedRecord | null) !== null) batch.push(record)
       if (batch.length > 0) return batch
       if (stream.destroyed || stream.readableEnded) throw new Error('the consumer stream ended')
+      // the stage's punctuation is due: an empty batch lets the loop write it
+      if (this.#options.punctuation && Date.now() >= this.#nextPunctuation) return batch
       await new Promise<void>((resolve) => {
-        const wake = () => {
+        const punctuation = this.#options.punctuation ? setTimeout(wake, Math.max(0, this.#nextPunctuation - Date.now())) : undefined
+        function wake(this: void) {
+          clearTimeout(punctuation)
           stream.off('readable', wake)
           stream.off('error', wake)
           stream.off('close', wake)
-          this.#stop.signal.removeEventListener('abort', wake)
+          stopSignal.removeEventListener('abort', wake)
           resolve()
         }
+        const stopSignal = this.#stop.signal
         stream.on('readable', wake)
         stream.on('error', wake)
         stream.on('close', wake)
-        this.#stop.signal.addEventListener('abort', wake, { once: true })
+        stopSignal.addEventListener('abort', wake, { once: true })
       })
     }
   }
 
-  async #process(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, batch: ConsumedRecord[]): Promise<void> {
-    const o = this.#options
-    let outputs: OutputRecord[] | undefined
-    for (let attempt = 0; outputs === undefined; attempt++) {
-      try {
-        outputs = await o.handler(batch, { attempt })
-      } catch (error) {
-        if (!o.isRetriable?.(error)) throw new FatalHandlerError(error)
-        if (this.stopping) throw error
-        const delay = backoffDelay(attempt + 1)
-        o.log.warn({ err: error, attempt: attempt + 1 }, `batch of ${batch.length} not handled (${describe(error)}); retrying in ${(delay / 1000).toFixed(1)} s, nothing committed`)
-        await sleep(delay, this.#stop.signal)
-        if (this.stopping) throw error
+  /** After an assignment: each partition continues from the offset the stage keeps, where it has one. */
+  async #seekToStageOffsets(stream: MessagesStream<Buffer | undefined, Buffer | undefined, string, Buffer>): Promise<void> {
+    this.#reassigned = false
+    const partitions = this.assignments.flatMap((a) => a.partitions.map((partition) => ({ topic: a.topic, partition })))
+    const offsets = await this.#options.startingOffsets!(partitions)
+    for (const { topic, partition } of partitions) {
+      const offset = offsets.get(partitionKey(topic, partition))
+      if (offset === undefined) continue
+      this.#next.set(partitionKey(topic, partition), { topic, partition, next: offset })
+      // the next fetch of this partition starts there; records already fetched before it are skipped by #unseen
+      stream.offsetsToFetch.set(`${topic}:${partition}`, offset)
+    }
+  }
+
+  /** The records of a batch the stage does not have yet (its own offsets said where it stands). */
+  #unseen(batch: ConsumedRecord[]): ConsumedRecord[] {
+    return batch.filter((r) => {
+      const next = this.#next.get(partitionKey(r.topic, r.partition))?.next
+      return next === undefined || r.offset >= next
+    })
+  }
+
+  /** The stage's periodic records now; measures the lag again when it is older than the punctuation interval. */
+  #punctuate(final: boolean): OutputRecord[] {
+    const punctuation = this.#options.punctuation
+    if (!punctuation) return []
+    const now = Date.now()
+    this.#nextPunctuation = now + punctuation.everyMs
+    if (now - this.#lastLagAt >= punctuation.everyMs) this.#refreshLag()
+    return punctuation.records({ now, lag: this.#lag, final })
+  }
+
+  /** Periodic records with no batch: one send (at-least-once) or one transaction without offsets (exactly-once). */
+  async #writeAlone(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, records: OutputRecord[]): Promise<void> {
+    if (records.length === 0) return
+    if (this.#options.delivery === 'exactly-once') await this.#writeTransaction(consumer, [], records)
+    else await this.#writeOutputs(records)
+    this.#countOut(records)
+  }
+
+  /** Lag per assigned partition: the end offset minus the next offset to handle (or the committed one, before the first batch). */
+  async lag(): Promise<PartitionLag[]> {
+    const consumer = this.#consumer
+    if (!consumer || this.assignments.length === 0) return []
+    const topics = this.assignments.map((a) => a.topic)
+    const ends = await consumer.listOffsets({ topics })
+    let committed: Map<string, bigint[]> | undefined
+    const lag: PartitionLag[] = []
+    for (const { topic, partitions } of this.assignments) {
+      for (const partition of partitions) {
+        let next = this.#next.get(partitionKey(topic, partition))?.next
+        if (next === undefined) {
+          committed ??= await consumer.listCommittedOffsets({ topics: this.assignments.map((a) => ({ topic: a.topic, partitions: a.partitions })) })
+          const c = committed.get(topic)?.[partition]
+          next = c !== undefined && c >= 0n ? c : 0n
+        }
+        const end = ends.get(topic)?.[partition]
+        if (end !== undefined) lag.push({ topic, partition, lag: Math.max(0, Number(end - next)) })
       }
     }
-    if (o.delivery === 'exactly-once') await this.#writeTransaction(consumer, batch, outputs)
+    return lag
+  }
+
+  /** Measures the lag in the background (one query at a time); the stage's punctuation gets the latest figures. */
+  #refreshLag(): void {
+    this.#lastLagAt = Date.now()
+    const part = this.#options.part
+    if (this.#lagQuery) return
+    this.#lagQuery = this.lag()
+      .then((lag) => {
+        this.#lag = lag
+        if (part) for (const l of lag) consumerLag.set({ part, topic: l.topic, partition: String(l.partition) }, l.lag)
+      }, (error: unknown) => this.#options.log.debug({ err: error }, 'consumer lag not available'))
+      .finally(() => {
+        this.#lagQuery = undefined
+      })
+  }
+
+  #countIn(batch: ConsumedRecord[]): void {
+    const part = this.#options.part
+    if (!part) return
+    for (const [topic, n] of tally(batch)) recordsIn.inc({ part, topic }, n)
+  }
+
+  #countOut(outputs: OutputRecord[]): void {
+    const part = this.#options.part
+    if (!part || outputs.length === 0) return
+    const outcomes = this.#options.outcomes ?? {}
+    for (const [topic, n] of tally(outputs)) recordsOut.inc({ part, topic, outcome: outcomes[topic] ?? 'output' }, n)
+  }
+
+  async #process(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, batch: ConsumedRecord[]): Promise<void> {
+    const o = this.#options
+    const outputs = await retryWithBackoff((attempt) => Promise.resolve(o.handler(batch, { attempt: attempt.number - 1 })), {
+      what: `batch of ${batch.length} not handled`,
+      suffix: ', nothing committed',
+      log: o.log,
+      signal: this.#stop.signal,
+      retriable: (error) => o.isRetriable?.(error) === true,
+      fatal: (error) => new FatalHandlerError(error),
+    })
+    // the stage's periodic records go out with the batch: same producer, same transaction
+    const periodic = o.punctuation ? this.#punctuate(false) : []
+    const all = periodic.length > 0 ? outputs.concat(periodic) : outputs
+    if (o.delivery === 'exactly-once') await this.#writeTransaction(consumer, batch, all)
     else {
-      await this.#writeOutputs(outputs)
-      await this.#commit(consumer, batch)
+      await this.#writeOutputs(all)
+      if (o.commitOffsets !== false) await this.#commit(consumer, batch)
     }
     this.batches++
     this.records += batch.length
+    for (const last of lastPerPartition(batch)) this.#next.set(partitionKey(last.topic, last.partition), { topic: last.topic, partition: last.partition, next: last.offset + 1n })
+    this.#countIn(batch)
+    this.#countOut(all)
     o.onCommitted?.(batch, outputs)
   }
 
@@ -248,7 +411,7 @@ export class ConsumerLoop {
     await this.#withRetries('commit transaction', async () => {
       const tx = await producer.beginTransaction()
       try {
-        await tx.addConsumer(consumer)
+        if (batch.length > 0) await tx.addConsumer(consumer)
         for (const chunk of sendChunks(outputs)) await tx.send({ messages: chunk })
         for (const last of lastPerPartition(batch)) await tx.addOffset(last)
         await tx.commit()
@@ -259,18 +422,16 @@ export class ConsumerLoop {
     })
   }
 
+  /** A write that failed for a reason other than a refused login is tried again a few times, the same records. */
   async #withRetries(what: string, action: () => Promise<unknown>): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await action()
-        return
-      } catch (error) {
-        if (isFatal(error) || attempt >= WRITE_ATTEMPTS || this.stopping) throw error
-        const delay = backoffDelay(attempt, 5000)
-        this.#options.log.warn({ err: error, attempt }, `${what} failed (${describe(error)}); retrying in ${(delay / 1000).toFixed(1)} s`)
-        await sleep(delay)
-      }
-    }
+    await retryWithBackoff(action, {
+      what: `${what} failed`,
+      log: this.#options.log,
+      // on stop, the attempt under way may still finish the batch; no new one starts after it fails
+      retriable: (error) => !isFatal(error) && !this.stopping,
+      attempts: WRITE_ATTEMPTS,
+      maxDelayMs: 5000,
+    })
   }
 }
 
@@ -319,13 +480,12 @@ export function lastPerPartition<T extends { topic: string; partition: number; o
   return [...last.values()]
 }
 
-function isFatal(error: unknown): boolean {
-  return error instanceof FatalHandlerError || error instanceof AuthenticationError || error instanceof KafkaUserError || isFatalKafkaError(error)
+function tally(records: readonly { topic: string }[]): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const r of records) counts.set(r.topic, (counts.get(r.topic) ?? 0) + 1)
+  return counts
 }
 
-export function describe(error: unknown): string {
-  const setup = kafkaSetupError(error)
-  if (setup) return setup.message
-  if (error instanceof AggregateError && error.errors.length > 0) return `${error.message}: ${describe(error.errors[0])}`
-  return error instanceof Error ? error.message : String(error)
+function isFatal(error: unknown): boolean {
+  return error instanceof FatalHandlerError || !isRetriableKafkaError(error)
 }

@@ -70,6 +70,13 @@ describe('Kafka shell against a real broker', () => {
     expect(new Set(records.filter((r) => r.key!.toString() === 'k3').map((r) => r.partition)).size).toBe(1)
   })
 
+  it('ensureTopics at once from two clients: one creates, the other finds it (the broker\'s TOPIC_ALREADY_EXISTS)', async () => {
+    const topic = unique('race')
+    const results = await Promise.all([1, 2, 3].map(() => ensureTopics(connection, [{ name: topic, partitions: 1, replicationFactor: 1 }])))
+    expect(results.flatMap((r) => r.created)).toEqual([topic])
+    expect(results.flatMap((r) => r.existing)).toEqual([topic, topic])
+  })
+
   it('commits only after the outputs are written, and redelivers a batch whose handler threw', async () => {
     const input = unique('loop-in')
     const output = unique('loop-out')
@@ -128,7 +135,9 @@ describe('Kafka shell against a real broker', () => {
     // A child process runs the loop from the build and dies with SIGKILL inside its handler.
     const loopModule = fileURLToPath(new URL('../../../dist/shell/kafka/consumer-loop.js', import.meta.url))
     const logModule = fileURLToPath(new URL('../../../dist/shell/log.js', import.meta.url))
+    const correctionModule = fileURLToPath(new URL('../../../dist/shell/kafka/client-correction.js', import.meta.url))
     const script = `
+      ;(await import(${JSON.stringify(correctionModule)})).registerClientCorrection()
       const { ConsumerLoop } = await import(${JSON.stringify(loopModule)})
       const { createLogger } = await import(${JSON.stringify(logModule)})
       const loop = new ConsumerLoop({ connection: ${JSON.stringify(connection)}, groupId: ${JSON.stringify(groupId)}, topics: [${JSON.stringify(input)}],

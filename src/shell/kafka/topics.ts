@@ -1,6 +1,7 @@
-import { Admin } from '@platformatic/kafka'
+import { Admin, ProtocolError } from '@platformatic/kafka'
 import type { Settings } from '../settings.ts'
 import { clientOptions, type KafkaConnection } from './connection.ts'
+import { errorChain } from './connection-errors.ts'
 
 export interface TopicSpec {
   name: string
@@ -63,17 +64,9 @@ export async function ensureTopics(connection: KafkaConnection, specs: TopicSpec
   }
 }
 
+/** The client's typed answer of a broker that already has the topic (another process created it first). */
 function isTopicExists(error: unknown): boolean {
-  const text = JSON.stringify(error, Object.getOwnPropertyNames(error ?? {})) + String(error)
-  return /TOPIC_ALREADY_EXISTS|already exists/i.test(text) || hasErrorCode(error, 36)
-}
-
-function hasErrorCode(error: unknown, code: number): boolean {
-  if (!error || typeof error !== 'object') return false
-  const e = error as { errorCode?: number; errors?: unknown[]; response?: unknown }
-  if (e.errorCode === code) return true
-  if (Array.isArray(e.errors) && e.errors.some((inner) => hasErrorCode(inner, code))) return true
-  return false
+  return errorChain(error).some((e) => e instanceof ProtocolError && e.apiId === 'TOPIC_ALREADY_EXISTS')
 }
 
 /** New topics take a moment to get leaders; wait so that the first produce does not fail. */

@@ -1,6 +1,9 @@
-import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { execFile } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import pg from 'pg'
+import { from as copyFromStdin } from 'pg-copy-streams'
 import type { Settings } from '../settings.ts'
 import { databaseSetupError } from './database-errors.ts'
 import { SetupError } from '../errors.ts'
@@ -15,6 +18,11 @@ export interface Database {
   /** where it lives, without credentials */
   readonly description: string
   query<Row extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: Row[]; rowCount: number }>
+  /**
+   * `COPY table (columns) FROM` the given rows in PostgreSQL's text format (tab-separated, `\N`
+   * for NULL, one row a line), as one statement: all rows or none. Returns how many were copied.
+   */
+  copyRows(table: string, columns: readonly string[], text: string): Promise<number>
   /** runs `work` in one transaction: committed when it resolves, rolled back when it throws */
   transaction<T>(work: (tx: Pick<Database, 'query'>) => Promise<T>): Promise<T>
   close(): Promise<void>
@@ -53,6 +61,27 @@ export function openPostgres(url: string, poolSize = 4): Database {
         throw explained(error)
       })
       return { rows: result.rows, rowCount: result.rowCount ?? 0 }
+    },
+    async copyRows(table, columns, text) {
+      const client = await pool.connect().catch((error: unknown) => {
+        throw explained(error)
+      })
+      let broken: unknown
+      try {
+        const copy = client.query(copyFromStdin(`COPY ${table} (${columns.join(', ')}) FROM STDIN`))
+        await new Promise<void>((resolve, reject) => {
+          copy.on('finish', resolve)
+          copy.on('error', reject)
+          copy.end(text)
+        })
+        return copy.rowCount
+      } catch (error) {
+        // a refused COPY leaves the connection usable; a lost one must not go back to the pool
+        if (!(typeof (error as { code?: unknown }).code === 'string' && /^[0-9A-Z]{5}$/.test((error as { code: string }).code))) broken = error
+        throw explained(error)
+      } finally {
+        client.release(broken as Error | undefined)
+      }
     },
     async transaction(work) {
       const client = await pool.connect().catch((error: unknown) => {
@@ -149,6 +178,7 @@ export async function openPglite(dir: string): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite')
   let db: InstanceType<typeof PGlite>
   try {
+    await initialisePgliteDir(dir)
     db = await PGlite.create(dir)
   } catch (error) {
     release()
@@ -162,6 +192,11 @@ export async function openPglite(dir: string): Promise<Database> {
     kind: 'pglite',
     description: `PGlite at ${dir}`,
     query: query as Database['query'],
+    async copyRows(table, columns, text) {
+      // PGlite has no COPY FROM STDIN stream; it reads the data of COPY … FROM '/dev/blob' from a Blob
+      const r = await db.query(`COPY ${table} (${columns.join(', ')}) FROM '/dev/blob'`, [], { blob: new Blob([text]) })
+      return r.affectedRows ?? 0
+    },
     async transaction(work) {
       return db.transaction(async (tx) =>
         work({
@@ -180,4 +215,21 @@ export async function openPglite(dir: string): Promise<Database> {
       }
     },
   }
+}
+
+/**
+ * A fresh directory is initialised in a short-lived child process. PGlite runs initdb in a second
+ * instance of itself beside the first, and the process keeps that memory: opening a fresh
+ * directory peaked at ~870 MB and stayed at ~770 MB, opening an initialised one at ~300 MB.
+ */
+async function initialisePgliteDir(dir: string): Promise<void> {
+  if (existsSync(join(dir, 'PG_VERSION'))) return
+  const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite')
+  const script = `require(${JSON.stringify(entry)}).PGlite.create(process.argv[1]).then((db) => db.close())`
+  await new Promise<void>((resolve, reject) => {
+    execFile(process.execPath, ['-e', script, dir], { timeout: 120_000 }, (error, _stdout, stderr) => {
+      if (error) reject(new Error(`initialising the embedded database at ${dir} failed: ${stderr.trim() || error.message}`))
+      else resolve()
+    })
+  })
 }

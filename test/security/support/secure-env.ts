@@ -57,18 +57,5 @@ export function expectNoSecrets(text: string, ...extra: string[]): void {
   }
 }
 
-/**
- * A failed command's stderr: `kpipe: <what went wrong>` on one line, at most a `→ <what to do>`
- * line after it, nothing else (no stack trace, no log noise). Returns the first line.
- */
-export function expectOneLineError(stderr: string): string {
-  const lines = stderr.split('\n').filter((l) => l.trim() !== '')
-  expect(lines.length, stderr).toBeGreaterThanOrEqual(1)
-  expect(lines.length, stderr).toBeLessThanOrEqual(2)
-  expect(lines[0], stderr).toMatch(/^kpipe: /)
-  if (lines[1] !== undefined) expect(lines[1], stderr).toMatch(/^ {2}→ /)
-  expect(stderr).not.toMatch(/\n\s+at /)
-  return lines[0]!
-}
-
 export { freePort }
+export { expectOneLineError } from '../../support/cli.ts'
