@@ -81,7 +81,7 @@ export async function activeMembers(settings: Settings, groupId: string): Promis
   const admin = new Admin(clientOptions(kafkaConnection(settings, 'test-group')))
   try {
     const group = (await admin.describeGroups({ groups: [groupId] })).get(groupId)
-    if (!group || group.state !== 'STABLE') return 0
+    if (!group || String(group.state).toUpperCase() !== 'STABLE') return 0
     return [...group.members.values()].filter((m) => (m.assignments?.size ?? 0) > 0).length
   } finally {
     await admin.close()
