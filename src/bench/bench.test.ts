@@ -9,6 +9,7 @@ const FIGURES = [
     ['msgs_per_s', 'ratio_to_ceiling', 'cpu_us_per_msg', 'wall_s', 'startup_s', 'peak_rss_mb'].map((f) => `processor.${mode}.${f}`)),
   ...['at_1000_msgs_per_s', 'at_10000_msgs_per_s'].flatMap((rate) => ['p50_ms', 'p99_ms', 'max_ms', 'messages'].map((f) => `latency.${rate}.${f}`)),
   'sink.postgres.rows_per_s', 'sink.postgres.peak_rss_mb', 'sink.pglite.rows_per_s', 'sink.pglite.peak_rss_mb',
+  'logins_sink.events_per_s', 'logins_sink.cpu_us_per_event', 'logins_sink.rows', 'logins_sink.peak_rss_mb',
   'collector.cpu_ms_per_sample', 'collector.peak_rss_mb',
 ]
 /** Every target of the issue, and the figure each is judged on (derived ones computed here again). */
@@ -23,6 +24,7 @@ const TARGETS: Record<string, (r: unknown) => number> = {
   'sink.postgres.rows_per_s': (r) => at(r, 'sink.postgres.rows_per_s') as number,
   'sink.pglite.rows_per_s': (r) => at(r, 'sink.pglite.rows_per_s') as number,
   'sink.pglite.peak_rss_mb': (r) => at(r, 'sink.pglite.peak_rss_mb') as number,
+  'logins_sink.events_per_s': (r) => at(r, 'logins_sink.events_per_s') as number,
 }
 
 const at = (object: unknown, path: string): unknown => path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], object)

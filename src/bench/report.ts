@@ -28,6 +28,8 @@ export function benchTable(r: BenchResult): string {
   rows.push(['sink', 'into PostgreSQL', `${n(r.sink.postgres.rows_per_s)} rows/s, peak RSS ${n(r.sink.postgres.peak_rss_mb, 1)} MB`, target('sink.postgres.rows_per_s')])
   rows.push(['', 'into PGlite', `${n(r.sink.pglite.rows_per_s)} rows/s, peak RSS ${n(r.sink.pglite.peak_rss_mb, 1)} MB`, target('sink.pglite.rows_per_s')])
   rows.push(['', '  PGlite sink peak RSS', `${n(r.sink.pglite.peak_rss_mb, 1)} MB`, target('sink.pglite.peak_rss_mb')])
+  rows.push(['logins sink', 'into PostgreSQL', `${n(r.logins_sink.events_per_s)} events/s (${n(r.logins_sink.rows)} rows), peak RSS ${n(r.logins_sink.peak_rss_mb, 1)} MB`, target('logins_sink.events_per_s')])
+  rows.push(['', '  sink CPU time per event', `${n(r.logins_sink.cpu_us_per_event, 1)} µs`, ''])
   rows.push(['collector', 'CPU time per sample', `${n(r.collector.cpu_ms_per_sample, 2)} ms, peak RSS ${n(r.collector.peak_rss_mb, 1)} MB`, ''])
 
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length)))

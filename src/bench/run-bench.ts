@@ -16,6 +16,7 @@ import { measureCeiling } from './ceiling.ts'
 import { measureProcessor, preloadLogins } from './processor-throughput.ts'
 import { measureLatency } from './end-to-end-latency.ts'
 import { measureSink } from './sink-throughput.ts'
+import { measureLoginSink } from './login-sink-throughput.ts'
 import { measureCollector } from './collector-cost.ts'
 
 export interface BenchOptions {
@@ -43,6 +44,7 @@ export interface BenchResult {
   processor: Record<'at_least_once' | 'exactly_once', { msgs_per_s: number; ratio_to_ceiling: number; cpu_us_per_msg: number; wall_s: number; startup_s: number; peak_rss_mb: number }>
   latency: Record<string, { p50_ms: number; p99_ms: number; max_ms: number; messages: number }>
   sink: Record<'postgres' | 'pglite', { rows_per_s: number; peak_rss_mb: number }>
+  logins_sink: { events_per_s: number; cpu_us_per_event: number; rows: number; peak_rss_mb: number }
   collector: { cpu_ms_per_sample: number; peak_rss_mb: number }
   targets: Record<string, BenchTarget>
 }
@@ -197,6 +199,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       sink[key] = { rows_per_s: round(median(results.map((r) => r.rowsPerS)), 0), peak_rss_mb: round(Math.max(...results.map((r) => r.peakRssBytes)) / MB) }
     }
 
+    const loginSinkRuns = await runs('logins sink into PostgreSQL', (i) => measureLoginSink(context, postgresUrl, sinkRows, `logins-sink-${i}`, options.cpuProfileDir))
+    const logins_sink = { events_per_s: round(median(loginSinkRuns.map((r) => r.eventsPerS)), 0), cpu_us_per_event: round(median(loginSinkRuns.map((r) => r.cpuUsPerEvent)), 1), rows: median(loginSinkRuns.map((r) => r.rows)), peak_rss_mb: round(Math.max(...loginSinkRuns.map((r) => r.peakRssBytes)) / MB) }
+
     const collectorRuns = await runs('collector', () => measureCollector(context, collectorSeconds))
     const collector = {
       cpu_ms_per_sample: round(median(collectorRuns.map((r) => r.cpuMsPerSample)), 3),
@@ -205,10 +210,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
 
     machine.load_average_1m_end = round(loadavg()[0]!, 2)
     const targets = benchTargets({ ceilingRate, processor, latency, sink, loadAverage: Math.max(Number(machine.load_average_1m_start), machine.load_average_1m_end) })
+    targets['logins_sink.events_per_s'] = { target: '>= 100000', value: logins_sink.events_per_s, met: logins_sink.events_per_s >= 100_000 }
     return {
       machine,
       settings: { messages: options.messages, repeat, quick: options.quick, sink_rows: sinkRows, latency_seconds: latencySeconds, collector_seconds: collectorSeconds },
-      ceiling, processor, latency, sink, collector, targets,
+      ceiling, processor, latency, sink, logins_sink, collector, targets,
     }
   } finally {
     options.signal?.removeEventListener('abort', onAbort)

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Settings } from '../shell/settings.ts'
 import type { KafkaConnection } from '../shell/kafka/connection.ts'
-import { describe } from '../shell/kafka/consumer-loop.ts'
+import { describe } from '../shell/kafka/connection-errors.ts'
 import { readTopic } from '../shell/kafka/topic-reader.ts'
 import { decodeParked, UNREADABLE } from '../logins/replay/parked-record.ts'
 import { categoryNote } from '../logins/replay/replay-report.ts'

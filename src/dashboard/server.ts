@@ -19,6 +19,7 @@ import { databaseReachable, loadSamples, recentHosts } from './history.ts'
 import { brokerReachable, kafkaOverview, type KafkaOverview } from './kafka-overview.ts'
 import { FEED_GROUP_PREFIX, LiveFeed } from './live-feed.ts'
 import { replayBacklogRoutes } from './replay-backlog.ts'
+import { loginActivityRoutes } from './login-activity-route.ts'
 
 /** The page's files: from src/dashboard/public under vitest, dist/dashboard/public once built. */
 const PUBLIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'public')
@@ -33,6 +34,7 @@ function loadAssets(): Map<string, Asset> {
   const files: [string, string, string][] = [
     ['/', join(PUBLIC_DIR, 'index.html'), 'text/html; charset=utf-8'],
     ['/app.js', join(PUBLIC_DIR, 'app.js'), 'text/javascript; charset=utf-8'],
+    ['/login-activity.js', join(PUBLIC_DIR, 'login-activity.js'), 'text/javascript; charset=utf-8'],
     ['/style.css', join(PUBLIC_DIR, 'style.css'), 'text/css; charset=utf-8'],
     ['/favicon.svg', join(PUBLIC_DIR, 'favicon.svg'), 'image/svg+xml'],
     ['/vendor/uPlot.iife.min.js', join(UPLOT_DIR, 'uPlot.iife.min.js'), 'text/javascript; charset=utf-8'],
@@ -169,6 +171,7 @@ export function buildDashboard({ settings, log, db, historyUnavailable, admin, f
   }
 
   void app.register(replayBacklogRoutes(settings, kafkaConnection(settings, 'dashboard')))
+  void app.register(loginActivityRoutes, { db, historyUnavailable })
   app.get('/api/summary', async () => feed.stats.summary())
   app.get('/api/processing', async () => feed.stats.processing())
   app.get('/api/errors', async () => ({ errors: feed.stats.errors().map(errorView) }))

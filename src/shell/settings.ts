@@ -117,6 +117,10 @@ export const settingsSchema = z.object({
     description: 'The sink deletes `performance` rows older than this (`7d`, `12h`, or seconds).',
     expected: 'a duration of at least 1m, e.g. 7d',
   })),
+  LOGIN_ACTIVITY_RETENTION: duration(60_000, 's').default(30 * 86_400_000).meta(meta({
+    description: 'The login sink deletes `login_activity` minutes older than this (`30d`, `12h`, or seconds).',
+    expected: 'a duration of at least 1m, e.g. 30d',
+  })),
   HOST: z.string().min(1).default('127.0.0.1').meta(meta({
     description: 'Address the dashboard binds to. Any address other than loopback requires `KPIPE_DASHBOARD_TOKEN`.',
     expected: 'an IP address or host name',
@@ -160,6 +164,7 @@ export function settingDefault(name: SettingName): string | undefined {
   if (Array.isArray(value)) return value.join(',')
   if (name === 'METRICS_INTERVAL') return `${value}ms`
   if (name === 'METRICS_RETENTION') return '7d'
+  if (name === 'LOGIN_ACTIVITY_RETENTION') return '30d'
   return String(value)
 }
 

@@ -13,6 +13,7 @@ import { startLocalBroker, stopLocalBroker } from '../shell/broker/local-broker.
 import type { ResolveProgress } from '../shell/broker/jars.ts'
 import { DashboardComponent } from '../dashboard/server.ts'
 import { metricsSinkStage } from '../host-metrics/sink/sink.ts'
+import { loginSinkStage } from '../logins/sink/run-login-sink.ts'
 import { CollectorComponent } from '../host-metrics/collector/collector.ts'
 import { loginProcessorStage } from '../logins/process/run-processor.ts'
 import { TaskComponent, type Component } from '../shell/stage.ts'
@@ -154,6 +155,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     const components: Component[] = [
       dashboard,
       metricsSinkStage({ settings, log: partLog('sink'), groupId: 'kpipe-metrics-sink', db }).component,
+      loginSinkStage({ settings, log: partLog('logins-sink'), groupId: 'kpipe-logins-sink', db }).component,
       new CollectorComponent({ settings, log: partLog('collector'), host: hostname(), intervalMs: settings.METRICS_INTERVAL }),
       loginProcessorStage({ settings, log: partLog('processor'), groupId: 'kpipe-logins', from: 'earliest', exactlyOnce: false }).component,
       new TaskComponent('generator', (signal) => runGenerator({ settings, log: partLog('generator'), rate: options.rate, invalidRatio: options.invalidRatio, seed: Date.now() % 2 ** 32, signal })),

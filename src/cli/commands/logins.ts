@@ -5,6 +5,7 @@ import { statusLine } from '../progress.ts'
 import { runGenerator } from '../../logins/generate/run-generator.ts'
 import { MISSING_HASH_KEY, runProcessor } from '../../logins/process/run-processor.ts'
 import { replayCommand } from './replay.ts'
+import { loginsSinkCommand } from './logins-sink.ts'
 
 export function loginsCommand(): Command {
   const logins = new Command('logins').description('the user-login pipeline: generate and process')
@@ -70,6 +71,7 @@ export function loginsCommand(): Command {
       })
     })
   logins.addCommand(replayCommand())
+  logins.addCommand(loginsSinkCommand())
   return logins
 }
 
