@@ -39,7 +39,7 @@ describe('kpipe kafka start | status | stop', () => {
     const after = runKpipe(['kafka', 'status'], env)
     expect(after.code).toBe(1)
     expect(after.stdout).toContain('not running')
-  })
+  }, 240_000)
 
   it('refuses a port that is already in use, with a clear message', async () => {
     const server = createServer()
