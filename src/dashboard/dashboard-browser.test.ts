@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Admin } from '@platformatic/kafka'
@@ -15,12 +16,13 @@ import { counts, createFeedTopics, insertRows, openTestDatabase, sampleValue, si
 /**
  * The page in Debian's Chromium, driven by playwright-core, against a dashboard on the run's
  * real broker and PostgreSQL: no console error, live samples drawn within seconds, the range
- * switch, the empty state, both colour schemes. Saves screenshots (KPIPE_SCREENSHOT_DIR, else
- * a temp dir).
+ * switch, the empty state, both colour schemes. Screenshots go to KPIPE_SCREENSHOT_DIR and are
+ * kept there; without it, to a temp dir removed at the end (nothing is left behind).
  */
 const CHROMIUM = '/usr/bin/chromium'
 const host = `web-${Math.random().toString(16).slice(2, 6)}`
-const screenshotDir = process.env.KPIPE_SCREENSHOT_DIR ?? mkdtempSync(join(tmpdir(), 'kpipe-screens-'))
+const keptScreenshots = process.env.KPIPE_SCREENSHOT_DIR
+const screenshotDir = keptScreenshots ?? mkdtempSync(join(tmpdir(), 'kpipe-screens-'))
 
 let settings: Settings
 let db: Database
@@ -78,10 +80,14 @@ function history(now: number): Row[] {
 }
 
 let lastHistory = 0
+/** seconds before now, (from, to], in which no processor metrics were published */
+const PROCESSING_HOLE = [60, 90] as const
 
 function loginRecords(now: number): OutputRecord[] {
   const records: OutputRecord[] = []
   for (let s = 180; s >= 0; s--) {
+    // no processor ran for these 30 s: the throughput line must break there
+    if (s > PROCESSING_HOLE[0] && s <= PROCESSING_HOLE[1]) continue
     for (const [instance, base] of [['processor-1', 410], ['processor-2', 380]] as const) {
       const rate = base + 60 * Math.sin(s / 20) + 25 * Math.sin(s / 3)
       records.push({
@@ -181,6 +187,8 @@ afterAll(async () => {
   await liveProducer?.close()
   await db?.query('DELETE FROM performance WHERE host = $1', [host])
   await db?.close()
+  if (keptScreenshots) console.log(`screenshots in ${keptScreenshots}`)
+  else rmSync(screenshotDir, { recursive: true, force: true })
 })
 
 it('loads without a console error, shows the login empty state, then fills everything live', async () => {
@@ -198,6 +206,11 @@ it('loads without a console error, shows the login empty state, then fills every
   await page.waitForSelector('#logins-empty', { state: 'hidden', timeout: 10_000 })
   await waitFor(async () => (await page.textContent('#t-received'))?.includes('135'), 10_000, 'the summed received count')
   await waitFor(async () => (await chartData('throughput')).points > 100, 10_000, 'the throughput chart')
+  // the stretch where no processor ran is a break in the line, not a straight segment across it
+  expect(await page.getAttribute('#chart-throughput', 'data-gaps')).toBe('1')
+  // the device and locale panels say how many events they count
+  expect(await page.textContent('#devices-total')).toMatch(/^135\D?000 events$/)
+  expect(await page.textContent('#locales-total')).toMatch(/^135\D?000 events$/)
   await waitFor(async () => (await page.$$('#error-list li:not(.placeholder)')).length === 5, 10_000, 'the five errors listed')
   expect(await page.textContent('#t-p99')).toMatch(/^\d+(\.\d)?$/)
 
@@ -217,6 +230,12 @@ it('loads without a console error, shows the login empty state, then fills every
   expect(lags[Math.floor(lags.length / 2)]).toBeLessThan(1000)
   await waitFor(async () => (await chartData('network')).last >= firstLive + 1000, 5000, 'later live samples on the network chart')
   expect(await page.textContent('#now-cpu')).toMatch(/^\d\d?(\.\d)? %$/)
+  // every time axis, the wide network chart's too, labels its ticks the same way: hh:mm
+  for (const id of ['cpu', 'memory', 'disk', 'network', 'interrupts', 'throughput']) {
+    const labels = (await page.getAttribute(`#chart-${id}`, 'data-time-labels'))!.split('|')
+    expect(labels.length, id).toBeGreaterThan(1)
+    for (const label of labels) expect(label, id).toMatch(/^\d\d:\d\d$|^[A-Z][a-z]+ \d\d?$/) // a date only at midnight
+  }
   expect(await page.textContent('#now-network')).toMatch(/kB\/s|MB\/s/)
   expect(problems).toEqual([])
 })
@@ -262,8 +281,8 @@ it('shows the topics with their end offsets and the consumer groups with their l
   }
   await waitFor(async () => (await page.textContent('#groups-body'))?.includes(sinkGroup), 10_000, 'the group in the Kafka panel')
   const row = await page.$eval(`#topics-body`, (body, topic) => [...body.querySelectorAll('tr')].find((tr) => tr.cells[0]?.textContent === topic)?.textContent, settings.TOPIC_METRICS)
-  // 181 seconds of metrics from two processor instances
-  expect(row).toContain('362')
+  // 151 seconds of metrics (181 less the 30 s hole) from two processor instances
+  expect(row).toContain('302')
   expect(await page.textContent('#groups-body')).toMatch(new RegExp(`${settings.TOPIC_PERFORMANCE}/0: \\d+`))
   expect(problems).toEqual([])
 })
@@ -300,6 +319,22 @@ it('keeps its layout while data streams in, follows the dark scheme, and saves s
   expect(overflow).toBe(0)
   await page.screenshot({ path: join(screenshotDir, 'dashboard-phone.png'), fullPage: false })
   expect(problems).toEqual([])
+})
+
+it('finishes loading in a headless browser with a virtual time budget, as screenshot tools use it', async () => {
+  // Virtual time stands still while a network fetch is pending: a page whose live stream counted
+  // as one (an EventSource) never used up its budget, and the screenshot never came.
+  const file = join(screenshotDir, 'dashboard-virtual-time.png')
+  const profile = mkdtempSync(join(tmpdir(), 'kpipe-chromium-'))
+  const chromiumProcess = spawn(CHROMIUM, ['--headless', '--no-sandbox', '--disable-gpu', `--user-data-dir=${profile}`, '--virtual-time-budget=3000', `--screenshot=${file}`, '--window-size=1280,800', dashboard.url], { stdio: 'ignore' })
+  try {
+    await waitFor(() => chromiumProcess.exitCode !== null || chromiumProcess.signalCode !== null, 60_000, 'chromium to take its screenshot and exit')
+    expect(chromiumProcess.exitCode).toBe(0)
+    expect(statSync(file).size).toBeGreaterThan(10_000)
+  } finally {
+    if (chromiumProcess.exitCode === null) chromiumProcess.kill('SIGKILL')
+    rmSync(profile, { recursive: true, force: true })
+  }
 })
 
 it('says what to start when nothing has arrived yet (a database without the table, topics not created)', async () => {

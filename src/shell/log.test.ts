@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { stripVTControlCharacters } from 'node:util'
 import { expect, test } from 'vitest'
 import { createLogger, errorLine, registerSecrets } from './log.ts'
 
@@ -43,4 +46,19 @@ test('errorLine: the message and its causes, AggregateErrors by their first erro
   expect(errorLine(new AggregateError([inner], 'Cannot connect to any broker'))).toBe('Cannot connect to any broker: connect ECONNREFUSED 127.0.0.1:9092')
   expect(errorLine(new Error('outer: connect ECONNREFUSED 127.0.0.1:9092', { cause: inner }))).toBe('outer: connect ECONNREFUSED 127.0.0.1:9092')
   expect(errorLine('plain text')).toBe('plain text')
+})
+
+test('on a terminal an entry is one line, the error message appended (the built logger, under a pseudo-terminal)', () => {
+  const logModule = fileURLToPath(new URL('../../dist/shell/log.js', import.meta.url))
+  const program = [
+    `const { createLogger, registerSecrets } = await import(${JSON.stringify(logModule)})`,
+    `registerSecrets(['plain-secret-42'])`,
+    `createLogger('info').warn({ err: new Error('refused for plain-secret-42', { cause: new Error('connect ECONNREFUSED 127.0.0.1:9092') }) }, 'Kafka unavailable; retrying in 0.2 s')`,
+  ].join('; ')
+  // `script` gives the child a terminal for stderr, where the logger pretty-prints
+  const result = spawnSync('script', ['-qec', `${process.execPath} --input-type=module -e ${JSON.stringify(program)}`, '/dev/null'], { encoding: 'utf8', timeout: 30_000 })
+  expect(result.status, result.stdout + result.stderr).toBe(0)
+  const lines = stripVTControlCharacters(result.stdout).trim().split(/\r?\n/)
+  expect(lines).toHaveLength(1)
+  expect(lines[0]).toMatch(/WARN.*Kafka unavailable; retrying in 0\.2 s \(refused for <redacted>: connect ECONNREFUSED 127\.0\.0\.1:9092\)$/)
 })

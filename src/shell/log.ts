@@ -1,4 +1,5 @@
 import { writeSync } from 'node:fs'
+import { Writable } from 'node:stream'
 import { pino, stdSerializers, type Logger } from 'pino'
 import pretty from 'pino-pretty'
 
@@ -63,19 +64,39 @@ function redacting(stream: pino.DestinationStream): pino.DestinationStream {
   }
 }
 
-/** stderr as pino's destination; write errors (EIO once the terminal is gone) are dropped, not thrown. */
-function stderrDestination(): pino.DestinationStream {
+/**
+ * stderr as pino's destination; write errors (EIO once the terminal is gone) are dropped, not
+ * thrown. On a terminal each entry is one line: an error's message is appended to the message
+ * (unless it says it already) instead of an indented object, except at debug, where the stack shows.
+ */
+function stderrDestination(stacks: boolean): pino.DestinationStream {
   if (process.stderr.isTTY) {
-    return pretty({ destination: { write: (s: string) => void tryWrite(s) }, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' })
+    return pretty({
+      destination: new Writable({
+        write(chunk: Buffer | string, _encoding, done) {
+          tryWrite(chunk)
+          done()
+        },
+      }),
+      colorize: true,
+      ignore: stacks ? 'pid,hostname' : 'pid,hostname,err',
+      translateTime: 'HH:MM:ss.l',
+      messageFormat: (entry, messageKey) => {
+        const message = String(entry[messageKey] ?? '')
+        const error = (entry.err as { message?: string } | undefined)?.message
+        return !stacks && error && !message.includes(error) ? `${message} (${error})` : message
+      },
+    })
   }
   const stream = pino.destination({ dest: 2, sync: false })
   stream.on('error', () => {})
   return stream
 }
 
-function tryWrite(text: string): void {
+function tryWrite(text: Buffer | string): void {
   try {
-    writeSync(2, text)
+    if (typeof text === 'string') writeSync(2, text)
+    else writeSync(2, text)
   } catch {
     // see stderrDestination
   }
@@ -94,7 +115,7 @@ export function createLogger(level = 'info', name = 'kpipe', tee?: pino.Destinat
     redact: { paths: ['password', '*.password', 'sasl.password', 'hashKey', 'token'], censor: '<redacted>' },
     serializers: { err: stacksWanted(level) ? stdSerializers.errWithCause : briefError },
   }
-  const main = stderrDestination()
+  const main = stderrDestination(stacksWanted(level))
   if (!tee) return pino(options, redacting(main))
   return pino(options, pino.multistream([{ stream: redacting(main), level: level as pino.Level }, { stream: redacting(tee), level: level as pino.Level }]))
 }

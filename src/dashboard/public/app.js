@@ -61,6 +61,11 @@
   const hhmm = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
   const hhmmss = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
   const dayFmt = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' })
+  /**
+   * Ticks of the time axes: whole minutes and up, so that every chart of a range (a wide one
+   * has room for more ticks) labels its time the same way, hh:mm.
+   */
+  const TIME_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440].map((minutes) => minutes * 60_000)
   /** Time axis labels on one line: seconds only where ticks fall between minutes, the date at midnight. */
   function timeLabels(_u, splits) {
     const withSeconds = splits.some((v) => v % 60_000 !== 0)
@@ -91,11 +96,14 @@
     { id: 'memory', series: [{ field: 'memory_usage', label: 'memory', color: '--c-memory' }], fmt: pct, range: [0, 100] },
     {
       id: 'network',
+      // received first, so that sent is drawn over it; on an arcsinh scale (log-like, 0 allowed),
+      // because a machine often sends a hundredth of what it receives and a linear axis flattens that to 0
       series: [
-        { field: 'bytes_sent_per_s', label: 'sent', color: '--c-sent' },
         { field: 'bytes_received_per_s', label: 'received', color: '--c-received' },
+        { field: 'bytes_sent_per_s', label: 'sent', color: '--c-sent' },
       ],
       fmt: bytesPerSecond,
+      logScale: true,
     },
     { id: 'disk', series: [{ field: 'disk_usage', label: 'disk', color: '--c-disk' }], fmt: pct, range: [0, 100] },
     { id: 'interrupts', series: [{ field: 'interrupts_per_s', label: 'interrupts', color: '--c-interrupts' }], fmt: perSecond },
@@ -105,16 +113,25 @@
     return `11px ${getComputedStyle(document.body).fontFamily}`
   }
 
+  /** Lines of a log-like axis: 0 and at most four powers of ten up to `max`, evenly spaced on the scale. */
+  function decadeSplits(_u, _axis, _min, max) {
+    const top = Math.max(1, Math.floor(Math.log10(Math.max(max, 10))))
+    const step = Math.ceil(top / 4)
+    const splits = [0]
+    for (let e = top % step || step; e <= top; e += step) splits.push(10 ** e)
+    return splits
+  }
+
   /** A uPlot chart in `el`, sized to it; `def.fmt` formats y values with their unit. */
   function makeChart(el, def, xRange) {
     const grid = { stroke: css('--grid'), width: 1 }
     const ticks = { stroke: css('--grid'), width: 1, size: 4 }
     const yAxes = [
-      { scale: 'y', stroke: css('--axis'), grid, ticks, font: axisFont(), size: def.axisSize ?? 64, values: (_u, splits) => splits.map((v) => def.fmt(v)) },
+      { scale: 'y', stroke: css('--axis'), grid, ticks, font: axisFont(), size: def.axisSize ?? 64, values: (_u, splits) => splits.map((v) => def.fmt(v)), ...(def.logScale ? { splits: decadeSplits, filter: (_u, splits) => splits } : {}) },
     ]
     const scales = {
       x: { time: true, range: xRange },
-      y: def.range ? { range: def.range } : { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
+      y: def.range ? { range: def.range } : def.logScale ? { distr: 4, asinh: 1, range: (_u, _min, max) => [0, max > 0 ? max * 2 : 10] } : { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
     }
     if (def.y2) {
       scales.y2 = { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] }
@@ -127,7 +144,7 @@
       legend: { show: false },
       cursor: { drag: { x: false, y: false }, points: { size: 6 } },
       scales,
-      axes: [{ stroke: css('--axis'), grid, ticks, font: axisFont(), size: 28, space: (_u, _i, _min, _max, dim) => (dim < 400 ? 44 : 64), values: timeLabels }, ...yAxes],
+      axes: [{ stroke: css('--axis'), grid, ticks, font: axisFont(), size: 28, space: (_u, _i, _min, _max, dim) => (dim < 400 ? 44 : 64), incrs: TIME_INCRS, values: timeLabels }, ...yAxes],
       series: [
         {},
         ...def.series.map((s) => ({
@@ -140,7 +157,11 @@
           spanGaps: false,
         })),
       ],
-      hooks: { setCursor: [(u) => def.onCursor?.(u.cursor.idx)] },
+      hooks: {
+        setCursor: [(u) => def.onCursor?.(u.cursor.idx)],
+        // the time labels drawn, for a reader of the page (and its tests): the canvas does not show them
+        draw: [(u) => (el.dataset.timeLabels = (u.axes[0]._values ?? []).join('|'))],
+      },
     }
     const chart = new uPlot(opts, [[], ...def.series.map(() => [])], el)
     const entry = { el, def, chart, xRange }
@@ -151,6 +172,8 @@
   function setChartData(entry, time, columns) {
     entry.chart.setData([time, ...columns])
     entry.el.dataset.points = String(time.length)
+    // rows where every series is empty: the breaks drawn in the lines
+    entry.el.dataset.gaps = String(time.filter((_t, i) => columns.every((c) => c[i] == null)).length)
     entry.el.dataset.first = time.length > 0 ? String(time[0]) : ''
     entry.el.dataset.last = time.length > 0 ? String(time[time.length - 1]) : ''
   }
@@ -235,10 +258,29 @@
     }
   }
 
+  /** A processor publishes its metrics every second: more than this between two is a stretch where none ran. */
+  const PROCESSING_GAP_MS = 5000
+
   function redrawProcessing() {
     const p = state.processing
     const h = p ? p.history : { time: [], throughput_per_s: [], latency_p99_ms: [] }
-    setChartData(throughputChart, h.time, [h.throughput_per_s, h.latency_p99_ms])
+    const [time, columns] = withGaps(h.time, [h.throughput_per_s, h.latency_p99_ms], PROCESSING_GAP_MS)
+    setChartData(throughputChart, time, columns)
+  }
+
+  /** The columns with a null row inside every gap longer than `gapMs`, so the line breaks there (as the host charts do). */
+  function withGaps(time, columns, gapMs) {
+    const outTime = []
+    const out = columns.map(() => [])
+    for (let i = 0; i < time.length; i++) {
+      if (i > 0 && time[i] - time[i - 1] > gapMs) {
+        outTime.push(time[i - 1] + 1)
+        for (const column of out) column.push(null)
+      }
+      outTime.push(time[i])
+      columns.forEach((column, c) => out[c].push(column[i]))
+    }
+    return [outTime, out]
   }
 
   // ---------- host metrics ----------
@@ -364,6 +406,12 @@
     $('o-invalid-field').textContent = withPct(t.errors.invalid_field)
     renderBars($('bars-devices'), t.device_types)
     renderBars($('bars-locales'), t.locales)
+    const counted = (map) => {
+      const n = Object.values(map).reduce((a, b) => a + b, 0)
+      return n > 0 ? `${count(n)} events` : ''
+    }
+    $('devices-total').textContent = counted(t.device_types)
+    $('locales-total').textContent = counted(t.locales)
     const n = s.instances.length
     const stopped = s.stopped && s.stopped.length ? ` · ${s.stopped.length} stopped, not counted` : ''
     $('logins-meta').textContent = n ? `${n} processor instance${n === 1 ? '' : 's'} · summary ${ago(Date.parse(s.updated_at))}${stopped}` : ''
@@ -551,35 +599,76 @@
     setStatus('down', `error: ${error.message}`)
   }
 
-  function connect() {
-    const events = new EventSource('/api/events')
-    let lost = false
-    events.addEventListener('open', () => {
-      setStatus('live', 'live')
-      // back after a lost connection (or a restarted dashboard): fetch what was missed
-      if (lost) void loadAll()
-      lost = false
-    })
-    events.addEventListener('error', () => {
-      lost = true
-      setStatus('connecting', 'reconnecting…')
-    })
-    events.addEventListener('sample', (e) => {
-      const { host, point } = JSON.parse(e.data)
+  const EVENT_HANDLERS = {
+    sample: (data) => {
+      const { host, point } = JSON.parse(data)
       // sample time to arrival here, for anyone checking the "under a second" promise
       document.body.dataset.liveLagMs = String(Date.now() - point.time)
       noteHost(host, point.time)
       if (!state.host) selectHost(host)
       else if (host === state.host) addPoint(point)
       updateHostsEmpty()
-    })
-    events.addEventListener('summary', (e) => renderSummary(JSON.parse(e.data)))
-    events.addEventListener('processing', (e) => renderProcessing(JSON.parse(e.data)))
-    events.addEventListener('login-error', (e) => {
-      state.errors.unshift(JSON.parse(e.data))
+    },
+    summary: (data) => renderSummary(JSON.parse(data)),
+    processing: (data) => renderProcessing(JSON.parse(data)),
+    'login-error': (data) => {
+      state.errors.unshift(JSON.parse(data))
       state.errors.length = Math.min(state.errors.length, 50)
       renderErrors()
-    })
+    },
+  }
+
+  /** Dispatches one server-sent event block (`event:` and `data:` lines; `:` comments skipped). */
+  function dispatchEvent(block) {
+    let event = 'message'
+    const data = []
+    for (const line of block.split(/\r?\n/)) {
+      if (line === '' || line.startsWith(':')) continue
+      const colon = line.indexOf(':')
+      const field = colon < 0 ? line : line.slice(0, colon)
+      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '')
+      if (field === 'event') event = value
+      else if (field === 'data') data.push(value)
+    }
+    if (data.length > 0) EVENT_HANDLERS[event]?.(data.join('\n'))
+  }
+
+  /**
+   * The live stream of /api/events, read as a streamed fetch rather than an EventSource: an open
+   * EventSource counts as a network fetch that never ends, and tools that wait for the network to
+   * settle (a headless browser with a virtual time budget, screenshot services) then wait for
+   * ever. Reconnects every 2 s after a loss, as EventSource would, and fetches what was missed.
+   */
+  async function connect() {
+    let lost = false
+    for (;;) {
+      try {
+        const res = await fetch('/api/events', { headers: { accept: 'text/event-stream' }, credentials: 'same-origin', cache: 'no-store' })
+        if (!res.ok || !res.body) throw new Error(`${res.status} ${res.statusText}`)
+        setStatus('live', 'live')
+        // back after a lost connection (or a restarted dashboard): fetch what was missed
+        if (lost) void loadAll()
+        lost = false
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
+        let buffer = ''
+        for (;;) {
+          const { value, done } = await reader.read()
+          if (done) break
+          buffer += value
+          let end
+          while ((end = buffer.search(/\r?\n\r?\n/)) >= 0) {
+            const block = buffer.slice(0, end)
+            buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, '')
+            dispatchEvent(block)
+          }
+        }
+      } catch {
+        // a lost or refused connection: retried below
+      }
+      lost = true
+      setStatus('connecting', 'reconnecting…')
+      await new Promise((resolve) => setTimeout(resolve, 2000))
+    }
   }
 
   // ---------- controls ----------
@@ -616,7 +705,7 @@
   async function start() {
     buildCharts()
     renderErrors()
-    connect()
+    void connect()
     await loadAll()
     setInterval(loadKafka, 5000)
     setInterval(loadReplayBacklog, 30_000)
