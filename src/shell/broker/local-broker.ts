@@ -136,9 +136,16 @@ const LOG4J = `Configuration:
         - ref: STDOUT
 `
 
-/** Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding. */
+/**
+ * Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding. Like Kafka's own
+ * Uuid.randomUuid, never one that starts with "-": the storage tool would read it as an option
+ * (`argument --cluster-id/-t: expected one argument`, one start in 64).
+ */
 export function newClusterId(): string {
-  return randomBytes(16).toString('base64url')
+  for (;;) {
+    const id = randomBytes(16).toString('base64url')
+    if (!id.startsWith('-')) return id
+  }
 }
 
 function lastLines(file: string, n = 15): string {
