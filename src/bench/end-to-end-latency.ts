@@ -3,6 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { Consumer, type MessagesStream } from '@platformatic/kafka'
 import { clientOptions } from '../shell/kafka/connection.ts'
 import { createProducer } from '../shell/kafka/producer.ts'
+import { describe } from '../shell/kafka/consumer-loop.ts'
 import { rawDeserializers, type ConsumedRecord, type OutputRecord } from '../shell/kafka/records.ts'
 import { LoginGenerator } from '../logins/generate/login-generator.ts'
 import type { BenchContext } from './bench-context.ts'
@@ -20,6 +21,7 @@ export interface LatencyRun {
 /** the only version the processor lets through by default (ALLOWED_APP_VERSIONS) */
 const ALLOWED_VERSION = '2.3.0'
 const WARM_UP = 50
+const SEND_ATTEMPTS = 5
 
 /**
  * Generator → `processed-output`, end to end: events are produced at a fixed rate, `kpipe logins
@@ -73,7 +75,18 @@ export async function measureLatency(context: BenchContext, rates: number[], sec
       }
       const at = performance.now()
       for (const key of expected) sentAt.set(key, at)
-      await producer.send({ messages })
+      // On a loaded machine a send can time out; the idempotent producer's retry of the same
+      // records cannot duplicate them, and their latency still counts from the first attempt.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await producer.send({ messages })
+          break
+        } catch (error) {
+          if (attempt >= SEND_ATTEMPTS) throw new Error(`the latency load could not be sent (${describe(error)})`, { cause: error })
+          context.status(`latency: a send failed (${describe(error)}); retrying`)
+          await delay(200 * attempt)
+        }
+      }
       return expected.length
     }
 
