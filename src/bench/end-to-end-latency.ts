@@ -20,6 +20,12 @@ export interface LatencyRun {
 /** the only version the processor lets through by default (ALLOWED_APP_VERSIONS) */
 const ALLOWED_VERSION = '2.3.0'
 const WARM_UP = 50
+/**
+ * Events per send: a sender that fell behind its schedule on a loaded machine catches up in
+ * sends of at most this many (~360 KB), below the broker's 1 MiB per partition batch (a whole
+ * second's worth at 10,000 msg/s in one send was refused as MESSAGE_TOO_LARGE and ended the run).
+ */
+const MAX_EVENTS_PER_SEND = 2000
 
 /**
  * Generator → `processed-output`, end to end: events are produced at a fixed rate, `kpipe logins
@@ -99,8 +105,9 @@ export async function measureLatency(context: BenchContext, rates: number[], sec
           await delay(Math.max(1, Math.ceil(((queued + 1) * 1000) / rate - elapsed)))
           continue
         }
-        expected += await send(due - queued)
-        queued = due
+        const count = Math.min(due - queued, MAX_EVENTS_PER_SEND)
+        expected += await send(count)
+        queued += count
         context.status(`latency at ${rate.toLocaleString('en')} msg/s: ${queued.toLocaleString('en')} of ${total.toLocaleString('en')} sent`)
       }
       await pollUntil(() => received >= expected, 60_000, `the outputs of the events sent at ${rate} msg/s (${received} of ${expected})`)
