@@ -31,6 +31,7 @@ function loadAssets(): Map<string, Asset> {
   const files: [string, string, string][] = [
     ['/', join(PUBLIC_DIR, 'index.html'), 'text/html; charset=utf-8'],
     ['/app.js', join(PUBLIC_DIR, 'app.js'), 'text/javascript; charset=utf-8'],
+    ['/login-activity.js', join(PUBLIC_DIR, 'login-activity.js'), 'text/javascript; charset=utf-8'],
     ['/style.css', join(PUBLIC_DIR, 'style.css'), 'text/css; charset=utf-8'],
     ['/favicon.svg', join(PUBLIC_DIR, 'favicon.svg'), 'image/svg+xml'],
     ['/vendor/uPlot.iife.min.js', join(UPLOT_DIR, 'uPlot.iife.min.js'), 'text/javascript; charset=utf-8'],

@@ -5,7 +5,7 @@ import { delimiter, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { childEnv, exitOf, waitFor } from '../support/cli.ts'
-import { freePort, isAlive, stopLocalBroker } from '../../src/shell/broker/local-broker.ts'
+import { freeBrokerPort, freePort, isAlive, stopLocalBroker } from '../../src/shell/broker/local-broker.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -48,7 +48,7 @@ function groupAlive(pgid: number): boolean {
 /** Starts the stack from an installed package, checks it works, presses Ctrl-C, checks nothing is left. */
 async function upFromPackage(command: string[], cwd: string, path: string, expectedExit: { code: number | null; signal: NodeJS.Signals | null }): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-pkg-up-'))
-  const [kafkaPort, port] = [await freePort(), await freePort()]
+  const [kafkaPort, port] = [await freeBrokerPort(), await freePort()]
   const up = startUp(command, ['--kafka-port', String(kafkaPort), '--port', String(port), '--rate', '200'], cwd, dataDir, path)
   try {
     await waitFor(() => up.output().includes('kpipe is running.') || up.exitCode !== null, 240_000, 'the ready banner')

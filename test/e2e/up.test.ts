@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { exitOf, runKpipe, spawnKpipe, waitFor } from '../support/cli.ts'
-import { freePort, isAlive, stopLocalBroker } from '../../src/shell/broker/local-broker.ts'
+import { freeBrokerPort, freePort, isAlive, stopLocalBroker } from '../../src/shell/broker/local-broker.ts'
 
 async function getJson<T>(url: string): Promise<T> {
   const response = await fetch(url)
@@ -22,7 +22,7 @@ describe('kpipe up', () => {
   })
 
   it('runs the whole stack with a local broker and PGlite, and stops cleanly on SIGINT', async () => {
-    const [kafkaPort, port] = [await freePort(), await freePort()]
+    const [kafkaPort, port] = [await freeBrokerPort(), await freePort()]
     const env = { KPIPE_DATA_DIR: dataDir, KAFKA_BROKERS: undefined, DATABASE_URL: undefined, KPIPE_HASH_KEY: undefined, METRICS_INTERVAL: '250ms', LOG_LEVEL: 'info' }
     const up = spawnKpipe(['up', '--kafka-port', String(kafkaPort + 0), '--port', String(port), '--rate', '200'], env)
     try {
@@ -53,7 +53,7 @@ describe('kpipe up', () => {
 
   it('a second run reuses the data dir and the local hash key', async () => {
     const key = readFileSync(join(dataDir, 'hash-key'), 'utf8')
-    const [kafkaPort, port] = [await freePort(), await freePort()]
+    const [kafkaPort, port] = [await freeBrokerPort(), await freePort()]
     const up = spawnKpipe(['up', '--kafka-port', String(kafkaPort), '--port', String(port), '--rate', '20'], { KPIPE_DATA_DIR: dataDir, KAFKA_BROKERS: undefined, DATABASE_URL: undefined, KPIPE_HASH_KEY: undefined })
     try {
       await waitFor(() => up.output().includes('kpipe is running.') || up.exitCode !== null, 180_000, 'the ready banner')
@@ -90,11 +90,11 @@ describe('kpipe up and the terminal it runs in', () => {
   const env = { KPIPE_DATA_DIR: dataDir, KAFKA_BROKERS: undefined, DATABASE_URL: undefined, KPIPE_HASH_KEY: undefined }
 
   it('a second kpipe up says which one runs; SIGHUP (a closed terminal) stops everything, the broker included', async () => {
-    const [kafkaPort, port] = [await freePort(), await freePort()]
+    const [kafkaPort, port] = [await freeBrokerPort(), await freePort()]
     const up = spawnKpipe(['up', '--kafka-port', String(kafkaPort), '--port', String(port), '--rate', '20'], env)
     try {
       await waitFor(() => up.output().includes('kpipe is running.') || up.exitCode !== null, 180_000, 'the ready banner')
-      const second = runKpipe(['up', '--kafka-port', String(await freePort()), '--port', String(await freePort())], env)
+      const second = runKpipe(['up', '--kafka-port', String(await freeBrokerPort()), '--port', String(await freePort())], env)
       expect(second.code).toBe(1)
       expect(second.stderr).toContain(`kpipe up is already running (pid ${up.pid}), dashboard at http://127.0.0.1:${port}/`)
       expect(second.stdout + second.stderr).not.toContain('starting the local Kafka broker')
@@ -111,7 +111,7 @@ describe('kpipe up and the terminal it runs in', () => {
   }, 420_000)
 
   it('the broker a killed kpipe up left running is taken over by the next one, and stopped by its Ctrl-C', async () => {
-    const [kafkaPort, port] = [await freePort(), await freePort()]
+    const [kafkaPort, port] = [await freeBrokerPort(), await freePort()]
     const killed = spawnKpipe(['up', '--kafka-port', String(kafkaPort), '--port', String(port), '--rate', '20'], env)
     await waitFor(() => killed.output().includes('kpipe is running.') || killed.exitCode !== null, 180_000, 'the ready banner')
     killed.kill('SIGKILL')
@@ -140,7 +140,7 @@ describe('kpipe up when a part cannot start', () => {
     const blocker = createServer()
     const port = await new Promise<number>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve((blocker.address() as { port: number }).port)))
     try {
-      const kafkaPort = await freePort()
+      const kafkaPort = await freeBrokerPort()
       const up = spawnKpipe(['up', '--kafka-port', String(kafkaPort), '--port', String(port)], { KPIPE_DATA_DIR: dataDir, KAFKA_BROKERS: undefined, DATABASE_URL: undefined })
       const exit = await exitOf(up)
       expect(exit.code, up.output().slice(-2000)).toBe(1)
@@ -159,7 +159,7 @@ describe('kpipe up when a part cannot start', () => {
   it('a part that fails after the broker started stops the broker, and says why in one line', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-up-fail-'))
     const { createServer } = await import('node:net')
-    const [kafkaPort, port] = [await freePort(), await freePort()]
+    const [kafkaPort, port] = [await freeBrokerPort(), await freePort()]
     const blocker = createServer()
     try {
       const up = spawnKpipe(['up', '--kafka-port', String(kafkaPort), '--port', String(port)], { KPIPE_DATA_DIR: dataDir, KAFKA_BROKERS: undefined, DATABASE_URL: undefined })

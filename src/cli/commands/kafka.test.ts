@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { createServer } from 'node:net'
 import { afterAll, describe, expect, it } from 'vitest'
 import { runKpipe } from '../../../test/support/cli.ts'
-import { brokerStatus, freePort, isAlive, stopLocalBroker } from '../../shell/broker/local-broker.ts'
+import { brokerStatus, freeBrokerPort, isAlive, stopLocalBroker } from '../../shell/broker/local-broker.ts'
 import { parseJavaMajor } from '../../shell/broker/java.ts'
 
 describe('kpipe kafka start | status | stop', () => {
@@ -15,7 +15,7 @@ describe('kpipe kafka start | status | stop', () => {
   })
 
   it('starts a broker that answers, reports it, stops it and waits', async () => {
-    const port = await freePort()
+    const port = await freeBrokerPort()
     const env = { KPIPE_DATA_DIR: dataDir }
     const start = runKpipe(['kafka', 'start', '--port', String(port)], env, 120_000)
     expect(start.stderr + start.stdout).toContain(`127.0.0.1:${port}`)

@@ -76,6 +76,17 @@ export async function freePort(): Promise<number> {
   })
 }
 
+/**
+ * A port for `kpipe up --kafka-port` / `kpipe kafka start --port`: free now, and so is the next
+ * one, which the local broker's controller takes.
+ */
+export async function freeBrokerPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort()
+    if (port < 65535 && !(await portInUse(port + 1))) return port
+  }
+}
+
 interface NodeLayout {
   dir: string
   nodeId: number
