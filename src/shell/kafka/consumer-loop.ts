@@ -416,7 +416,10 @@ export class ConsumerLoop {
         for (const last of lastPerPartition(batch)) await tx.addOffset(last)
         await tx.commit()
       } catch (error) {
-        if (!tx.completed) await tx.abort().catch(() => {})
+        // An abort that fails too (EndTxn timed out under load) leaves the client's transaction
+        // open, and every later beginTransaction would be refused ("already an active
+        // transaction"): drop it locally, the broker aborts or times it out.
+        if (!tx.completed) await tx.abort().catch(() => tx.cancel().catch(() => {}))
         throw error
       }
     })
