@@ -4,7 +4,7 @@ import { openPostgres, type Database } from '../shell/postgres/database.ts'
 import { createTestDatabase } from '../../test/support/host-metrics.ts'
 import { ensureLoginActivityTables, writeActivityBatch } from '../logins/sink/activity-table.ts'
 import type { ActivityRow } from '../logins/sink/login-activity.ts'
-import { loginActivity, loginActivityRoutes, OTHER_VALUE } from './login-activity-route.ts'
+import { loginActivity, loginActivityRoutes, NO_TABLE, OTHER_VALUE } from './login-activity-route.ts'
 
 const NOW = Date.parse('2026-12-04T12:00:30Z')
 const MIN = 60_000
@@ -86,5 +86,18 @@ describe('the login activity API', () => {
     await without.register(loginActivityRoutes, { db: undefined, historyUnavailable: 'the embedded database is in use' })
     expect((await without.inject({ url: '/api/logins/activity' })).json()).toMatchObject({ total: 0, history_unavailable: 'the embedded database is in use' })
     await without.close()
+  })
+
+  it('a database without the table yet: an empty view that says so', async () => {
+    const empty = await createTestDatabase(inject('postgresUrl'))
+    const other = openPostgres(empty.url, 1)
+    try {
+      const view = await loginActivity(other, '1h', NOW)
+      expect(view).toMatchObject({ total: 0, history_unavailable: NO_TABLE, per_minute: { outcomes: {} } })
+      expect(view.per_minute.time).toHaveLength(60)
+    } finally {
+      await other.close()
+      await empty.drop()
+    }
   })
 })

@@ -14,6 +14,7 @@ const TOP_VALUES = 10
 /** Outcomes charted as series of their own; the rest is summed as OTHER_VALUE. */
 const TOP_OUTCOMES = 8
 export const OTHER_VALUE = '(other)'
+export const NO_TABLE = 'no login_activity table yet: kpipe logins sink creates it'
 
 export interface LoginActivityView {
   range: ActivityRangeName
@@ -65,7 +66,7 @@ export async function loginActivity(db: Pick<Database, 'query'> | undefined, ran
   }
   if (!db) return view
   const params = [new Date(start).toISOString(), new Date(end).toISOString()]
-  const [series, splits] = await Promise.all([
+  const read = Promise.all([
     db.query<{ bucket: string; outcome: string; logins: string }>(
       `SELECT (floor(extract(epoch FROM minute) * 1000 / ${bucketMs}) * ${bucketMs})::text AS bucket, outcome, sum(logins)::text AS logins
        FROM login_activity WHERE minute >= $1::timestamptz AND minute < $2::timestamptz GROUP BY 1, 2`, params),
@@ -75,6 +76,16 @@ export async function loginActivity(db: Pick<Database, 'query'> | undefined, ran
        UNION ALL SELECT 'locale', locale, sum(logins)::text FROM login_activity WHERE minute >= $1::timestamptz AND minute < $2::timestamptz GROUP BY locale
        UNION ALL SELECT 'app_version', app_version, sum(logins)::text FROM login_activity WHERE minute >= $1::timestamptz AND minute < $2::timestamptz GROUP BY app_version`, params),
   ])
+  let series: Awaited<typeof read>[0]
+  let splits: Awaited<typeof read>[1]
+  try {
+    ;[series, splits] = await read
+  } catch (error) {
+    // no sink has run against this database yet: an empty chart that says so, not a failure
+    if ((error as { code?: unknown }).code !== '42P01') throw error
+    view.history_unavailable = NO_TABLE
+    return view
+  }
   for (const row of splits.rows) view.split[row.dimension as keyof LoginActivityView['split']].push({ value: row.value, logins: Number(row.logins) })
   for (const key of Object.keys(view.split) as (keyof LoginActivityView['split'])[]) {
     view.split[key] = topValues(view.split[key], key === 'outcome' ? Infinity : TOP_VALUES)

@@ -39,6 +39,12 @@ describe('kpipe up', () => {
         return m.sources.database >= 3 ? m : undefined
       }, 120_000, 'metric rows in the database')
       expect(metrics.points.memory_usage.some((v) => v !== null && v > 0 && v <= 100)).toBe(true)
+      // the logins sink counts into the same embedded PGlite, and the login panel reads it there
+      const activity = await waitFor(async () => {
+        const a = await getJson<{ total: number; split: { outcome: { value: string }[] } }>(`${base}/api/logins/activity?range=1h`)
+        return a.total > 0 ? a : undefined
+      }, 120_000, 'login activity in the embedded database')
+      expect(activity.split.outcome.map((o) => o.value)).toContain('processed')
       expect(existsSync(join(dataDir, 'hash-key'))).toBe(true)
     } finally {
       if (up.exitCode === null) up.kill('SIGINT')

@@ -98,7 +98,7 @@
     el.dataset.total = String(view.total)
     el.dataset.range = view.range
     renderLegend(outcomes, view)
-    $('activity-total').textContent = view.history_unavailable ? `no history: ${view.history_unavailable}` : `${compactFmt.format(view.total)} logins, ${rateFmt.format(view.total / ((xRange[1] - xRange[0]) / 60_000))}/min`
+    $('activity-total').textContent = view.history_unavailable ? view.history_unavailable : `${compactFmt.format(view.total)} logins, ${rateFmt.format(view.total / ((xRange[1] - xRange[0]) / 60_000))}/min`
     renderBars($('activity-devices'), view.split.device_type, 'Device types')
     renderBars($('activity-locales'), view.split.locale, 'Locales')
     renderBars($('activity-versions'), view.split.app_version, 'App versions')
