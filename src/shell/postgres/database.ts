@@ -237,6 +237,11 @@ async function initialisePgliteDir(dir: string): Promise<void> {
   cpSync(template, dir, { recursive: true })
 }
 
+/** Makes the template of this PGlite version when missing (e.g. ahead of runs that open many fresh directories); resolves to its path. */
+export async function preparePgliteTemplate(): Promise<string> {
+  return pgliteTemplate(createRequire(import.meta.url).resolve('@electric-sql/pglite'))
+}
+
 /** The initialised template of this PGlite version; made when missing (initialised beside it, then renamed into place). */
 async function pgliteTemplate(entry: string): Promise<string> {
   const { version } = JSON.parse(readFileSync(join(dirname(entry), '..', 'package.json'), 'utf8')) as { version: string }
