@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import 'vitest'
 import type { TestProject } from 'vitest/node'
 import { freePort, startLocalBroker, stopLocalBroker } from '../src/shell/broker/local-broker.ts'
+import { preparePgliteTemplate } from '../src/shell/postgres/database.ts'
 import { removePostgres, startPostgres, type PostgresServer } from './support/postgres-server.ts'
 
 declare module 'vitest' {
@@ -37,6 +38,9 @@ export default async function setup(project: TestProject) {
     const [broker, pg] = await Promise.all([
       startLocalBroker({ dataDir: brokerData, port: kafkaPort, controllerPort, heapMb: 768 }),
       Promise.resolve().then(() => startPostgres(pgPort)),
+      // once per machine and PGlite version: tests that start on a fresh PGlite directory then copy it instead of running initdb
+      // (where the cache cannot be written, each directory is initialised itself)
+      preparePgliteTemplate().catch(() => {}),
     ])
     postgres = pg
     project.provide('kafkaBrokers', broker.bootstrap)

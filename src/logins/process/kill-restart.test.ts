@@ -22,6 +22,9 @@ describe.concurrent('the processor killed mid-stream and restarted loses nothing
       const second = spawnKpipe(args, env)
       try {
         await waitFor(async () => (await committedOffsets(settings, `g-${settings.TOPIC_LOGINS}`)).reduce((a, b) => a + b, 0n) >= BigInt(COUNT), 45_000, 'every input committed after the restart')
+      } catch (error) {
+        // what the restarted processor was doing (joining, fencing, retrying) is the diagnosis
+        throw new Error(`${(error as Error).message}; the restarted processor said:\n${second.output().slice(-4000)}`, { cause: error })
       } finally {
         second.kill('SIGTERM')
       }
@@ -46,7 +49,9 @@ describe.concurrent('the processor killed mid-stream and restarted loses nothing
         expect(records).toBe(COUNT)
         expect(seen.size).toBe(COUNT)
       }
-    })
+      // its steps: generating the inputs, up to 30 s for the first outputs, 45 s for the rest after
+      // the restart, the graceful stop, and the audit (up to 60 s): more than the default 60 s
+    }, 180_000)
   }
 })
 

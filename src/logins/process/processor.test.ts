@@ -45,11 +45,23 @@ async function processUntil(settings: Settings, total: number, extra: Partial<Pa
   let processor: LoginProcessor | undefined
   const running = runProcessor({ settings, log, groupId: `g-${settings.TOPIC_LOGINS}`, from: 'earliest', exactlyOnce: false, instanceId: 'test-1', signal: stop.signal, maxBatchSize: 100, ...extra })
     .then((p) => (processor = p))
-  await waitFor(async () => {
-    // the processor's totals become visible once it stops; meanwhile watch the outputs
-    const audit = await auditLogins(connectionOf(settings), settings)
-    return audit.missing === 0 && audit.inputs === total
-  }, 45_000, `all ${total} inputs processed`)
+  try {
+    // a processor that stops early (a fatal error) fails the wait at once, with its error
+    const stoppedEarly = running.then(() => Promise.reject(new Error('the processor stopped before every input was processed')))
+    await Promise.race([
+      waitFor(async () => {
+        // the processor's totals become visible once it stops; meanwhile watch the outputs
+        const audit = await auditLogins(connectionOf(settings), settings)
+        return audit.missing === 0 && audit.inputs === total
+      }, 45_000, `all ${total} inputs processed`),
+      stoppedEarly,
+    ])
+  } catch (error) {
+    // stopped and awaited here, whatever failed: its own rejection is never left unhandled
+    stop.abort()
+    await running.catch(() => {})
+    throw error
+  }
   stop.abort()
   await running
   return processor!

@@ -97,6 +97,17 @@ export class FatalHandlerError extends Error {
   }
 }
 
+/**
+ * A transaction failed and its abort failed too: whether it commits is up to the coordinator.
+ * The batch must not be written again in another transaction; the session starts over.
+ */
+export class UnresolvedTransaction extends Error {
+  override name = 'UnresolvedTransaction'
+  constructor(override readonly cause: unknown, readonly abortError: unknown) {
+    super(`transaction failed (${describe(cause)}) and its abort failed (${describe(abortError)}); its outcome is left to the coordinator`)
+  }
+}
+
 const WRITE_ATTEMPTS = 6
 /** how long leaving the group may take at shutdown before the loop moves on */
 const CLOSE_BUDGET_MS = 3000
@@ -121,6 +132,8 @@ export class ConsumerLoop {
   #lag: PartitionLag[] = []
   #lagQuery: Promise<void> | undefined
   #lastLagAt = 0
+  /** a transaction was neither committed nor aborted for sure: resolved before the next session reads offsets */
+  #unresolvedTransaction = false
   /** assigned partitions as the group coordinator last told us */
   assignments: { topic: string; partitions: number[] }[] = []
   batches = 0
@@ -176,6 +189,7 @@ export class ConsumerLoop {
 
   async #session(onProgress: () => void): Promise<void> {
     const o = this.#options
+    await this.#resolveTransactions()
     const consumer = new Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>({
       ...clientOptions(o.connection, `${o.connection.clientId}-consumer`),
       groupId: o.groupId,
@@ -416,13 +430,44 @@ export class ConsumerLoop {
         for (const last of lastPerPartition(batch)) await tx.addOffset(last)
         await tx.commit()
       } catch (error) {
-        // An abort that fails too (EndTxn timed out under load) leaves the client's transaction
-        // open, and every later beginTransaction would be refused ("already an active
-        // transaction"): drop it locally, the broker aborts or times it out.
-        if (!tx.completed) await tx.abort().catch(() => tx.cancel().catch(() => {}))
+        // Only an acknowledged abort makes it safe to write the same outputs again. When the
+        // abort fails too (e.g. after a commit whose answer was lost, or while the coordinator
+        // is unreachable), the transaction may still commit, or have committed: the producer
+        // forgets it, and the session ends; the next one gives the transactional id a new epoch
+        // (the coordinator then completes or aborts the old transaction) before reading the
+        // committed offsets again.
+        if (!tx.completed) {
+          const abortError = await tx.abort().then(() => undefined, (e: unknown) => e ?? new Error('abort failed'))
+          if (abortError !== undefined) {
+            await tx.cancel().catch(() => {})
+            // a fatal error (e.g. fenced by another process with the same id) stops the loop anyway
+            if (isFatal(error)) throw error
+            this.#unresolvedTransaction = true
+            throw new UnresolvedTransaction(error, abortError)
+          }
+        }
         throw error
       }
     })
+  }
+
+  /**
+   * After a transaction whose outcome is unknown: a new epoch of the transactional id. The
+   * coordinator completes or aborts the old transaction first, so the committed offsets read
+   * next include its offsets exactly when its outputs were committed.
+   */
+  async #resolveTransactions(): Promise<void> {
+    if (!this.#unresolvedTransaction) return
+    const producer = this.#options.producer!
+    // the client re-initialises the producer id only inside a transaction; the empty one is then forgotten
+    const tx = await producer.beginTransaction()
+    try {
+      await producer.initIdempotentProducer({})
+    } finally {
+      await tx.cancel()
+    }
+    this.#unresolvedTransaction = false
+    this.#options.log.info('the transactional id has a new epoch; the batch of the unresolved transaction is read again from the committed offsets')
   }
 
   /** A write that failed for a reason other than a refused login is tried again a few times, the same records. */
@@ -431,7 +476,8 @@ export class ConsumerLoop {
       what: `${what} failed`,
       log: this.#options.log,
       // on stop, the attempt under way may still finish the batch; no new one starts after it fails
-      retriable: (error) => !isFatal(error) && !this.stopping,
+      // an unresolved transaction ends the session: its batch is read again from the committed offsets
+      retriable: (error) => !(error instanceof UnresolvedTransaction) && !isFatal(error) && !this.stopping,
       attempts: WRITE_ATTEMPTS,
       maxDelayMs: 5000,
     })
@@ -490,5 +536,6 @@ function tally(records: readonly { topic: string }[]): Map<string, number> {
 }
 
 function isFatal(error: unknown): boolean {
+  if (error instanceof UnresolvedTransaction) return false
   return error instanceof FatalHandlerError || !isRetriableKafkaError(error)
 }

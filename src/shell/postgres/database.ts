@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { homedir } from 'node:os'
 import { createRequire } from 'node:module'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import pg from 'pg'
 import { from as copyFromStdin } from 'pg-copy-streams'
 import type { Settings } from '../settings.ts'
@@ -218,13 +219,57 @@ export async function openPglite(dir: string): Promise<Database> {
 }
 
 /**
- * A fresh directory is initialised in a short-lived child process. PGlite runs initdb in a second
- * instance of itself beside the first, and the process keeps that memory: opening a fresh
- * directory peaked at ~870 MB and stayed at ~770 MB, opening an initialised one at ~300 MB.
+ * A fresh directory is a copy of a template initialised once per PGlite version (under the
+ * user's cache directory), so initdb, which takes seconds (close to a minute on a loaded
+ * machine), runs once per machine, not at every start on a new directory. Where no template can
+ * be kept, the directory is initialised itself.
  */
 async function initialisePgliteDir(dir: string): Promise<void> {
   if (existsSync(join(dir, 'PG_VERSION'))) return
   const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite')
+  let template: string
+  try {
+    template = await pgliteTemplate(entry)
+  } catch {
+    await initdbInChild(entry, dir)
+    return
+  }
+  cpSync(template, dir, { recursive: true })
+}
+
+/** Makes the template of this PGlite version when missing (e.g. ahead of runs that open many fresh directories); resolves to its path. */
+export async function preparePgliteTemplate(): Promise<string> {
+  return pgliteTemplate(createRequire(import.meta.url).resolve('@electric-sql/pglite'))
+}
+
+/** The initialised template of this PGlite version; made when missing (initialised beside it, then renamed into place). */
+async function pgliteTemplate(entry: string): Promise<string> {
+  const { version } = JSON.parse(readFileSync(join(dirname(entry), '..', 'package.json'), 'utf8')) as { version: string }
+  const cache = process.env.XDG_CACHE_HOME || join(homedir(), '.cache')
+  const template = join(cache, 'kpipe', `pglite-${version}`)
+  if (existsSync(join(template, 'PG_VERSION'))) return template
+  const building = `${template}.${process.pid}.${Date.now()}`
+  mkdirSync(building, { recursive: true })
+  try {
+    await initdbInChild(entry, building)
+    try {
+      renameSync(building, template)
+    } catch (error) {
+      // another process put its template in place first: it is as good as this one
+      if (!existsSync(join(template, 'PG_VERSION'))) throw error
+    }
+  } finally {
+    rmSync(building, { recursive: true, force: true })
+  }
+  return template
+}
+
+/**
+ * Initialises a directory in a short-lived child process. PGlite runs initdb in a second
+ * instance of itself beside the first, and the process keeps that memory: opening a fresh
+ * directory peaked at ~870 MB and stayed at ~770 MB, opening an initialised one at ~300 MB.
+ */
+async function initdbInChild(entry: string, dir: string): Promise<void> {
   const script = `require(${JSON.stringify(entry)}).PGlite.create(process.argv[1]).then((db) => db.close())`
   await new Promise<void>((resolve, reject) => {
     execFile(process.execPath, ['-e', script, dir], { timeout: 120_000 }, (error, _stdout, stderr) => {
