@@ -1,6 +1,6 @@
 import type { Logger } from '../../shell/log.ts'
+import { runRetention } from '../../shell/postgres/retention.ts'
 import type { Settings } from '../../shell/settings.ts'
-import { sleep } from '../../shell/backoff.ts'
 import { retryWithBackoff, StoppedWaiting } from '../../shell/retry.ts'
 import { StageComponent } from '../../shell/stage.ts'
 import { formatDuration } from '../../shell/duration.ts'
@@ -8,7 +8,6 @@ import { openDatabase, type Database } from '../../shell/postgres/database.ts'
 import { kafkaConnection } from '../../shell/kafka/connection.ts'
 import { createProducer } from '../../shell/kafka/producer.ts'
 import type { BatchHandler } from '../../shell/kafka/consumer-loop.ts'
-import { describe } from '../../shell/kafka/connection-errors.ts'
 import { ensureTopicsPatiently } from '../kafka-topics.ts'
 import { deleteExpiredRows, ensurePerformanceTable } from './performance-table.ts'
 import { isDatabaseUnavailable, sinkHandler } from './sink-handler.ts'
@@ -70,7 +69,7 @@ export function metricsSinkStage(options: Omit<SinkOptions, 'signal'>): { compon
       handler = sinkHandler({ db, errorsTopic: settings.TOPIC_PERFORMANCE_ERRORS })
       const retentionMs = settings.METRICS_RETENTION
       const checkMs = options.retentionCheckMs ?? Math.min(600_000, Math.max(60_000, Math.floor(retentionMs / 10)))
-      retention = runRetention(db, retentionMs, checkMs, log, retentionStop.signal)
+      retention = runRetention(() => deleteExpiredRows(db!, retentionMs), { what: 'row(s)', retentionMs, everyMs: checkMs, log, signal: retentionStop.signal })
       log.info(`sink: ${settings.TOPIC_PERFORMANCE} → ${db.description} (group ${options.groupId}); rows older than ${formatDuration(retentionMs)} are deleted every ${formatDuration(checkMs)}`)
     },
     close: async () => {
@@ -115,16 +114,4 @@ async function untilSchemaReady(db: Database, log: Logger, signal: AbortSignal):
     signal,
     retriable: isDatabaseUnavailable,
   })
-}
-
-async function runRetention(db: Database, retentionMs: number, everyMs: number, log: Logger, signal: AbortSignal): Promise<void> {
-  while (!signal.aborted) {
-    try {
-      const deleted = await deleteExpiredRows(db, retentionMs)
-      if (deleted > 0) log.info(`retention: ${deleted} row(s) older than ${formatDuration(retentionMs)} deleted`)
-    } catch (error) {
-      log.warn({ err: error }, `retention delete failed (${describe(error)}); trying again in ${formatDuration(everyMs)}`)
-    }
-    await sleep(everyMs, signal)
-  }
 }

@@ -1,12 +1,11 @@
 import type { Logger } from '../../shell/log.ts'
+import { runRetention } from '../../shell/postgres/retention.ts'
 import type { Settings } from '../../shell/settings.ts'
-import { sleep } from '../../shell/backoff.ts'
 import { retryWithBackoff, StoppedWaiting } from '../../shell/retry.ts'
 import { StageComponent } from '../../shell/stage.ts'
 import { formatDuration } from '../../shell/duration.ts'
 import { openDatabase, type Database } from '../../shell/postgres/database.ts'
 import { kafkaConnection } from '../../shell/kafka/connection.ts'
-import { describe } from '../../shell/kafka/connection-errors.ts'
 import { ensureTopicsPatiently } from '../../host-metrics/kafka-topics.ts'
 import { isDatabaseUnavailable } from '../../host-metrics/sink/sink-handler.ts'
 import { deleteExpiredActivity, ensureLoginActivityTables } from './activity-table.ts'
@@ -75,7 +74,7 @@ export function loginSinkStage(options: Omit<LoginSinkOptions, 'signal'>): { com
       writer = new ActivityWriter(database, options.groupId, (topic) => topics[topic])
       const retentionMs = s.LOGIN_ACTIVITY_RETENTION
       const checkMs = options.retentionCheckMs ?? Math.min(600_000, Math.max(60_000, Math.floor(retentionMs / 10)))
-      retention = runRetention(database, retentionMs, checkMs, log, retentionStop.signal)
+      retention = runRetention(() => deleteExpiredActivity(database!, retentionMs), { what: 'login_activity row(s)', retentionMs, everyMs: checkMs, log, signal: retentionStop.signal })
       log.info(`logins sink: ${Object.keys(topics).join(', ')} → login_activity in ${database.description} (group ${options.groupId}); minutes older than ${formatDuration(retentionMs)} are deleted every ${formatDuration(checkMs)}`)
     },
     close: async () => {
@@ -119,17 +118,5 @@ export async function startLoginSink(options: LoginSinkOptions): Promise<Running
       stop.abort()
       await component.done.catch(() => {})
     },
-  }
-}
-
-async function runRetention(db: Database, retentionMs: number, everyMs: number, log: Logger, signal: AbortSignal): Promise<void> {
-  while (!signal.aborted) {
-    try {
-      const deleted = await deleteExpiredActivity(db, retentionMs)
-      if (deleted > 0) log.info(`retention: ${deleted} login_activity row(s) older than ${formatDuration(retentionMs)} deleted`)
-    } catch (error) {
-      log.warn({ err: error }, `retention delete failed (${describe(error)}); trying again in ${formatDuration(everyMs)}`)
-    }
-    await sleep(everyMs, signal)
   }
 }
