@@ -3,9 +3,10 @@ import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
+import { Consumer, FetchIsolationLevels } from '@platformatic/kafka'
 import { describe, expect, inject, it } from 'vitest'
 import { correctConsumerSource, CORRECTION_MARK } from './client-correction.ts'
-import type { KafkaConnection } from './connection.ts'
+import { clientOptions, type KafkaConnection } from './connection.ts'
 import { createProducer } from './producer.ts'
 import { waitFor } from '../../../test/support/cli.ts'
 import { createLogger } from '../log.ts'
@@ -46,6 +47,24 @@ async function abortEveryOther(topic: string): Promise<string[]> {
 }
 
 /**
+ * A committed transaction's EndTxn is answered before the broker has written its commit markers;
+ * until they are written, the read_committed end offset (the last stable offset) stops before it.
+ * Waits until that end is the log's end: every transaction of the topic is decided.
+ */
+async function untilDecided(topic: string): Promise<void> {
+  const consumer = new Consumer({ ...clientOptions(connection, 'kpipe-test-lso'), groupId: `lso-${randomUUID()}` })
+  try {
+    await waitFor(async () => {
+      const stable = (await consumer.listOffsets({ topics: [topic], isolationLevel: FetchIsolationLevels.READ_COMMITTED })).get(topic)?.[0]
+      const end = (await consumer.listOffsets({ topics: [topic], isolationLevel: FetchIsolationLevels.READ_UNCOMMITTED })).get(topic)?.[0]
+      return stable !== undefined && stable === end
+    }, 30_000, 'every transaction of the topic decided')
+  } finally {
+    await consumer.close()
+  }
+}
+
+/**
  * One transactional id that aborts several transactions (a processor restarted after crashes
  * does) leaves several aborted ranges of one producer id in a partition. A read_committed reader
  * must skip each of them and nothing else. @platformatic/kafka 1.35 kept one range per producer
@@ -79,6 +98,8 @@ describe('read_committed across several aborted transactions of one producer', (
   it('the group-less topic reader (tail, audit) delivers exactly the committed records', async () => {
     const topic = `read-committed-${randomUUID().slice(0, 8)}`
     const expected = await abortEveryOther(topic)
+    // the reader stops at the read_committed end as reading starts: the last transaction must be decided by then
+    await untilDecided(topic)
     const values: string[] = []
     await readTopic(connection, topic, { from: 'earliest', readCommitted: true }, (record) => {
       values.push(record.value!.toString())
