@@ -56,7 +56,20 @@ export function kafkaSetupError(error: unknown, connection?: KafkaConnection): S
   const broker = () => brokerOf(chain, connection)
   const login = connection?.sasl ? ` as ${JSON.stringify(connection.sasl.username)} with ${connection.sasl.mechanism}` : ''
 
+  // A plain-text client at a TLS listener: the client sees the TLS answer (nested inside a SASL
+  // failure when a mechanism is set) and stops; no retry can change that.
+  if (chain.some((e) => e instanceof Error && /^Broker requires TLS/.test(e.message))) {
+    return new SetupError(
+      `Kafka at ${broker()} requires TLS: the listener answered a plain-text connection in TLS`,
+      `set KAFKA_SSL=true (with KAFKA_SSL_CA_FILE)${connection?.sasl ? '' : ', and KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD if the listener is SASL_SSL'}, or use a PLAINTEXT listener in KAFKA_BROKERS`,
+    )
+  }
+
   const auth = chain.find((e) => e instanceof AuthenticationError)
+  // a SASL handshake the listener answered by closing the connection: it expects TLS first
+  if (auth && errorChain(auth.cause).some((e) => e instanceof Error && /^Connection closed/.test(e.message))) {
+    return listenerClosedError(chain, broker(), connection)
+  }
   if (auth) {
     const noMechanism = /suitable SASL mechanism/i.test(auth.message)
     return new SetupError(
