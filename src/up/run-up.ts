@@ -5,8 +5,8 @@ import type { Settings } from '../shell/settings.ts'
 import { registerSecrets } from '../shell/log.ts'
 import { SetupError, UserError } from '../shell/errors.ts'
 import { sleep } from '../shell/backoff.ts'
-import { describe } from '../shell/kafka/connection-errors.ts'
-import { kafkaConnection } from '../shell/kafka/connection.ts'
+import { describe, kafkaCommandError } from '../shell/kafka/connection-errors.ts'
+import { currentConnection, kafkaConnection } from '../shell/kafka/connection.ts'
 import { ensureTopics, pipelineTopics } from '../shell/kafka/topics.ts'
 import { openDatabase, type Database } from '../shell/postgres/database.ts'
 import { startLocalBroker, stopLocalBroker } from '../shell/broker/local-broker.ts'
@@ -185,7 +185,12 @@ export async function runUp(options: UpOptions): Promise<number> {
   }
   stopping = true
 
-  if (crashed && !(crashed.part === 'up' && parts.length === 0)) {
+  // a prerequisite that failed before anything ran (no Java, a port in use, Kafka unreachable or refusing) reads best as the CLI's one-line error
+  let oneLine: Error | undefined
+  if (crashed?.part === 'up' && parts.length === 0) {
+    oneLine = crashed.error instanceof SetupError || crashed.error instanceof UserError ? crashed.error : kafkaCommandError(crashed.error, currentConnection())
+  }
+  if (crashed && !oneLine) {
     const lines = options.recentLines(crashed.part)
     log.error({ part: 'up' }, `${crashed.part} failed: ${describe(crashed.error)}; stopping the rest`)
     if (lines.length > 0) process.stderr.write(`last lines of ${crashed.part}:\n${lines.map((l) => `  ${l}`).join('\n')}\n`)
@@ -195,7 +200,6 @@ export async function runUp(options: UpOptions): Promise<number> {
   await stopAll()
   instance.release()
   status('stopped')
-  // a prerequisite that failed before anything ran (no Java, a port in use) reads best as the CLI's one-line error
-  if (crashed?.part === 'up' && parts.length === 0 && (crashed.error instanceof SetupError || crashed.error instanceof UserError)) throw crashed.error
+  if (oneLine) throw oneLine
   return crashed ? 1 : 0
 }

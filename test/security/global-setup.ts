@@ -16,6 +16,7 @@ declare module 'vitest' {
       saslSsl: string
       mutualTls: string
       plaintext: string
+      saslPlaintext: string
       user: string
       password: string
       certificates: TestCertificates
@@ -58,6 +59,7 @@ export default async function setup(project: TestProject) {
       saslSsl: broker.saslSsl,
       mutualTls: broker.mutualTls,
       plaintext: broker.plaintext,
+      saslPlaintext: broker.saslPlaintext,
       user,
       password,
       certificates,
