@@ -2,6 +2,7 @@ import { Command } from 'commander'
 import { loadSettings, secretValues, type SettingName, type Settings } from '../shell/settings.ts'
 import { createLogger, registerSecrets, type Logger } from '../shell/log.ts'
 import { UserError } from '../shell/errors.ts'
+import { exitImmediately } from '../shell/immediate-exit.ts'
 
 export interface CommandContext {
   settings: Settings
@@ -54,14 +55,15 @@ export function numberFlag(name: string, min = 0) {
 
 /**
  * Resolves on the first SIGINT, SIGTERM or SIGHUP (a closed terminal, a dropped SSH session:
- * stopping cleanly matters most when nobody watches); a second one exits at once.
+ * stopping cleanly matters most when nobody watches); a second one exits at once (code 130),
+ * after killing what must not outlive the process (see beforeImmediateExit).
  */
 export function untilSignal(onSignal?: (signal: NodeJS.Signals) => void): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     let received = false
     const handler = (signal: NodeJS.Signals) => {
       if (signal === 'SIGHUP') ignoreOutputErrors()
-      if (received) process.exit(130)
+      if (received) exitImmediately(130)
       received = true
       onSignal?.(signal)
       resolve(signal)

@@ -5,8 +5,10 @@ import type { Settings } from '../shell/settings.ts'
 import { registerSecrets } from '../shell/log.ts'
 import { SetupError, UserError } from '../shell/errors.ts'
 import { sleep } from '../shell/backoff.ts'
-import { describe } from '../shell/kafka/connection-errors.ts'
-import { kafkaConnection } from '../shell/kafka/connection.ts'
+import { describe, kafkaCommandError } from '../shell/kafka/connection-errors.ts'
+import { currentConnection, kafkaConnection } from '../shell/kafka/connection.ts'
+import { beforeImmediateExit, killProcessGroup } from '../shell/immediate-exit.ts'
+import { StoppedWaiting } from '../shell/retry.ts'
 import { ensureTopics, pipelineTopics } from '../shell/kafka/topics.ts'
 import { openDatabase, type Database } from '../shell/postgres/database.ts'
 import { startLocalBroker, stopLocalBroker } from '../shell/broker/local-broker.ts'
@@ -67,6 +69,14 @@ export async function runUp(options: UpOptions): Promise<number> {
   let crashed: { part: string; error: unknown } | undefined
   /** set once stopping begins: from then on parts ending is expected, not a crash */
   let stopping = false
+  /** a stop asked for while the stack starts: what is starting is stopped, nothing more is started */
+  const startup = new AbortController()
+  void options.stopRequested.then(() => startup.abort())
+  const unlessStopped = () => {
+    if (startup.signal.aborted) throw new StoppedWaiting('stopped during start-up')
+  }
+  /** a second Ctrl-C exits at once: the broker this run owns goes with it (SIGKILL), not left behind */
+  let forgetBroker = () => {}
 
   const status = (line: string) => log.info({ part: 'up' }, line)
   const stopAll = async () => {
@@ -101,11 +111,15 @@ export async function runUp(options: UpOptions): Promise<number> {
         port: options.kafkaPort,
         ...(options.onJarProgress ? { onProgress: options.onJarProgress } : {}),
         onStatus: (line) => status(`kafka: ${line}`),
+        signal: startup.signal,
       })
       // a broker that an earlier `up` started and could not stop (killed) is this run's to stop
       const leftover = broker.alreadyRunning && instance.previous?.brokerPid === broker.pid
       startedBroker = !broker.alreadyRunning || leftover
-      if (startedBroker) instance.update({ brokerPid: broker.pid })
+      if (startedBroker) {
+        instance.update({ brokerPid: broker.pid })
+        forgetBroker = beforeImmediateExit(() => killProcessGroup(broker.pid))
+      }
       settings.KAFKA_BROKERS = [broker.bootstrap]
       if (leftover) status(`taking over the local broker at ${broker.bootstrap} (pid ${broker.pid}) that an earlier kpipe up (pid ${instance.previous!.pid}) left running; it stops with this one`)
       else if (broker.alreadyRunning) status(`using the local broker already running at ${broker.bootstrap} (pid ${broker.pid}, started by kpipe kafka start); it keeps running after this stops: kpipe kafka stop`)
@@ -118,13 +132,16 @@ export async function runUp(options: UpOptions): Promise<number> {
       status(`${key.created ? 'created' : 'using'} the local hash key ${key.file}`)
     }
 
+    unlessStopped()
     const connection = kafkaConnection(settings, 'up')
     const topics = pipelineTopics(settings)
     const created = await ensureTopics(connection, topics.map((name) => ({ name, partitions: options.brokersGiven ? -1 : options.partitions, replicationFactor: -1 })))
     status(`topics: ${created.created.length} created, ${created.existing.length} already there`)
 
+    unlessStopped()
     db = await openDatabase(settings)
     status(`database: ${db.description}`)
+    unlessStopped()
 
     const partLog = (name: string) => log.child({ part: name })
     let wakeUp: () => void = () => {}
@@ -134,18 +151,25 @@ export async function runUp(options: UpOptions): Promise<number> {
       const part = { component, stop: new AbortController() }
       // stoppable while it starts (e.g. waiting for the database); not a part that ran if it fails to start
       parts.push(part)
+      // a stop asked for while it starts (e.g. waiting for Kafka) ends that wait
+      const stopStarting = () => part.stop.abort()
+      startup.signal.addEventListener('abort', stopStarting, { once: true })
       try {
         await component.start(part.stop.signal)
       } catch (error) {
         parts.splice(parts.indexOf(part), 1)
         throw error
+      } finally {
+        startup.signal.removeEventListener('abort', stopStarting)
       }
+      // once a stop is asked for (also during start-up), a part that ends has done what it was told
+      const expected = () => stopping || startup.signal.aborted
       component.done.then(
         () => {
-          if (!stopping) crashed ??= { part: component.name, error: new Error(`${component.name} ended unexpectedly`) }
+          if (!expected()) crashed ??= { part: component.name, error: new Error(`${component.name} ended unexpectedly`) }
         },
         (error: unknown) => {
-          if (!stopping) crashed ??= { part: component.name, error }
+          if (!expected()) crashed ??= { part: component.name, error }
         },
       ).finally(() => wakeUp())
     }
@@ -162,11 +186,13 @@ export async function runUp(options: UpOptions): Promise<number> {
     ]
     for (const component of components) {
       if (crashed) break
+      unlessStopped()
       await run(component)
       // a second `kpipe up` on this data dir names the dashboard that runs
       if (component === dashboard && dashboard.url) instance.update({ url: dashboard.url })
     }
 
+    unlessStopped()
     print('')
     print(`kpipe is running.`)
     print(`  dashboard   ${dashboard.url ?? ''}`)
@@ -181,11 +207,17 @@ export async function runUp(options: UpOptions): Promise<number> {
 
     await Promise.race([options.stopRequested, somethingEnded])
   } catch (error) {
-    crashed ??= { part: 'up', error }
+    // a Ctrl-C during start-up is a clean stop of what started, not a failure
+    if (!(error instanceof StoppedWaiting && startup.signal.aborted)) crashed ??= { part: 'up', error }
   }
   stopping = true
 
-  if (crashed && !(crashed.part === 'up' && parts.length === 0)) {
+  // a prerequisite that failed before anything ran (no Java, a port in use, Kafka unreachable or refusing) reads best as the CLI's one-line error
+  let oneLine: Error | undefined
+  if (crashed?.part === 'up' && parts.length === 0) {
+    oneLine = crashed.error instanceof SetupError || crashed.error instanceof UserError ? crashed.error : kafkaCommandError(crashed.error, currentConnection())
+  }
+  if (crashed && !oneLine) {
     const lines = options.recentLines(crashed.part)
     log.error({ part: 'up' }, `${crashed.part} failed: ${describe(crashed.error)}; stopping the rest`)
     if (lines.length > 0) process.stderr.write(`last lines of ${crashed.part}:\n${lines.map((l) => `  ${l}`).join('\n')}\n`)
@@ -193,9 +225,9 @@ export async function runUp(options: UpOptions): Promise<number> {
     status(`stopping: generator, processor, collector, sink, dashboard${startedBroker ? ', broker' : ''}`)
   }
   await stopAll()
+  forgetBroker()
   instance.release()
   status('stopped')
-  // a prerequisite that failed before anything ran (no Java, a port in use) reads best as the CLI's one-line error
-  if (crashed?.part === 'up' && parts.length === 0 && (crashed.error instanceof SetupError || crashed.error instanceof UserError)) throw crashed.error
+  if (oneLine) throw oneLine
   return crashed ? 1 : 0
 }

@@ -139,6 +139,54 @@ describe('kpipe up and the terminal it runs in', () => {
   }, 420_000)
 })
 
+describe('kpipe up and Ctrl-C', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-up-int-'))
+  afterAll(async () => {
+    await stopLocalBroker(dataDir)
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+  const env = { KPIPE_DATA_DIR: dataDir, KAFKA_BROKERS: undefined, DATABASE_URL: undefined, KPIPE_HASH_KEY: undefined }
+
+  it('a Ctrl-C while the broker starts stops the starting broker and nothing more starts: a clean stop, exit 0', async () => {
+    const [kafkaPort, port] = [await freeBrokerPort(), await freePort()]
+    const up = spawnKpipe(['up', '--kafka-port', String(kafkaPort), '--port', String(port), '--rate', '20'], env)
+    try {
+      await waitFor(() => up.output().includes('waiting for the broker on') || up.exitCode !== null, 180_000, 'the broker start')
+      const broker = JSON.parse(readFileSync(join(dataDir, 'kafka', 'broker.json'), 'utf8')) as { pid: number }
+      expect(isAlive(broker.pid)).toBe(true)
+    } finally {
+      if (up.exitCode === null) up.kill('SIGINT')
+    }
+    const exit = await exitOf(up)
+    expect(exit, up.output().slice(-3000)).toEqual({ code: 0, signal: null })
+    expect(up.output()).not.toContain('kpipe is running.')
+    expect(up.output()).not.toMatch(/topics: \d+ created/)
+    expect(processesOf(dataDir)).toEqual([])
+    expect(existsSync(join(dataDir, 'up.json'))).toBe(false)
+  }, 300_000)
+
+  it('a second Ctrl-C exits at once (130) and takes the local broker it started with it', async () => {
+    const [kafkaPort, port] = [await freeBrokerPort(), await freePort()]
+    const up = spawnKpipe(['up', '--kafka-port', String(kafkaPort), '--port', String(port), '--rate', '20'], env)
+    let brokerPid = 0
+    try {
+      await waitFor(() => up.output().includes('kpipe is running.') || up.exitCode !== null, 180_000, 'the ready banner')
+      brokerPid = (JSON.parse(readFileSync(join(dataDir, 'kafka', 'broker.json'), 'utf8')) as { pid: number }).pid
+      up.kill('SIGINT')
+      await waitFor(() => up.output().includes('SIGINT: stopping everything') || up.exitCode !== null, 30_000, 'the first stop')
+      // the parts are stopping; the broker's clean shutdown comes after them
+      expect(isAlive(brokerPid)).toBe(true)
+    } finally {
+      if (up.exitCode === null) up.kill('SIGINT')
+    }
+    const exit = await exitOf(up)
+    expect(exit, up.output().slice(-3000)).toEqual({ code: 130, signal: null })
+    // killed with it, not left running (SIGKILL is sent before the exit; the kernel ends the JVM a moment later)
+    await waitFor(() => !isAlive(brokerPid) && processesOf(dataDir).length === 0, 10_000, 'the broker JVM to end')
+    expect(runKpipe(['kafka', 'status'], env).code).toBe(1)
+  }, 300_000)
+})
+
 describe('kpipe up when a part cannot start', () => {
   it('a taken dashboard port fails before anything starts, in one line', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-up-fail-'))

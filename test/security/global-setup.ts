@@ -16,6 +16,7 @@ declare module 'vitest' {
       saslSsl: string
       mutualTls: string
       plaintext: string
+      saslPlaintext: string
       user: string
       password: string
       certificates: TestCertificates
@@ -51,13 +52,14 @@ export default async function setup(project: TestProject) {
     const pgPort = await freePort()
     const [broker, pg] = await Promise.all([
       startSecureBroker(brokerData, certificates, user, password),
-      Promise.resolve().then(() => startSecurePostgres(pgPort, certificates.serverCertPem, certificates.serverKeyPem, postgresPassword)),
+      // kept as soon as it runs: stopped and removed by the teardown even when the broker fails to start
+      Promise.resolve().then(() => (postgres = startSecurePostgres(pgPort, certificates.serverCertPem, certificates.serverKeyPem, postgresPassword))),
     ])
-    postgres = pg
     project.provide('secure', {
       saslSsl: broker.saslSsl,
       mutualTls: broker.mutualTls,
       plaintext: broker.plaintext,
+      saslPlaintext: broker.saslPlaintext,
       user,
       password,
       certificates,

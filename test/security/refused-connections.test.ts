@@ -1,5 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { runKpipe } from '../support/cli.ts'
 import { ConsumerLoop } from '../../src/shell/kafka/consumer-loop.ts'
@@ -106,6 +108,69 @@ describe('a TLS listener sent plain text (TLS expected)', () => {
     expect(line).toMatch(message)
     expect(result.stderr).toMatch(hint)
     expectNoSecrets(result.stderr)
+  })
+})
+
+const CLOSED_EXPECTS_SASL = /^kpipe: Kafka at (127\.0\.0\.1:\d+) closed the connection before answering: the listener expects TLS or SASL$/
+
+describe('a SASL_PLAINTEXT listener sent plain text (SASL expected, no TLS)', () => {
+  // the listener answers ApiVersions, then closes the connection on the first other request
+  const plainText = () => ({ KAFKA_BROKERS: secure().saslPlaintext, KAFKA_SSL: undefined, KAFKA_SSL_CA_FILE: undefined, KAFKA_SASL_MECHANISM: undefined, LOG_LEVEL: 'warn' })
+
+  test.each([
+    ['logins process', ['logins', 'process', ...group()]],
+    ['metrics sink', ['metrics', 'sink', ...group()]],
+    ['logins sink', ['logins', 'sink', ...group()]],
+    ['metrics collect', ['metrics', 'collect']],
+    ['logins generate', ['logins', 'generate']],
+  ])('%s: reported once, as such, with the settings to set — not retried as an outage', (_name, args) => {
+    const started = Date.now()
+    const result = runKpipe(args, secureEnv('PLAIN', { ...uniqueTopics(), ...plainText() }), DEADLINE_MS)
+    expect(result.code, `kpipe ${args.join(' ')}: ${result.stderr}`).toBe(1)
+    expect(Date.now() - started).toBeLessThan(DEADLINE_MS)
+    const line = expectOneLineError(result.stderr)
+    expect(line).toMatch(CLOSED_EXPECTS_SASL)
+    expect(CLOSED_EXPECTS_SASL.exec(line)![1]).toBe(secure().saslPlaintext)
+    expect(result.stderr).toMatch(/→ set KAFKA_SSL=true \(with KAFKA_SSL_CA_FILE\), or KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD/)
+    expect(result.stderr).not.toMatch(/unavailable|retrying/)
+    expectNoSecrets(result.stderr)
+  })
+
+  test('kpipe up against it: the same line before anything starts', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-up-sasl-plain-'))
+    try {
+      const result = runKpipe(['up', '--port', '0'], secureEnv('PLAIN', { ...uniqueTopics(), ...plainText(), KPIPE_DATA_DIR: dataDir, DATABASE_URL: undefined, KPIPE_HASH_KEY: undefined }), DEADLINE_MS)
+      expect(result.code, result.stderr).toBe(1)
+      expect(expectOneLineError(result.stderr)).toMatch(CLOSED_EXPECTS_SASL)
+      expect(result.stderr).toContain('KAFKA_SASL_MECHANISM')
+      expectNoSecrets(result.stderr)
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  })
+
+  test('the same listener with the SASL settings serves kpipe: the listener is sound, only the settings were missing', () => {
+    const env = secureEnv('SCRAM-SHA-256', { ...uniqueTopics(), KAFKA_BROKERS: secure().saslPlaintext, KAFKA_SSL: undefined, KAFKA_SSL_CA_FILE: undefined, LOG_LEVEL: 'warn' })
+    const created = runKpipe(['topics', 'create'], env, DEADLINE_MS)
+    expect(created.code, created.stderr).toBe(0)
+    const generated = runKpipe(['logins', 'generate', '--count', '3'], env, DEADLINE_MS)
+    expect(generated.code, generated.stderr).toBe(0)
+  })
+
+  test('the consumer loop itself stops with the one-line cause instead of retrying', async () => {
+    const loop = new ConsumerLoop({
+      connection: { bootstrapBrokers: [secure().saslPlaintext], clientId: 'kpipe-test' },
+      groupId: `sec-${randomUUID()}`,
+      topics: ['user-login'],
+      handler: () => [],
+      log: createLogger('silent'),
+    })
+    const started = Date.now()
+    const outcome = await Promise.race([loop.run().then(() => 'stopped', (error: unknown) => error), new Promise((resolve) => setTimeout(resolve, DEADLINE_MS, 'still retrying'))])
+    loop.stop()
+    expect(outcome).toBeInstanceOf(SetupError)
+    expect((outcome as SetupError).message).toBe(`Kafka at ${secure().saslPlaintext} closed the connection before answering: the listener expects TLS or SASL`)
+    expect(Date.now() - started).toBeLessThan(DEADLINE_MS)
   })
 })
 

@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, inject, test } from 'vitest'
 import { expectOneLineError, runKpipe } from '../../../test/support/cli.ts'
 import { freePort } from '../../shell/broker/local-broker.ts'
@@ -36,6 +39,19 @@ describe('an unreachable broker', () => {
     const { first, hint } = failsWithOneLine(args, { KAFKA_BROKERS: `127.0.0.1:${port}`, DATABASE_URL: inject('postgresUrl') })
     expect(first).toBe(`kpipe: cannot reach Kafka at 127.0.0.1:${port}: connection refused`)
     expect(hint).toContain(`KAFKA_BROKERS (now 127.0.0.1:${port})`)
+  })
+
+  test('kpipe up with KAFKA_BROKERS: the same line before anything starts (it used to exit 1 without a word)', async () => {
+    const port = await freePort()
+    const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-up-unreachable-'))
+    try {
+      const { first, hint } = failsWithOneLine(['up', '--port', '0'], { KAFKA_BROKERS: `127.0.0.1:${port}`, KPIPE_DATA_DIR: dataDir, DATABASE_URL: undefined, KPIPE_HASH_KEY: undefined })
+      expect(first).toBe(`kpipe: cannot reach Kafka at 127.0.0.1:${port}: connection refused`)
+      expect(hint).toContain(`KAFKA_BROKERS (now 127.0.0.1:${port})`)
+      expect(existsSync(join(dataDir, 'up.json'))).toBe(false)
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true })
+    }
   })
 
   test('a host name that does not resolve is named as such', () => {

@@ -6,6 +6,8 @@ import { join, resolve } from 'node:path'
 import { Admin } from '@platformatic/kafka'
 import { SetupError } from '../errors.ts'
 import { sleep } from '../backoff.ts'
+import { StoppedWaiting } from '../retry.ts'
+import { beforeImmediateExit, killProcessGroup } from '../immediate-exit.ts'
 import { requireJava } from './java.ts'
 import { resolveKafkaJars, type ResolveProgress } from './jars.ts'
 
@@ -26,6 +28,8 @@ export interface LocalBrokerOptions {
   formatArgs?: string[]
   /** how to tell that the broker is up; default: a PLAINTEXT metadata request to 127.0.0.1:port */
   ready?: () => Promise<boolean>
+  /** aborting it during the wait stops the starting broker and ends the start in StoppedWaiting */
+  signal?: AbortSignal
 }
 
 export interface LocalBrokerInfo {
@@ -266,19 +270,29 @@ async function startNode(node: NodeLayout, clusterId: string, options: Omit<Loca
   child.once('exit', () => {
     exited = true
   })
-  const timeoutMs = options.timeoutMs ?? 90_000
-  const deadline = Date.now() + timeoutMs
-  const ready = options.ready ?? (() => answersMetadata(info.bootstrap))
-  while (!(await ready())) {
-    if (exited || !isAlive(pid)) {
-      rmSync(join(dir, 'broker.json'), { force: true })
-      throw new SetupError(`the Kafka broker exited during start-up; last lines of ${logFile}:\n${lastLines(logFile)}`, `fix the cause above and run kpipe kafka start again`)
+  // a process that exits at once while the broker starts takes the half-started broker with it
+  const forget = beforeImmediateExit(() => killProcessGroup(pid))
+  try {
+    const timeoutMs = options.timeoutMs ?? 90_000
+    const deadline = Date.now() + timeoutMs
+    const ready = options.ready ?? (() => answersMetadata(info.bootstrap))
+    while (!(await ready())) {
+      if (exited || !isAlive(pid)) {
+        rmSync(join(dir, 'broker.json'), { force: true })
+        throw new SetupError(`the Kafka broker exited during start-up; last lines of ${logFile}:\n${lastLines(logFile)}`, `fix the cause above and run kpipe kafka start again`)
+      }
+      if (options.signal?.aborted) {
+        await stopNode(dir)
+        throw new StoppedWaiting(`stopped while the Kafka broker on ${info.bootstrap} started; it is stopped again`)
+      }
+      if (Date.now() > deadline) {
+        await stopNode(dir)
+        throw new SetupError(`the Kafka broker did not answer on ${info.bootstrap} within ${Math.round(timeoutMs / 1000)} s; last lines of ${logFile}:\n${lastLines(logFile)}`)
+      }
+      await sleep(250, options.signal)
     }
-    if (Date.now() > deadline) {
-      await stopNode(dir)
-      throw new SetupError(`the Kafka broker did not answer on ${info.bootstrap} within ${Math.round(timeoutMs / 1000)} s; last lines of ${logFile}:\n${lastLines(logFile)}`)
-    }
-    await sleep(250)
+  } finally {
+    forget()
   }
   return info
 }

@@ -1,6 +1,7 @@
 import { AuthenticationError, UserError as KafkaUserError } from '@platformatic/kafka'
 import { SetupError, UserError } from '../errors.ts'
 import type { KafkaConnection } from './connection.ts'
+import { brokerClosingBeforeAnswering } from './listener-watch.ts'
 
 /**
  * Node's codes for a peer certificate that TLS verification refused. Retrying cannot fix any
@@ -111,6 +112,11 @@ export function kafkaSetupError(error: unknown, connection?: KafkaConnection): S
       'use the brokers\' SSL or SASL_SSL port in KAFKA_BROKERS, or unset KAFKA_SSL for a PLAINTEXT listener',
     )
   }
+  // A closed connection is an outage when the broker had answered this process before (it
+  // restarts); from a broker that has closed every connection before answering, it is the
+  // listener's security protocol (e.g. SASL_PLAINTEXT sent plain text), and no retry helps.
+  const closing = brokerClosingBeforeAnswering()
+  if (closing !== undefined) return listenerClosedError(chain, closing, connection)
   return undefined
 }
 

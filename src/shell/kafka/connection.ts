@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import type { ConnectionOptions as TlsOptions } from 'node:tls'
 import type { Settings } from '../settings.ts'
 import { SetupError } from '../errors.ts'
+import { watchListeners } from './listener-watch.ts'
 
 /** What every Kafka client of kpipe needs to reach the cluster: brokers, client id, TLS, SASL. */
 export interface KafkaConnection {
@@ -57,6 +58,8 @@ export function kafkaConnection(settings: Settings, clientSuffix?: string): Kafk
 
 /** The options object @platformatic/kafka clients take. */
 export function clientOptions(connection: KafkaConnection, clientId = connection.clientId) {
+  // a listener that closes every connection is then told from a broker that restarts
+  watchListeners()
   return {
     clientId,
     bootstrapBrokers: connection.bootstrapBrokers,

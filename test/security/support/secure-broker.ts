@@ -11,6 +11,8 @@ export interface SecureBroker {
   mutualTls: string
   /** PLAINTEXT: what the broker uses for itself; tests use it to show that TLS to a plain listener fails clearly */
   plaintext: string
+  /** SASL_PLAINTEXT: SASL without TLS (the same users); a client that sends plain text is closed on before any answer */
+  saslPlaintext: string
 }
 
 export const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const
@@ -22,7 +24,7 @@ export const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as co
  * on loopback PLAINTEXT listeners.
  */
 export async function startSecureBroker(dataDir: string, certificates: TestCertificates, user: string, password: string): Promise<SecureBroker> {
-  const [port, controllerPort, saslPort, mtlsPort] = [await freePort(), await freePort(), await freePort(), await freePort()]
+  const [port, controllerPort, saslPort, mtlsPort, saslPlainPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()]
   const store = (kind: 'keystore' | 'truststore', path: string) => ({
     [`ssl.${kind}.location`]: path,
     [`ssl.${kind}.password`]: certificates.storePassword,
@@ -37,9 +39,9 @@ export async function startSecureBroker(dataDir: string, certificates: TestCerti
     heapMb: 512,
     timeoutMs: 180_000,
     properties: {
-      listeners: `PLAINTEXT://127.0.0.1:${port},SASL_SSL://127.0.0.1:${saslPort},SSL://127.0.0.1:${mtlsPort},CONTROLLER://127.0.0.1:${controllerPort}`,
-      'advertised.listeners': `PLAINTEXT://127.0.0.1:${port},SASL_SSL://127.0.0.1:${saslPort},SSL://127.0.0.1:${mtlsPort}`,
-      'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL,CONTROLLER:PLAINTEXT',
+      listeners: `PLAINTEXT://127.0.0.1:${port},SASL_SSL://127.0.0.1:${saslPort},SSL://127.0.0.1:${mtlsPort},SASL_PLAINTEXT://127.0.0.1:${saslPlainPort},CONTROLLER://127.0.0.1:${controllerPort}`,
+      'advertised.listeners': `PLAINTEXT://127.0.0.1:${port},SASL_SSL://127.0.0.1:${saslPort},SSL://127.0.0.1:${mtlsPort},SASL_PLAINTEXT://127.0.0.1:${saslPlainPort}`,
+      'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT',
       ...store('keystore', certificates.serverKeystore),
       'ssl.key.password': certificates.storePassword,
       ...store('truststore', certificates.truststore),
@@ -48,12 +50,15 @@ export async function startSecureBroker(dataDir: string, certificates: TestCerti
       'listener.name.sasl_ssl.plain.sasl.jaas.config': jaas('plain.PlainLoginModule', ` user_${user}="${password}"`),
       'listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config': jaas('scram.ScramLoginModule'),
       'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config': jaas('scram.ScramLoginModule'),
+      'listener.name.sasl_plaintext.plain.sasl.jaas.config': jaas('plain.PlainLoginModule', ` user_${user}="${password}"`),
+      'listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config': jaas('scram.ScramLoginModule'),
+      'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config': jaas('scram.ScramLoginModule'),
     },
     formatArgs: ['SCRAM-SHA-256', 'SCRAM-SHA-512'].flatMap((m) => ['--add-scram', `${m}=[name=${user},password=${password}]`]),
     // up only when the secured listener answers an authenticated metadata request
     ready: () => answersSecurely(saslSsl, certificates.caPem, user, password),
   })
-  return { info, saslSsl, mutualTls: `127.0.0.1:${mtlsPort}`, plaintext: info.bootstrap }
+  return { info, saslSsl, mutualTls: `127.0.0.1:${mtlsPort}`, plaintext: info.bootstrap, saslPlaintext: `127.0.0.1:${saslPlainPort}` }
 }
 
 async function answersSecurely(bootstrap: string, caPem: string, username: string, password: string): Promise<boolean> {

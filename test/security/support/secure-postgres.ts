@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { appendFileSync, chownSync, copyFileSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { appendFileSync, chownSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { postgresControl, type PostgresServer } from '../../support/postgres-server.ts'
@@ -11,10 +11,21 @@ export interface SecurePostgres extends PostgresServer {
 
 /**
  * A PostgreSQL server that accepts only TLS connections on 127.0.0.1 (password auth, SCRAM),
- * with the given certificate and key; plain TCP connections are rejected by pg_hba.conf.
+ * with the given certificate and key; plain TCP connections are rejected by pg_hba.conf. Its
+ * temp directory (cluster, copies of the key, password file) goes when it stops, or when it
+ * fails to start.
  */
 export function startSecurePostgres(port: number, certPem: string, keyPem: string, password: string): SecurePostgres {
   const dir = mkdtempSync(join(tmpdir(), 'kpipe-pg-tls-'))
+  try {
+    return initAndStart(dir, port, certPem, keyPem, password)
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true })
+    throw error
+  }
+}
+
+function initAndStart(dir: string, port: number, certPem: string, keyPem: string, password: string): SecurePostgres {
   const asRoot = userInfo().uid === 0
   const owner = asRoot ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()) } : undefined
   const own = (path: string) => owner && chownSync(path, owner.uid, owner.gid)
@@ -46,7 +57,15 @@ export function startSecurePostgres(port: number, certPem: string, keyPem: strin
     dir,
     user: 'postgres',
     password,
-    start: control.start,
-    stop: control.stop,
+    start: () => {
+      throw new Error('the TLS-only PostgreSQL of the security suite is removed when it stops; start a new one')
+    },
+    stop: () => {
+      try {
+        control.stop()
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    },
   }
 }
