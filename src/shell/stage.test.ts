@@ -10,7 +10,7 @@ import type { OutputRecord } from './kafka/records.ts'
 import { ensureTopics } from './kafka/topics.ts'
 import { registry } from './observability/prometheus.ts'
 import { waitFor } from '../../test/support/cli.ts'
-import { readAtLeast } from '../../test/support/kafka.ts'
+import { readUntil } from '../../test/support/kafka.ts'
 
 const connection: KafkaConnection = { bootstrapBrokers: [inject('kafkaBrokers')], clientId: 'kpipe-stage-test' }
 const log = createLogger('silent')
@@ -58,17 +58,17 @@ describe.each(['at-least-once', 'exactly-once'] as const)('a stage, %s', (delive
     await stage.start(stop.signal)
     await waitFor(() => committed === 40, 30_000, 'the 40 records committed')
     // idle now: the punctuation still comes, on its own (one written with a batch counts only the batches before it)
-    await waitFor(async () => (await readAtLeast(connection, ticks, 1)).some((r) => JSON.parse(r.value!.toString()).committed === 40), 30_000, 'a tick after the last batch')
+    await waitFor(async () => (await readUntil(connection, ticks, 1)).some((r) => JSON.parse(r.value!.toString()).committed === 40), 30_000, 'a tick after the last batch')
     stop.abort()
     await stage.done
     expect(await stage.ready()).toBe(false)
     const written = await counterValue('kpipe_records_out_total', { topic: ticks, outcome: 'tick' })
-    const all = (await readAtLeast(connection, ticks, written)).map((r) => JSON.parse(r.value!.toString()) as { committed: number; final: boolean })
+    const all = (await readUntil(connection, ticks, written)).map((r) => JSON.parse(r.value!.toString()) as { committed: number; final: boolean })
     expect(all).toHaveLength(written)
     expect(all.at(-1)).toEqual({ committed: 40, final: true })
     // a tick never claims more than was committed when it was written: the counts only grow
     for (let i = 1; i < all.length; i++) expect(all[i]!.committed).toBeGreaterThanOrEqual(all[i - 1]!.committed)
-    expect(await readAtLeast(connection, output, 40)).toHaveLength(40)
+    expect(await readUntil(connection, output, 40)).toHaveLength(40)
     expect(await counterValue('kpipe_records_in_total', { topic: input })).toBe(40)
     expect(await counterValue('kpipe_records_out_total', { topic: output, outcome: 'copied' })).toBe(40)
   })

@@ -5,16 +5,18 @@ import { rawDeserializers, type ConsumedRecord } from '../../src/shell/kafka/rec
 import { waitFor } from './cli.ts'
 
 /**
- * Reads `topic` from the beginning with a throwaway group until at least `expected` records have
- * come (failing after 30 s), read_committed unless told otherwise; returns every record read.
+ * Reads `topic` from the beginning with a throwaway group until `until` holds (a number: at least
+ * that many records; failing after 30 s), read_committed unless told otherwise; returns every
+ * record read by then.
  */
-export async function readAtLeast(connection: KafkaConnection, topic: string, expected: number, options: { readCommitted?: boolean } = {}): Promise<ConsumedRecord[]> {
+export async function readUntil(connection: KafkaConnection, topic: string, until: number | ((records: ConsumedRecord[]) => boolean), options: { readCommitted?: boolean } = {}): Promise<ConsumedRecord[]> {
+  const done = typeof until === 'number' ? (records: ConsumedRecord[]) => records.length >= until : until
   const consumer = new Consumer({ ...clientOptions(connection, `${connection.clientId}-reader`), groupId: `reader-${randomUUID().slice(0, 8)}`, deserializers: rawDeserializers })
   const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, isolationLevel: options.readCommitted === false ? 0 : 1, maxWaitTime: 200 })
   const out: ConsumedRecord[] = []
   try {
     stream.on('data', (r: ConsumedRecord) => out.push(r))
-    await waitFor(() => out.length >= expected, 30_000, `${expected} records in ${topic}`)
+    await waitFor(() => done(out), 30_000, typeof until === 'number' ? `${until} records in ${topic}` : `the records of ${topic}`)
   } finally {
     await stream.close()
     await consumer.close(true)

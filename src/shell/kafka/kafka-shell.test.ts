@@ -10,7 +10,7 @@ import { createProducer } from './producer.ts'
 import { lineageHeaders, type OutputRecord } from './records.ts'
 import { ensureTopics } from './topics.ts'
 import { waitFor } from '../../../test/support/cli.ts'
-import { readAtLeast } from '../../../test/support/kafka.ts'
+import { readUntil } from '../../../test/support/kafka.ts'
 
 const connection: KafkaConnection = { bootstrapBrokers: [inject('kafkaBrokers')], clientId: 'kpipe-test' }
 const log = createLogger('silent')
@@ -46,7 +46,7 @@ describe('Kafka shell against a real broker', () => {
     expect(first.created).toEqual([topic])
     expect(second.existing).toEqual([topic])
     await produce(topic, 20)
-    const records = await readAtLeast(connection, topic, 20)
+    const records = await readUntil(connection, topic, 20)
     expect(records).toHaveLength(20)
     const byValue = new Map(records.map((r) => [r.value!.toString(), r]))
     const r5 = byValue.get('v5')!
@@ -98,7 +98,7 @@ describe('Kafka shell against a real broker', () => {
     expect(failures).toBe(2)
     expect(seen.length).toBeGreaterThan(50)
     expect(new Set(seen).size).toBe(50)
-    const out = await readAtLeast(connection, output, 50)
+    const out = await readUntil(connection, output, 50)
     expect(new Set(out.map((r) => r.value!.toString())).size).toBe(50)
     expect(out[0]!.headers.get('source-topic')!.toString()).toBe(input)
   })
@@ -164,7 +164,7 @@ describe('Kafka shell against a real broker', () => {
     loop.stop()
     await running
     await producer.close()
-    const out = await readAtLeast(connection, output, 30)
+    const out = await readUntil(connection, output, 30)
     expect(out).toHaveLength(30)
   })
 
