@@ -5,6 +5,7 @@ import { LoginGenerator } from './logins/generate/login-generator.ts'
 import { transformLogin } from './logins/core/transform-login.ts'
 import { errorRecord } from './logins/core/error-record.ts'
 import { LoginProcessor } from './logins/process/login-processor.ts'
+import { HASH_KEY, LOGIN_RULES } from './logins/logins.fixture.ts'
 import { HostSampler } from './host-metrics/sampler.ts'
 import {
   filteredRecordSchema,
@@ -19,9 +20,8 @@ import {
   summaryRecordSchema,
 } from './record-formats.ts'
 
-const rules = { hashKey: 'test-hash-key-0123456789', maxMessageAgeSeconds: 60, allowedAppVersions: new Set(['2.3.0']) }
 const now = Date.parse('2026-11-24T10:00:00Z')
-const settings = (extra: Record<string, string> = {}) => loadSettings({ KPIPE_HASH_KEY: rules.hashKey, ...extra })
+const settings = (extra: Record<string, string> = {}) => loadSettings({ KPIPE_HASH_KEY: HASH_KEY, ...extra })
 const json = (value: unknown) => JSON.parse(String(value)) as unknown
 
 /** What each writer produces is what the readers' schema accepts: one format per topic, checked. */
@@ -36,7 +36,7 @@ describe('every writer writes its topic\'s schema', () => {
     const seen = new Set<string>()
     for (let i = 0; i < 300; i++) {
       const raw = Buffer.from(generator.next(now / 1000).value)
-      const outcome = transformLogin(raw, now, rules)
+      const outcome = transformLogin(raw, now, LOGIN_RULES)
       seen.add(outcome.kind)
       if (outcome.kind === 'processed') expect(processedEventSchema.parse(json(outcome.value))).toBeDefined()
       else if (outcome.kind === 'filtered') expect(filteredRecordSchema.parse(json(outcome.value)).reason).toBe(outcome.reason)

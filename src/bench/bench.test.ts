@@ -1,6 +1,8 @@
 import { describe, expect, inject, it } from 'vitest'
 import { runKpipe } from '../../test/support/cli.ts'
+import { freePort } from '../shell/broker/local-broker.ts'
 import { benchTargets, type BenchResult } from './run-bench.ts'
+import { benchTable } from './report.ts'
 
 /** Every figure `kpipe bench --json` reports; each is a measurement and must be a positive number. */
 const FIGURES = [
@@ -58,6 +60,59 @@ describe('kpipe bench', () => {
     // the table's progress lines went to stderr, the JSON alone to stdout
     expect(run.stderr).toContain('bench: done')
   }, 300_000)
+
+  it('a PostgreSQL that cannot be reached: said at the start, every figure before the sink printed as measured and in the JSON, the sink named as failed, exit 1', async () => {
+    const port = await freePort()
+    const url = `postgres://kpipe@127.0.0.1:${port}/bench`
+    const run = runKpipe(['bench', '--quick', '--messages', '2000', '--json'], { KAFKA_BROKERS: inject('kafkaBrokers'), DATABASE_URL: url }, 240_000)
+    expect(run.code, run.stderr).toBe(1)
+    const result = JSON.parse(run.stdout) as BenchResult
+    for (const key of FIGURES.filter((f) => /^(ceiling|processor|latency)\./.test(f))) expect(at(result, key), key).toBeGreaterThan(0)
+    expect(result.failed?.part).toBe('sink into PostgreSQL')
+    expect(result.failed?.error).toContain(`127.0.0.1:${port}`)
+    expect(result.sink).toBeUndefined()
+    expect(result.logins_sink).toBeUndefined()
+    expect(result.collector).toBeUndefined()
+    expect(Object.keys(result.targets).sort()).toEqual(Object.keys(TARGETS).filter((t) => /^(processor|latency)\./.test(t)).sort())
+
+    const lines = run.stderr.split('\n')
+    const lineOf = (pattern: RegExp) => lines.findIndex((l) => pattern.test(l))
+    const n = (v: number) => v.toLocaleString('en')
+    const warning = lineOf(new RegExp(`^bench: PostgreSQL at postgres://kpipe@127\\.0\\.0\\.1:${port}/bench \\(DATABASE_URL\\) cannot be reached`))
+    const ceiling = lineOf(new RegExp(`^bench: broker ceiling: .*${n(result.ceiling!.producer_msgs_per_s)} msg/s`))
+    const alo = lineOf(new RegExp(`^bench: processor at-least-once: ${n(result.processor!.at_least_once.msgs_per_s)} msg/s`))
+    const eos = lineOf(new RegExp(`^bench: processor exactly-once: ${n(result.processor!.exactly_once!.msgs_per_s)} msg/s`))
+    const latency = lineOf(/^bench: end-to-end latency: at 1,000 msg\/s p50 \/ p99 \/ max: /)
+    const failed = lineOf(/^bench: sink into PostgreSQL failed: PostgreSQL at .* cannot be reached/)
+    // each figure reached stderr as its part ended, before the failure
+    expect([warning, ceiling, alo, eos, latency, failed].every((i) => i >= 0), run.stderr).toBe(true)
+    expect([warning, ceiling, alo, eos, latency, failed], run.stderr).toEqual([...[warning, ceiling, alo, eos, latency, failed]].sort((a, b) => a - b))
+  }, 300_000)
+})
+
+describe('the table of a bench whose part failed', () => {
+  it('shows what was measured before the failed part and names it', () => {
+    const processor = { msgs_per_s: 45_000, ratio_to_ceiling: 0.18, cpu_us_per_msg: 18.2, wall_s: 12, startup_s: 1.2, peak_rss_mb: 280 }
+    const result: BenchResult = {
+      machine: { cpus: 2, cpu_model: 'test', memory_total_mb: 4096, node: 'v24', java: '17', load_average_1m_start: 1, load_average_1m_end: 2 },
+      settings: { messages: 5000, repeat: 1, quick: true, sink_rows: 2000, latency_seconds: 1, collector_seconds: 1.5 },
+      ceiling: { record_bytes: 181, producer_msgs_per_s: 250_000, consumer_msgs_per_s: 400_000 },
+      processor: { at_least_once: processor, exactly_once: { ...processor, msgs_per_s: 40_000 } },
+      latency: { at_1000_msgs_per_s: { p50_ms: 2, p99_ms: 8, max_ms: 12, messages: 1000 }, at_10000_msgs_per_s: { p50_ms: 3, p99_ms: 30, max_ms: 40, messages: 10_000 } },
+      sink: { postgres: { rows_per_s: 61_000, peak_rss_mb: 150 } },
+      targets: {},
+      failed: { part: 'sink into PGlite', error: 'the sink exited early' },
+    }
+    result.targets = benchTargets({ processor: result.processor, latency: result.latency, sink: result.sink, loadAverage: 2 })
+    expect(Object.keys(result.targets)).not.toContain('sink.pglite.rows_per_s')
+    expect(result.targets['sink.postgres.rows_per_s']).toMatchObject({ value: 61_000, met: true })
+    const table = benchTable(result)
+    expect(table).toMatch(/^processor\s+at-least-once\s+45,000 msg\/s/m)
+    expect(table).toMatch(/^sink\s+into PostgreSQL\s+61,000 rows\/s/m)
+    expect(table).not.toMatch(/^\s+into PGlite/m)
+    expect(table).not.toContain('collector')
+    expect(table).toContain('FAILED: sink into PGlite: the sink exited early')
+  })
 })
 
 describe('the targets of the benchmark', () => {

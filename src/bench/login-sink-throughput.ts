@@ -6,6 +6,7 @@ import { LoginGenerator } from '../logins/generate/login-generator.ts'
 import { LoginProcessor } from '../logins/process/login-processor.ts'
 import type { BenchContext } from './bench-context.ts'
 import { pollUntil, startPart } from './measure.ts'
+import { expectDatabase } from './sink-throughput.ts'
 
 export interface LoginSinkRun {
   eventsPerS: number
@@ -51,6 +52,8 @@ async function preloadOutputs(context: BenchContext, topics: { processed: string
  */
 export async function measureLoginSink(context: BenchContext, databaseUrl: string, events: number, name: string, cpuProfileDir?: string): Promise<LoginSinkRun> {
   const prefix = `${context.runId}-${name}`
+  // the sink waits for an absent database for ever (it retries): the bench must not
+  await expectDatabase(databaseUrl)
   const topics = { processed: `${prefix}-processed-output`, cleaned: `${prefix}-cleaned-data`, errors: `${prefix}-processed-errors` }
   await context.probe.createTopics(Object.values(topics))
   await preloadOutputs(context, topics, events)

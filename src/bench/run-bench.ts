@@ -8,6 +8,7 @@ import type { Settings } from '../shell/settings.ts'
 import { kafkaConnection } from '../shell/kafka/connection.ts'
 import { freePort, startLocalBroker, stopLocalBroker } from '../shell/broker/local-broker.ts'
 import { removePostgres, startPostgres, type PostgresServer } from '../shell/postgres/ephemeral-server.ts'
+import { redactUrl } from '../shell/postgres/database.ts'
 import { javaCommand } from '../shell/broker/java.ts'
 import type { BenchContext } from './bench-context.ts'
 import { KafkaProbe } from './kafka-probe.ts'
@@ -18,6 +19,8 @@ import { measureLatency } from './end-to-end-latency.ts'
 import { measureSink } from './sink-throughput.ts'
 import { measureLoginSink } from './login-sink-throughput.ts'
 import { measureCollector } from './collector-cost.ts'
+import { sectionLine, type BenchSection } from './report.ts'
+import { errorLine } from '../shell/log.ts'
 
 export interface BenchOptions {
   settings: Settings
@@ -29,6 +32,8 @@ export interface BenchOptions {
   /** write the processor runs' CPU profiles (node --cpu-prof) here */
   cpuProfileDir?: string
   status(line: string): void
+  /** a line the user must see at once: a part's figures as soon as they are measured, a warning */
+  say?(line: string): void
   /** aborting it (Ctrl-C) stops the parts, the temporary broker and database, then calls onInterrupted */
   signal?: AbortSignal
   onInterrupted?: () => void
@@ -36,17 +41,25 @@ export interface BenchOptions {
 
 export const LATENCY_RATES = [1000, 10_000]
 
-/** The figures, keyed by what they are; every number here is a measurement. */
+type ProcessorFigures = { msgs_per_s: number; ratio_to_ceiling: number; cpu_us_per_msg: number; wall_s: number; startup_s: number; peak_rss_mb: number }
+type SinkFigures = { rows_per_s: number; peak_rss_mb: number }
+
+/**
+ * The figures, keyed by what they are; every number here is a measurement. A part that failed is
+ * named in `failed`; the parts before it have their figures, the parts from it on none.
+ */
 export interface BenchResult {
   machine: Record<string, string | number>
   settings: { messages: number; repeat: number; quick: boolean; sink_rows: number; latency_seconds: number; collector_seconds: number }
-  ceiling: { record_bytes: number; producer_msgs_per_s: number; consumer_msgs_per_s: number }
-  processor: Record<'at_least_once' | 'exactly_once', { msgs_per_s: number; ratio_to_ceiling: number; cpu_us_per_msg: number; wall_s: number; startup_s: number; peak_rss_mb: number }>
-  latency: Record<string, { p50_ms: number; p99_ms: number; max_ms: number; messages: number }>
-  sink: Record<'postgres' | 'pglite', { rows_per_s: number; peak_rss_mb: number }>
-  logins_sink: { events_per_s: number; cpu_us_per_event: number; rows: number; peak_rss_mb: number }
-  collector: { cpu_ms_per_sample: number; peak_rss_mb: number }
+  ceiling?: { record_bytes: number; producer_msgs_per_s: number; consumer_msgs_per_s: number }
+  processor?: { at_least_once: ProcessorFigures; exactly_once?: ProcessorFigures }
+  latency?: Record<string, { p50_ms: number; p99_ms: number; max_ms: number; messages: number }>
+  sink?: { postgres?: SinkFigures; pglite?: SinkFigures }
+  logins_sink?: { events_per_s: number; cpu_us_per_event: number; rows: number; peak_rss_mb: number }
+  collector?: { cpu_ms_per_sample: number; peak_rss_mb: number }
+  /** the targets whose figures were measured */
   targets: Record<string, BenchTarget>
+  failed?: { part: string; error: string }
 }
 
 export interface BenchTarget {
@@ -59,34 +72,42 @@ export interface BenchTarget {
 export const QUIET_LOAD_AVERAGE = 1.5
 
 /**
- * The targets of the issue, each with the measured value and whether it is met. The absolute
- * processor rate holds "when the machine is quiet": under more load it is reported with `met`
- * false and `quiet` false, and the ratio to the ceiling of the same run is the figure to judge.
+ * The targets of the issue, each with the measured value and whether it is met; a target whose
+ * figures were not measured (a part failed) is left out. The absolute processor rate holds "when
+ * the machine is quiet": under more load it is reported with `met` false and `quiet` false, and
+ * the ratio to the ceiling of the same run is the figure to judge.
  */
 export function benchTargets(r: {
-  ceilingRate: number
-  processor: BenchResult['processor']
-  latency: BenchResult['latency']
-  sink: BenchResult['sink']
+  processor?: BenchResult['processor']
+  latency?: BenchResult['latency']
+  sink?: BenchResult['sink']
   loadAverage: number
 }): Record<string, BenchTarget & { quiet?: boolean }> {
-  const { processor: p, sink } = r
   const at = (value: number, op: '>=' | '<=', limit: number, label = String(limit)): BenchTarget =>
     ({ target: `${op} ${label}`, value, met: op === '>=' ? value >= limit : value <= limit })
-  const quiet = r.loadAverage < QUIET_LOAD_AVERAGE
-  const alo = p.at_least_once.msgs_per_s
-  return {
-    'processor.at_least_once.ratio_to_ceiling': at(p.at_least_once.ratio_to_ceiling, '>=', 0.5),
-    'processor.at_least_once.msgs_per_s': { ...at(alo, '>=', 90_000, '90000 (machine quiet)'), met: quiet && alo >= 90_000, quiet },
-    'processor.at_least_once.cpu_us_per_msg': at(p.at_least_once.cpu_us_per_msg, '<=', 12),
-    'processor.exactly_once.ratio_to_at_least_once': at(Math.round((p.exactly_once.msgs_per_s / alo) * 1000) / 1000, '>=', 0.9),
-    'processor.peak_rss_mb': at(Math.max(p.at_least_once.peak_rss_mb, p.exactly_once.peak_rss_mb), '<=', 250),
-    'latency.at_1000_msgs_per_s.p99_ms': at(r.latency.at_1000_msgs_per_s!.p99_ms, '<=', 25),
-    'latency.at_10000_msgs_per_s.p99_ms': at(r.latency.at_10000_msgs_per_s!.p99_ms, '<=', 50),
-    'sink.postgres.rows_per_s': at(sink.postgres.rows_per_s, '>=', 60_000),
-    'sink.pglite.rows_per_s': at(sink.pglite.rows_per_s, '>=', 30_000),
-    'sink.pglite.peak_rss_mb': at(sink.pglite.peak_rss_mb, '<=', 500),
+  const targets: Record<string, BenchTarget & { quiet?: boolean }> = {}
+  const alo = r.processor?.at_least_once
+  const eos = r.processor?.exactly_once
+  if (alo) {
+    const quiet = r.loadAverage < QUIET_LOAD_AVERAGE
+    targets['processor.at_least_once.ratio_to_ceiling'] = at(alo.ratio_to_ceiling, '>=', 0.5)
+    targets['processor.at_least_once.msgs_per_s'] = { ...at(alo.msgs_per_s, '>=', 90_000, '90000 (machine quiet)'), met: quiet && alo.msgs_per_s >= 90_000, quiet }
+    targets['processor.at_least_once.cpu_us_per_msg'] = at(alo.cpu_us_per_msg, '<=', 12)
   }
+  if (alo && eos) {
+    targets['processor.exactly_once.ratio_to_at_least_once'] = at(Math.round((eos.msgs_per_s / alo.msgs_per_s) * 1000) / 1000, '>=', 0.9)
+    targets['processor.peak_rss_mb'] = at(Math.max(alo.peak_rss_mb, eos.peak_rss_mb), '<=', 250)
+  }
+  for (const [rate, limitMs] of [[1000, 25], [10_000, 50]] as const) {
+    const l = r.latency?.[`at_${rate}_msgs_per_s`]
+    if (l) targets[`latency.at_${rate}_msgs_per_s.p99_ms`] = at(l.p99_ms, '<=', limitMs)
+  }
+  if (r.sink?.postgres) targets['sink.postgres.rows_per_s'] = at(r.sink.postgres.rows_per_s, '>=', 60_000)
+  if (r.sink?.pglite) {
+    targets['sink.pglite.rows_per_s'] = at(r.sink.pglite.rows_per_s, '>=', 30_000)
+    targets['sink.pglite.peak_rss_mb'] = at(r.sink.pglite.peak_rss_mb, '<=', 500)
+  }
+  return targets
 }
 
 const MB = 1024 * 1024
@@ -97,6 +118,10 @@ const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** di
  * the collector, each part run as its own process the way an operator runs it, each figure the
  * median of `repeat` runs. Starts a temporary broker unless KAFKA_BROKERS is set, and an
  * ephemeral PostgreSQL unless DATABASE_URL is set; removes what it created.
+ *
+ * Each part's figures go to `measured` as soon as they are known. When a part fails after others
+ * were measured, the result holds those figures and names the failed part (`failed`); when it
+ * fails before anything was measured (no broker, no database), the error is thrown as it is.
  */
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const { settings, status, repeat } = options
@@ -105,6 +130,14 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const latencySeconds = options.quick ? 1 : 10
   const collectorSeconds = options.quick ? 1.5 : 10
   const machine = describeMachine()
+  const result: BenchResult = {
+    machine,
+    settings: { messages: options.messages, repeat, quick: options.quick, sink_rows: sinkRows, latency_seconds: latencySeconds, collector_seconds: collectorSeconds },
+    targets: {},
+  }
+  /** the part under way, named as in the status line and in `failed` */
+  let part = 'start-up'
+  const measured = (section: BenchSection) => options.say?.(sectionLine(result, section, part))
   const cleanups: (() => Promise<void> | void)[] = []
   let cleaned: Promise<void> | undefined
   const cleanUp = () => (cleaned ??= (async () => {
@@ -124,7 +157,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     let bootstrap = settings.KAFKA_BROKERS.join(',')
     const [brokerReady, postgresUrl] = await Promise.all([
       ownBroker ? startTemporaryBroker(status, cleanups) : Promise.resolve(bootstrap),
-      settings.DATABASE_URL ? benchDatabase(settings.DATABASE_URL, runId, cleanups) : startTemporaryPostgres(status, cleanups),
+      settings.DATABASE_URL ? benchDatabase(settings.DATABASE_URL, runId, cleanups, (line) => (options.say ?? status)(line)) : startTemporaryPostgres(status, cleanups),
     ])
     bootstrap = brokerReady
     const connection = kafkaConnection({ ...settings, KAFKA_BROKERS: bootstrap.split(',') }, 'bench')
@@ -142,15 +175,19 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         return env
       },
     }
-    const runs = <T>(label: string, run: (i: number) => Promise<T>) => sequence(repeat, (i) => {
-      if (options.signal?.aborted) throw new Error('interrupted')
-      status(`${label} (run ${i + 1} of ${repeat})`)
-      return run(i)
-    })
+    const runs = <T>(label: string, run: (i: number) => Promise<T>) => {
+      part = label
+      return sequence(repeat, (i) => {
+        if (options.signal?.aborted) throw new Error('interrupted')
+        status(`${label} (run ${i + 1} of ${repeat})`)
+        return run(i)
+      })
+    }
 
+    part = 'preloading login events'
     const preload = await preloadLogins(context, `${runId}-logins`, options.messages)
     cleanups.push(() => probe.deleteTopics([preload.topic]))
-    const ceilingRuns = await runs('broker ceiling: ProducerPerformance and ConsumerPerformance', async (i) => {
+    const ceilingRuns = await runs('broker ceiling', async (i) => {
       const topic = `${runId}-ceiling-${i}`
       await probe.createTopics([topic])
       try {
@@ -159,19 +196,19 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         await probe.deleteTopics([topic]).catch(() => {})
       }
     })
-    const ceiling = {
+    result.ceiling = {
       record_bytes: preload.meanValueBytes,
       producer_msgs_per_s: round(median(ceilingRuns.map((r) => r.producerMsgsPerS)), 0),
       consumer_msgs_per_s: round(median(ceilingRuns.map((r) => r.consumerMsgsPerS)), 0),
     }
-    const ceilingRate = Math.min(ceiling.producer_msgs_per_s, ceiling.consumer_msgs_per_s)
+    measured('ceiling')
+    const ceilingRate = Math.min(result.ceiling.producer_msgs_per_s, result.ceiling.consumer_msgs_per_s)
 
-    const processor = {} as BenchResult['processor']
     for (const [key, exactlyOnce] of [['at_least_once', false], ['exactly_once', true]] as const) {
       const label = `processor ${exactlyOnce ? 'exactly-once' : 'at-least-once'}`
       const results = await runs(label, (i) => measureProcessor(context, preload, exactlyOnce, `${key.replaceAll('_', '-')}-${i}`, options.cpuProfileDir))
       const msgsPerS = median(results.map((r) => r.msgsPerS))
-      processor[key] = {
+      const figures = {
         msgs_per_s: round(msgsPerS, 0),
         ratio_to_ceiling: round(msgsPerS / ceilingRate, 3),
         cpu_us_per_msg: round(median(results.map((r) => r.cpuUsPerMsg)), 1),
@@ -179,10 +216,13 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         startup_s: round(median(results.map((r) => r.startupS)), 2),
         peak_rss_mb: round(Math.max(...results.map((r) => r.peakRssBytes)) / MB),
       }
+      if (key === 'at_least_once') result.processor = { at_least_once: figures }
+      else result.processor!.exactly_once = figures
+      measured(`processor.${key}`)
     }
 
     const latencyRuns = await runs('end-to-end latency', () => measureLatency(context, LATENCY_RATES, latencySeconds))
-    const latency: BenchResult['latency'] = {}
+    const latency: NonNullable<BenchResult['latency']> = {}
     LATENCY_RATES.forEach((rate, i) => {
       const at = latencyRuns.map((r) => r[i]!)
       latency[`at_${rate}_msgs_per_s`] = {
@@ -192,34 +232,37 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         messages: median(at.map((r) => r.messages)),
       }
     })
+    result.latency = latency
+    measured('latency')
 
-    const sink = {} as BenchResult['sink']
     for (const [key, url] of [['postgres', postgresUrl], ['pglite', undefined]] as const) {
       const results = await runs(`sink into ${key === 'postgres' ? 'PostgreSQL' : 'PGlite'}`, (i) => measureSink(context, url, sinkRows, `sink-${key}-${i}`))
-      sink[key] = { rows_per_s: round(median(results.map((r) => r.rowsPerS)), 0), peak_rss_mb: round(Math.max(...results.map((r) => r.peakRssBytes)) / MB) }
+      result.sink = { ...result.sink, [key]: { rows_per_s: round(median(results.map((r) => r.rowsPerS)), 0), peak_rss_mb: round(Math.max(...results.map((r) => r.peakRssBytes)) / MB) } }
+      measured(`sink.${key}`)
     }
 
     const loginSinkRuns = await runs('logins sink into PostgreSQL', (i) => measureLoginSink(context, postgresUrl, sinkRows, `logins-sink-${i}`, options.cpuProfileDir))
-    const logins_sink = { events_per_s: round(median(loginSinkRuns.map((r) => r.eventsPerS)), 0), cpu_us_per_event: round(median(loginSinkRuns.map((r) => r.cpuUsPerEvent)), 1), rows: median(loginSinkRuns.map((r) => r.rows)), peak_rss_mb: round(Math.max(...loginSinkRuns.map((r) => r.peakRssBytes)) / MB) }
+    result.logins_sink = { events_per_s: round(median(loginSinkRuns.map((r) => r.eventsPerS)), 0), cpu_us_per_event: round(median(loginSinkRuns.map((r) => r.cpuUsPerEvent)), 1), rows: median(loginSinkRuns.map((r) => r.rows)), peak_rss_mb: round(Math.max(...loginSinkRuns.map((r) => r.peakRssBytes)) / MB) }
+    measured('logins_sink')
 
     const collectorRuns = await runs('collector', () => measureCollector(context, collectorSeconds))
-    const collector = {
+    result.collector = {
       cpu_ms_per_sample: round(median(collectorRuns.map((r) => r.cpuMsPerSample)), 3),
       peak_rss_mb: round(Math.max(...collectorRuns.map((r) => r.peakRssBytes)) / MB),
     }
-
-    machine.load_average_1m_end = round(loadavg()[0]!, 2)
-    const targets = benchTargets({ ceilingRate, processor, latency, sink, loadAverage: Math.max(Number(machine.load_average_1m_start), machine.load_average_1m_end) })
-    targets['logins_sink.events_per_s'] = { target: '>= 100000', value: logins_sink.events_per_s, met: logins_sink.events_per_s >= 100_000 }
-    return {
-      machine,
-      settings: { messages: options.messages, repeat, quick: options.quick, sink_rows: sinkRows, latency_seconds: latencySeconds, collector_seconds: collectorSeconds },
-      ceiling, processor, latency, sink, logins_sink, collector, targets,
-    }
+    measured('collector')
+  } catch (error) {
+    // nothing measured yet (no broker, no database): the error as it is, for the CLI's one line
+    if (!result.ceiling || options.signal?.aborted) throw error
+    result.failed = { part, error: errorLine(error) }
   } finally {
     options.signal?.removeEventListener('abort', onAbort)
     await cleanUp()
   }
+  machine.load_average_1m_end = round(loadavg()[0]!, 2)
+  result.targets = benchTargets({ processor: result.processor, latency: result.latency, sink: result.sink, loadAverage: Math.max(Number(machine.load_average_1m_start), machine.load_average_1m_end) })
+  if (result.logins_sink) result.targets['logins_sink.events_per_s'] = { target: '>= 100000', value: result.logins_sink.events_per_s, met: result.logins_sink.events_per_s >= 100_000 }
+  return result
 }
 
 async function sequence<T>(n: number, run: (i: number) => Promise<T>): Promise<T[]> {
@@ -249,13 +292,20 @@ async function startTemporaryPostgres(status: (line: string) => void, cleanups: 
 /**
  * With DATABASE_URL set, the sink is measured in a database of its own on that server, dropped
  * afterwards; where the role may not create databases, in the given one (the bench deletes
- * its rows, which carry host names of this run only).
+ * its rows, which carry host names of this run only). A server that cannot be reached is said at
+ * once: the parts before the sinks are still measured, and the sinks fail when their turn comes.
  */
-async function benchDatabase(url: string, runId: string, cleanups: (() => Promise<void> | void)[]): Promise<string> {
+async function benchDatabase(url: string, runId: string, cleanups: (() => Promise<void> | void)[], warn: (line: string) => void): Promise<string> {
   const name = runId.replaceAll('-', '_')
-  const admin = new pg.Client({ connectionString: url })
+  const admin = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
   try {
     await admin.connect()
+  } catch (error) {
+    await admin.end().catch(() => {})
+    warn(`PostgreSQL at ${redactUrl(url)} (DATABASE_URL) cannot be reached (${errorLine(error)}): the sinks into PostgreSQL will fail`)
+    return url
+  }
+  try {
     await admin.query(`CREATE DATABASE ${name}`)
   } catch {
     return url

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { createProducer } from '../shell/kafka/producer.ts'
 import type { OutputRecord } from '../shell/kafka/records.ts'
 import { openPostgres } from '../shell/postgres/database.ts'
+import { errorLine } from '../shell/log.ts'
 import { awaitGroup, steadyRate, type BenchContext } from './bench-context.ts'
 import { startPart } from './measure.ts'
 
@@ -47,6 +48,8 @@ async function preloadSamples(context: BenchContext, topic: string, hostPrefix: 
  * For PostgreSQL, the rows are counted after.
  */
 export async function measureSink(context: BenchContext, databaseUrl: string | undefined, rows: number, name: string): Promise<SinkRun> {
+  // the sink waits for an absent database for ever (it retries): the bench must not
+  if (databaseUrl) await expectDatabase(databaseUrl)
   const prefix = `${context.runId}-${name}`
   const topic = `${prefix}-performance`
   const errors = `${prefix}-performance-errors`
@@ -78,6 +81,18 @@ export async function measureSink(context: BenchContext, databaseUrl: string | u
       await db.query('DELETE FROM performance WHERE host LIKE $1', [`${prefix}-%`]).catch(() => {})
       await db.close()
     }
+  }
+}
+
+/** Fails, saying so, when PostgreSQL at `databaseUrl` does not answer. */
+export async function expectDatabase(databaseUrl: string): Promise<void> {
+  const db = openPostgres(databaseUrl, 1)
+  try {
+    await db.query('SELECT 1')
+  } catch (error) {
+    throw new Error(`PostgreSQL at ${db.description} (DATABASE_URL) cannot be reached: ${errorLine(error)}`, { cause: error })
+  } finally {
+    await db.close().catch(() => {})
   }
 }
 

@@ -5,7 +5,7 @@ import type { KpipeProducer } from '../shell/kafka/producer.ts'
 import type { Database } from '../shell/postgres/database.ts'
 import type { Settings } from '../shell/settings.ts'
 import { startDashboard, type RunningDashboard } from './server.ts'
-import { counts, createFeedTopics, insertRows, openTestDatabase, sampleValue, silentLog, testProducer, testSettings, unique, waitFor, type Row } from './dashboard.fixture.ts'
+import { commitGroupOffset, counts, createFeedTopics, insertRows, openTestDatabase, sampleValue, silentLog, testProducer, testSettings, unique, waitFor, type Row } from './dashboard.fixture.ts'
 
 /**
  * The dashboard's API against the run's real broker and PostgreSQL, with known data: history
@@ -250,12 +250,7 @@ describe('host metrics API (PostgreSQL history, Kafka live)', () => {
 describe('Kafka panel and Prometheus', () => {
   it('/api/kafka lists the topics with end offsets and a consumer group with its lag', async () => {
     const group = unique('dash-lag-group')
-    const admin = new Admin(clientOptions(kafkaConnection(settings), 'dashboard-test-admin'))
-    try {
-      await admin.alterConsumerGroupOffsets({ groupId: group, topics: [{ name: settings.TOPIC_ERRORS, partitionOffsets: [{ partition: 0, offset: 0n }] }] })
-    } finally {
-      await admin.close()
-    }
+    await commitGroupOffset(settings, group, settings.TOPIC_ERRORS, 0n)
     const k = await waitFor(async () => {
       const body = (await get('/api/kafka')).body
       return body.groups?.some((g: { group_id: string }) => g.group_id === group) ? body : undefined

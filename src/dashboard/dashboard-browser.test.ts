@@ -2,16 +2,14 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Admin } from '@platformatic/kafka'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, expect, inject, it } from 'vitest'
-import { clientOptions, kafkaConnection } from '../shell/kafka/connection.ts'
 import type { KpipeProducer } from '../shell/kafka/producer.ts'
 import type { OutputRecord } from '../shell/kafka/records.ts'
 import type { Database } from '../shell/postgres/database.ts'
 import type { Settings } from '../shell/settings.ts'
 import { startDashboard, type RunningDashboard } from './server.ts'
-import { counts, createFeedTopics, insertRows, openTestDatabase, sampleValue, silentLog, testProducer, testSettings, waitFor, type Row } from './dashboard.fixture.ts'
+import { commitGroupOffset, counts, createFeedTopics, insertRows, openTestDatabase, sampleValue, silentLog, testProducer, testSettings, waitFor, type Row } from './dashboard.fixture.ts'
 
 /**
  * The page in Debian's Chromium, driven by playwright-core, against a dashboard on the run's
@@ -273,12 +271,7 @@ it('switches between 5 min, 1 h and 24 h', async () => {
 
 it('shows the topics with their end offsets and the consumer groups with their lag', async () => {
   const sinkGroup = `kpipe-metrics-sink-${host.slice(4)}`
-  const admin = new Admin(clientOptions(kafkaConnection(settings), 'dashboard-test-admin'))
-  try {
-    await admin.alterConsumerGroupOffsets({ groupId: sinkGroup, topics: [{ name: settings.TOPIC_PERFORMANCE, partitionOffsets: [{ partition: 0, offset: 1n }] }] })
-  } finally {
-    await admin.close()
-  }
+  await commitGroupOffset(settings, sinkGroup, settings.TOPIC_PERFORMANCE, 1n)
   await waitFor(async () => (await page.textContent('#groups-body'))?.includes(sinkGroup), 10_000, 'the group in the Kafka panel')
   const row = await page.$eval(`#topics-body`, (body, topic) => [...body.querySelectorAll('tr')].find((tr) => tr.cells[0]?.textContent === topic)?.textContent, settings.TOPIC_METRICS)
   // 151 seconds of metrics (181 less the 30 s hole) from two processor instances

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto'
+import { Admin } from '@platformatic/kafka'
 import { inject } from 'vitest'
 import { createLogger } from '../shell/log.ts'
 import { loadSettings, type Settings } from '../shell/settings.ts'
-import { kafkaConnection } from '../shell/kafka/connection.ts'
+import { clientOptions, kafkaConnection } from '../shell/kafka/connection.ts'
 import { createProducer, type KpipeProducer } from '../shell/kafka/producer.ts'
 import { ensureTopics } from '../shell/kafka/topics.ts'
 import { openPostgres, type Database } from '../shell/postgres/database.ts'
@@ -41,6 +42,16 @@ export async function openTestDatabase(): Promise<Database> {
   // the sink's own schema, created the sink's way: other test files create it at the same time
   await ensurePerformanceTable(db)
   return db
+}
+
+/** Commits `offset` for `groupId` on partition 0 of `topic`: a consumer group with a lag, for the Kafka panel. */
+export async function commitGroupOffset(settings: Settings, groupId: string, topic: string, offset: bigint): Promise<void> {
+  const admin = new Admin(clientOptions(kafkaConnection(settings), 'dashboard-test-admin'))
+  try {
+    await admin.alterConsumerGroupOffsets({ groupId, topics: [{ name: topic, partitionOffsets: [{ partition: 0, offset }] }] })
+  } finally {
+    await admin.close()
+  }
 }
 
 export function testProducer(settings: Settings): KpipeProducer {

@@ -1,26 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { describe, expect, inject, it } from 'vitest'
 import { freePort } from '../shell/broker/local-broker.ts'
 import { openPglite } from '../shell/postgres/database.ts'
 import { uniqueName, waitUntil } from '../../test/support/host-metrics.ts'
-
-// the built CLI: `npm test` builds first
-const BIN = fileURLToPath(new URL('../../bin/kpipe.js', import.meta.url))
-
-function kpipe(args: string[], env: Record<string, string>): ChildProcess & { output: () => string } {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()))
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()))
-  return Object.assign(child, { output: () => output })
-}
-
-const exitOf = (child: ChildProcess) =>
-  child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+import { exitOf, runKpipe, spawnKpipe } from '../../test/support/cli.ts'
 
 async function metric(port: number, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
@@ -30,8 +15,8 @@ async function metric(port: number, name: string): Promise<number> {
 describe('kpipe metrics collect / sink', () => {
   it('refuses an interval below 100 ms or not a duration, in one line, exit 2', () => {
     for (const interval of ['50ms', 'soon']) {
-      const result = spawnSync(process.execPath, [BIN, 'metrics', 'collect', '--interval', interval], { encoding: 'utf8', env: { ...process.env, KAFKA_BROKERS: inject('kafkaBrokers') } })
-      expect(result.status).toBe(2)
+      const result = runKpipe(['metrics', 'collect', '--interval', interval], { KAFKA_BROKERS: inject('kafkaBrokers') })
+      expect(result.code).toBe(2)
       expect(result.stderr.trim().split('\n')).toHaveLength(1)
       expect(result.stderr).toContain(`METRICS_INTERVAL="${interval}"`)
     }
@@ -42,8 +27,8 @@ describe('kpipe metrics collect / sink', () => {
     const host = uniqueName('cli-host')
     const env = { KAFKA_BROKERS: inject('kafkaBrokers'), KPIPE_DATA_DIR: dataDir, TOPIC_PERFORMANCE: uniqueName('performance'), TOPIC_PERFORMANCE_ERRORS: uniqueName('performance-errors') }
     const [collectPort, sinkPort] = [await freePort(), await freePort()]
-    const collector = kpipe(['metrics', 'collect', '--interval', '100ms', '--host', host, '--metrics-port', String(collectPort)], env)
-    const sink = kpipe(['metrics', 'sink', '--group', uniqueName('sink'), '--metrics-port', String(sinkPort)], env)
+    const collector = spawnKpipe(['metrics', 'collect', '--interval', '100ms', '--host', host, '--metrics-port', String(collectPort)], env)
+    const sink = spawnKpipe(['metrics', 'sink', '--group', uniqueName('sink'), '--metrics-port', String(sinkPort)], env)
     try {
       await waitUntil(async () => (await metric(sinkPort, 'kpipe_sink_rows_written_total')) >= 10, 'ten rows written by the sink', 40_000)
       expect(await metric(collectPort, 'kpipe_collector_samples_total')).toBeGreaterThanOrEqual(10)
@@ -52,8 +37,8 @@ describe('kpipe metrics collect / sink', () => {
       const stopped = Date.now()
       collector.kill('SIGINT')
       sink.kill('SIGTERM')
-      expect(await exitOf(collector)).toBe(0)
-      expect(await exitOf(sink)).toBe(0)
+      expect((await exitOf(collector)).code).toBe(0)
+      expect((await exitOf(sink)).code).toBe(0)
       expect(Date.now() - stopped).toBeLessThan(10_000)
     } finally {
       collector.kill('SIGKILL')

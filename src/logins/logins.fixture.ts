@@ -8,9 +8,29 @@ import { ensureTopics } from '../shell/kafka/topics.ts'
 import { readTopic } from '../shell/kafka/topic-reader.ts'
 import type { ConsumedRecord, OutputRecord } from '../shell/kafka/records.ts'
 import { createLogger } from '../shell/log.ts'
+import type { LoginRules } from './core/login-event.ts'
 import { runGenerator } from './generate/run-generator.ts'
 
 export const HASH_KEY = 'test-hash-key-0123456789'
+
+/** The fixed "now" of the tests of the pure rules: 2023-09-12T00:46:00Z, nine seconds after SPEC's example event. */
+export const NOW_S = 1_694_479_560
+export const NOW = NOW_S * 1000
+
+/** The default rules (events older than 60 s are stale, version 2.3.0 only) under HASH_KEY. */
+export const LOGIN_RULES: LoginRules = { hashKey: HASH_KEY, maxMessageAgeSeconds: 60, allowedAppVersions: new Set(['2.3.0']) }
+
+/** SPEC's example login event (2023-09-12T00:45:51Z), with `overrides` on top. */
+export const loginEvent = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
+  user_id: '424cdd21-063a-43a7-b91b-7ca1a833afae',
+  app_version: '2.3.0',
+  device_type: 'android',
+  ip: '199.172.111.135',
+  locale: 'RU',
+  device_id: '593-47-5928',
+  timestamp: '1694479551',
+  ...overrides,
+})
 
 /** Environment of one test: its own topics (unique names), the test broker, a hash key. */
 export function loginEnv(extra: Record<string, string> = {}): Record<string, string> {

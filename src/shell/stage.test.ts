@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto'
-import { Admin, Consumer } from '@platformatic/kafka'
+import { Admin } from '@platformatic/kafka'
 import { describe, expect, inject, it } from 'vitest'
 import { createLogger } from './log.ts'
 import { retryWithBackoff } from './retry.ts'
 import { StageComponent } from './stage.ts'
 import { clientOptions, type KafkaConnection } from './kafka/connection.ts'
 import { createProducer } from './kafka/producer.ts'
-import { rawDeserializers, type ConsumedRecord, type OutputRecord } from './kafka/records.ts'
+import type { OutputRecord } from './kafka/records.ts'
 import { ensureTopics } from './kafka/topics.ts'
 import { registry } from './observability/prometheus.ts'
 import { waitFor } from '../../test/support/cli.ts'
+import { readUntil } from '../../test/support/kafka.ts'
 
 const connection: KafkaConnection = { bootstrapBrokers: [inject('kafkaBrokers')], clientId: 'kpipe-stage-test' }
 const log = createLogger('silent')
@@ -21,20 +22,6 @@ async function produce(topic: string, count: number) {
   for (let i = 0; i < count; i++) messages.push({ topic, key: `k${i}`, value: `v${i}` })
   await producer.send({ messages })
   await producer.close()
-}
-
-async function readAll(topic: string, expected: number): Promise<ConsumedRecord[]> {
-  const consumer = new Consumer({ ...clientOptions(connection, 'kpipe-stage-test-reader'), groupId: unique('reader'), deserializers: rawDeserializers })
-  const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, isolationLevel: 1, maxWaitTime: 200 })
-  const out: ConsumedRecord[] = []
-  try {
-    stream.on('data', (r: ConsumedRecord) => out.push(r))
-    await waitFor(() => out.length >= expected, 30_000, `${expected} records in ${topic}`)
-  } finally {
-    await stream.close()
-    await consumer.close(true)
-  }
-  return out
 }
 
 async function counterValue(name: string, labels: Record<string, string>): Promise<number> {
@@ -71,17 +58,17 @@ describe.each(['at-least-once', 'exactly-once'] as const)('a stage, %s', (delive
     await stage.start(stop.signal)
     await waitFor(() => committed === 40, 30_000, 'the 40 records committed')
     // idle now: the punctuation still comes, on its own (one written with a batch counts only the batches before it)
-    await waitFor(async () => (await readAll(ticks, 1)).some((r) => JSON.parse(r.value!.toString()).committed === 40), 30_000, 'a tick after the last batch')
+    await waitFor(async () => (await readUntil(connection, ticks, 1)).some((r) => JSON.parse(r.value!.toString()).committed === 40), 30_000, 'a tick after the last batch')
     stop.abort()
     await stage.done
     expect(await stage.ready()).toBe(false)
     const written = await counterValue('kpipe_records_out_total', { topic: ticks, outcome: 'tick' })
-    const all = (await readAll(ticks, written)).map((r) => JSON.parse(r.value!.toString()) as { committed: number; final: boolean })
+    const all = (await readUntil(connection, ticks, written)).map((r) => JSON.parse(r.value!.toString()) as { committed: number; final: boolean })
     expect(all).toHaveLength(written)
     expect(all.at(-1)).toEqual({ committed: 40, final: true })
     // a tick never claims more than was committed when it was written: the counts only grow
     for (let i = 1; i < all.length; i++) expect(all[i]!.committed).toBeGreaterThanOrEqual(all[i - 1]!.committed)
-    expect(await readAll(output, 40)).toHaveLength(40)
+    expect(await readUntil(connection, output, 40)).toHaveLength(40)
     expect(await counterValue('kpipe_records_in_total', { topic: input })).toBe(40)
     expect(await counterValue('kpipe_records_out_total', { topic: output, outcome: 'copied' })).toBe(40)
   })

@@ -33,10 +33,13 @@ export function benchCommand(): Command {
         ownBroker: process.env.KAFKA_BROKERS === undefined && globals.brokers === undefined,
         ...(options.cpuProf ? { cpuProfileDir: resolve(options.cpuProf) } : {}),
         status: (text) => line.update(text),
+        say: (text) => line.done(`bench: ${text}`),
         signal: stop.signal,
         onInterrupted: () => process.exit(130),
       })
-      line.done('bench: done')
+      // a failed part: what was measured before it is printed all the same, and the exit code says it failed
+      line.done(result.failed ? `bench: ${result.failed.part} failed: ${result.failed.error}` : 'bench: done')
       process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : benchTable(result))
+      if (result.failed) process.exitCode = 1
     })
 }

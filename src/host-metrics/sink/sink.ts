@@ -1,10 +1,10 @@
 import type { Logger } from '../../shell/log.ts'
-import { runRetention } from '../../shell/postgres/retention.ts'
 import type { Settings } from '../../shell/settings.ts'
 import { retryWithBackoff, StoppedWaiting } from '../../shell/retry.ts'
 import { StageComponent } from '../../shell/stage.ts'
 import { formatDuration } from '../../shell/duration.ts'
-import { openDatabase, type Database } from '../../shell/postgres/database.ts'
+import type { Database } from '../../shell/postgres/database.ts'
+import { SinkDatabase } from '../../shell/postgres/sink-database.ts'
 import { kafkaConnection } from '../../shell/kafka/connection.ts'
 import { createProducer } from '../../shell/kafka/producer.ts'
 import type { BatchHandler } from '../../shell/kafka/consumer-loop.ts'
@@ -46,10 +46,8 @@ export interface RunningSink {
 export function metricsSinkStage(options: Omit<SinkOptions, 'signal'>): { component: StageComponent; database: () => Database | undefined } {
   const { settings, log } = options
   const connection = kafkaConnection(settings, 'metrics-sink')
-  let db: Database | undefined = options.db
+  const database = new SinkDatabase(settings, options.db)
   let handler: BatchHandler | undefined
-  const retentionStop = new AbortController()
-  let retention: Promise<void> | undefined
   const component = new StageComponent({
     name: 'sink',
     connection,
@@ -63,27 +61,18 @@ export function metricsSinkStage(options: Omit<SinkOptions, 'signal'>): { compon
     ...(options.maxBatchSize ? { maxBatchSize: options.maxBatchSize } : {}),
     log,
     prepare: async (signal) => {
-      db ??= await openDatabase(settings)
+      const db = await database.open()
       await untilSchemaReady(db, log, signal)
       await ensureTopicsPatiently(connection, [settings.TOPIC_PERFORMANCE, settings.TOPIC_PERFORMANCE_ERRORS], log, signal)
       handler = sinkHandler({ db, errorsTopic: settings.TOPIC_PERFORMANCE_ERRORS })
       const retentionMs = settings.METRICS_RETENTION
-      const checkMs = options.retentionCheckMs ?? Math.min(600_000, Math.max(60_000, Math.floor(retentionMs / 10)))
-      retention = runRetention(() => deleteExpiredRows(db!, retentionMs), { what: 'row(s)', retentionMs, everyMs: checkMs, log, signal: retentionStop.signal })
+      const checkMs = database.startRetention({ deleteExpired: deleteExpiredRows, what: 'row(s)', retentionMs, everyMs: options.retentionCheckMs, log })
       log.info(`sink: ${settings.TOPIC_PERFORMANCE} → ${db.description} (group ${options.groupId}); rows older than ${formatDuration(retentionMs)} are deleted every ${formatDuration(checkMs)}`)
     },
-    close: async () => {
-      retentionStop.abort()
-      await retention
-      // a database handed in belongs to its owner (e.g. one embedded PGlite shared with the dashboard)
-      if (!options.db) await db?.close().catch(() => {})
-    },
-    ready: async () => {
-      await db!.query('SELECT 1')
-      return true
-    },
+    close: () => database.close(),
+    ready: () => database.ready(),
   })
-  return { component, database: () => db }
+  return { component, database: () => database.current }
 }
 
 /** The sink stage, started; `stop()` stops it gracefully. StoppedWaiting when the signal stopped its start-up. */

@@ -4,33 +4,19 @@ import { errorRecord } from './error-record.ts'
 import { epochSeconds } from './epoch-seconds.ts'
 import { pseudonymiseDeviceId } from './pseudonymise.ts'
 import type { LoginOutcome, LoginRules } from './login-event.ts'
+import { HASH_KEY, LOGIN_RULES, loginEvent, NOW, NOW_S } from '../logins.fixture.ts'
 
-const KEY = 'test-hash-key-0123456789'
-const NOW_S = 1_694_479_560
-const NOW = NOW_S * 1000
-const rules: LoginRules = { hashKey: KEY, maxMessageAgeSeconds: 60, allowedAppVersions: new Set(['2.3.0']) }
-
-const event = (overrides: Record<string, unknown> = {}) => ({
-  user_id: '424cdd21-063a-43a7-b91b-7ca1a833afae',
-  app_version: '2.3.0',
-  device_type: 'android',
-  ip: '199.172.111.135',
-  locale: 'RU',
-  device_id: '593-47-5928',
-  timestamp: '1694479551',
-  ...overrides,
-})
 const without = (field: string) => {
-  const e: Record<string, unknown> = event()
+  const e: Record<string, unknown> = loginEvent()
   delete e[field]
   return e
 }
-const run = (value: unknown, r: LoginRules = rules): LoginOutcome =>
+const run = (value: unknown, r: LoginRules = LOGIN_RULES): LoginOutcome =>
   transformLogin(value === undefined ? undefined : Buffer.isBuffer(value) ? value : Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)), NOW, r)
 
 describe('rule 5: a valid event is transformed', () => {
   it('masks the ip, pseudonymises the device id, keeps the timestamp as a number and adds login_time', () => {
-    const outcome = run(event())
+    const outcome = run(loginEvent())
     expect(outcome.kind).toBe('processed')
     if (outcome.kind !== 'processed') return
     expect(JSON.parse(outcome.value)).toEqual({
@@ -39,7 +25,7 @@ describe('rule 5: a valid event is transformed', () => {
       device_type: 'android',
       ip: '199.172.111.xxx',
       locale: 'RU',
-      device_id: pseudonymiseDeviceId(KEY, '593-47-5928'),
+      device_id: pseudonymiseDeviceId(HASH_KEY, '593-47-5928'),
       timestamp: 1694479551,
       login_time: '2023-09-12T00:45:51.000Z',
     })
@@ -59,7 +45,7 @@ describe('rule 5: a valid event is transformed', () => {
     ['an IPv4-mapped IPv6 address', { ip: '::ffff:199.172.111.135' }],
     ['a timestamp a little in the future (clock skew)', { timestamp: String(NOW_S + 3600) }],
   ])('%s', (_why, overrides) => {
-    const outcome = run(event(overrides))
+    const outcome = run(loginEvent(overrides))
     expect(outcome.kind).toBe('processed')
     if (outcome.kind !== 'processed') return
     const out = JSON.parse(outcome.value) as Record<string, unknown>
@@ -84,7 +70,7 @@ describe('rule 5: a valid event is transformed', () => {
 
   it('handles a 1 MB event', () => {
     const big = 'x'.repeat(1024 * 1024)
-    const outcome = run(event({ note: big }))
+    const outcome = run(loginEvent({ note: big }))
     expect(outcome.kind).toBe('processed')
     if (outcome.kind === 'processed') expect((JSON.parse(outcome.value) as { note: string }).note).toBe(big)
   })
@@ -95,11 +81,11 @@ describe('rule 1: not UTF-8 JSON, or not a JSON object → invalid_json', () => 
     ['no value (tombstone)', undefined],
     ['empty value', ''],
     ['bytes that are not UTF-8', Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d])],
-    ['a lone UTF-8 continuation byte', Buffer.concat([Buffer.from(JSON.stringify(event())).subarray(0, 20), Buffer.from([0x80])])],
+    ['a lone UTF-8 continuation byte', Buffer.concat([Buffer.from(JSON.stringify(loginEvent())).subarray(0, 20), Buffer.from([0x80])])],
     ['an overlong UTF-8 encoding', Buffer.from([0x7b, 0xc0, 0xaf, 0x7d])],
-    ['truncated JSON', JSON.stringify(event()).slice(0, 40)],
+    ['truncated JSON', JSON.stringify(loginEvent()).slice(0, 40)],
     ['not JSON at all', 'user_id=1,ip=1.2.3.4'],
-    ['a JSON array', JSON.stringify([event()])],
+    ['a JSON array', JSON.stringify([loginEvent()])],
     ['a JSON number', '42'],
     ['a JSON string', '"hello"'],
     ['JSON null', 'null'],
@@ -119,11 +105,11 @@ describe('rule 2: missing fields and invalid fields', () => {
     ['device_type absent', without('device_type'), ['device_type']],
     ['timestamp absent', without('timestamp'), ['timestamp']],
     ['locale absent', without('locale'), ['locale']],
-    ['null ip', event({ ip: null }), ['ip']],
-    ['empty locale', event({ locale: '' }), ['locale']],
-    ['blank device_type', event({ device_type: '  ' }), ['device_type']],
-    ['empty timestamp', event({ timestamp: '' }), ['timestamp']],
-    ['several at once, named in order', event({ locale: null, ip: '', timestamp: null }), ['ip', 'timestamp', 'locale']],
+    ['null ip', loginEvent({ ip: null }), ['ip']],
+    ['empty locale', loginEvent({ locale: '' }), ['locale']],
+    ['blank device_type', loginEvent({ device_type: '  ' }), ['device_type']],
+    ['empty timestamp', loginEvent({ timestamp: '' }), ['timestamp']],
+    ['several at once, named in order', loginEvent({ locale: null, ip: '', timestamp: null }), ['ip', 'timestamp', 'locale']],
     ['an empty object', {}, ['user_id', 'ip', 'device_id', 'app_version', 'device_type', 'timestamp', 'locale']],
   ])('missing_fields: %s', (_why, value, fields) => {
     const outcome = run(value)
@@ -132,7 +118,7 @@ describe('rule 2: missing fields and invalid fields', () => {
   })
 
   it('missing fields win over invalid ones (rule order)', () => {
-    expect(run(event({ ip: 'nope', locale: null }))).toMatchObject({ errorType: 'missing_fields', fields: ['locale'] })
+    expect(run(loginEvent({ ip: 'nope', locale: null }))).toMatchObject({ errorType: 'missing_fields', fields: ['locale'] })
   })
 
   it.each([
@@ -160,53 +146,53 @@ describe('rule 2: missing fields and invalid fields', () => {
     ['app_version as a number', { app_version: 2.3 }, ['app_version']],
     ['several, named in order', { user_id: 1, ip: 'x', timestamp: 'x' }, ['user_id', 'ip', 'timestamp']],
   ])('invalid_field: %s', (_why, overrides, fields) => {
-    const outcome = run(event(overrides))
+    const outcome = run(loginEvent(overrides))
     expect(outcome).toMatchObject({ kind: 'failed', errorType: 'invalid_field', fields })
   })
 
   it('knows the user id of a failed event when it has one', () => {
-    expect(run(event({ ip: 'x' }))).toMatchObject({ userId: '424cdd21-063a-43a7-b91b-7ca1a833afae' })
-    expect(run(event({ user_id: 42 }))).toMatchObject({ userId: null })
+    expect(run(loginEvent({ ip: 'x' }))).toMatchObject({ userId: '424cdd21-063a-43a7-b91b-7ca1a833afae' })
+    expect(run(loginEvent({ user_id: 42 }))).toMatchObject({ userId: null })
   })
 })
 
 describe('rules 3 and 4: stale and unsupported events go to cleaned-data, transformed', () => {
   it('stale: older than MAX_MESSAGE_AGE', () => {
-    const outcome = run(event({ timestamp: String(NOW_S - 61) }))
+    const outcome = run(loginEvent({ timestamp: String(NOW_S - 61) }))
     expect(outcome).toMatchObject({ kind: 'filtered', reason: 'stale' })
     if (outcome.kind !== 'filtered') return
     const record = JSON.parse(outcome.value) as { reason: string; event: Record<string, unknown>; detail: string }
     expect(record.reason).toBe('stale')
     expect(record.detail).toMatch(/61 s old; MAX_MESSAGE_AGE is 60 s/)
     expect(record.event.ip).toBe('199.172.111.xxx')
-    expect(record.event.device_id).toBe(pseudonymiseDeviceId(KEY, '593-47-5928'))
+    expect(record.event.device_id).toBe(pseudonymiseDeviceId(HASH_KEY, '593-47-5928'))
     expect(outcome.value).not.toContain('593-47-5928')
   })
 
   it('exactly MAX_MESSAGE_AGE old is not stale', () => {
-    expect(run(event({ timestamp: String(NOW_S - 60) })).kind).toBe('processed')
+    expect(run(loginEvent({ timestamp: String(NOW_S - 60) })).kind).toBe('processed')
   })
 
   it('epoch 0 is valid epoch seconds, and stale', () => {
-    expect(run(event({ timestamp: 0 }))).toMatchObject({ kind: 'filtered', reason: 'stale' })
+    expect(run(loginEvent({ timestamp: 0 }))).toMatchObject({ kind: 'filtered', reason: 'stale' })
   })
 
   it('MAX_MESSAGE_AGE=0 turns the check off', () => {
-    expect(run(event({ timestamp: '1000' }), { ...rules, maxMessageAgeSeconds: 0 }).kind).toBe('processed')
+    expect(run(loginEvent({ timestamp: '1000' }), { ...LOGIN_RULES, maxMessageAgeSeconds: 0 }).kind).toBe('processed')
   })
 
   it('app_version not allowed', () => {
-    const outcome = run(event({ app_version: '2.2.0' }))
+    const outcome = run(loginEvent({ app_version: '2.2.0' }))
     expect(outcome).toMatchObject({ kind: 'filtered', reason: 'app_version', appVersion: '2.2.0' })
     if (outcome.kind === 'filtered') expect(JSON.parse(outcome.value)).toMatchObject({ reason: 'app_version', event: { app_version: '2.2.0', ip: '199.172.111.xxx' } })
   })
 
   it('stale is checked before the app version (rule order)', () => {
-    expect(run(event({ app_version: '1.0.0', timestamp: '1000' }))).toMatchObject({ reason: 'stale' })
+    expect(run(loginEvent({ app_version: '1.0.0', timestamp: '1000' }))).toMatchObject({ reason: 'stale' })
   })
 
   it('ALLOWED_APP_VERSIONS may list several', () => {
-    expect(run(event({ app_version: '2.4.0' }), { ...rules, allowedAppVersions: new Set(['2.3.0', '2.4.0']) }).kind).toBe('processed')
+    expect(run(loginEvent({ app_version: '2.4.0' }), { ...LOGIN_RULES, allowedAppVersions: new Set(['2.3.0', '2.4.0']) }).kind).toBe('processed')
   })
 })
 

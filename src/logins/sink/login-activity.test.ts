@@ -1,32 +1,19 @@
 import { describe, expect, it } from 'vitest'
 import { transformLogin } from '../core/transform-login.ts'
 import { errorRecord } from '../core/error-record.ts'
-import type { LoginRules } from '../core/login-event.ts'
+import { LOGIN_RULES, loginEvent, NOW, NOW_S } from '../logins.fixture.ts'
 import { activityOf, aggregateActivity, dimension, MAX_DIMENSION_LENGTH, UNREADABLE_OUTCOME, type ActivityRecord, type OutputTopic } from './login-activity.ts'
 
-const NOW_S = 1_694_479_560 // 2023-09-12T00:46:00Z
-const NOW = NOW_S * 1000
-const rules: LoginRules = { hashKey: 'test-hash-key-0123456789', maxMessageAgeSeconds: 60, allowedAppVersions: new Set(['2.3.0']) }
 /** the Kafka timestamp of the records below: 2023-09-12T00:47:30.250Z, minute 00:47 */
 const RECORD_TS = BigInt(NOW + 90_250)
 const RECORD_MINUTE = Date.parse('2023-09-12T00:47:00Z')
 
-const event = (overrides: Record<string, unknown> = {}) => ({
-  user_id: '424cdd21-063a-43a7-b91b-7ca1a833afae',
-  app_version: '2.3.0',
-  device_type: 'android',
-  ip: '199.172.111.135',
-  locale: 'RU',
-  device_id: '593-47-5928',
-  timestamp: '1694479551', // 00:45:51
-  ...overrides,
-})
 const EVENT_MINUTE = Date.parse('2023-09-12T00:45:00Z')
 
 /** What the processor writes for `input`: the topic and the record value, made by the processor's own functions. */
 function processorOutput(input: unknown): { topic: OutputTopic; value: Buffer } {
   const raw = Buffer.isBuffer(input) ? input : Buffer.from(typeof input === 'string' ? input : JSON.stringify(input))
-  const outcome = transformLogin(raw, NOW, rules)
+  const outcome = transformLogin(raw, NOW, LOGIN_RULES)
   if (outcome.kind === 'processed') return { topic: 'processed', value: Buffer.from(outcome.value) }
   if (outcome.kind === 'filtered') return { topic: 'cleaned', value: Buffer.from(outcome.value) }
   return { topic: 'errors', value: Buffer.from(errorRecord(outcome, raw, { topic: 'user-login', partition: 0, offset: 7n }, new Date(NOW).toISOString())) }
@@ -37,39 +24,39 @@ const activity = (topic: OutputTopic, value: Buffer | string | undefined, timest
 
 describe('records the processor writes', () => {
   it.each<[string, unknown, { minute: number; outcome: string; deviceType: string; locale: string; appVersion: string }]>([
-    ['a processed event: its login time, its dimensions', event(),
+    ['a processed event: its login time, its dimensions', loginEvent(),
       { minute: EVENT_MINUTE, outcome: 'processed', deviceType: 'android', locale: 'RU', appVersion: '2.3.0' }],
-    ['unicode dimensions pass through', event({ locale: '日本', device_type: 'iOS 🍎' }),
+    ['unicode dimensions pass through', loginEvent({ locale: '日本', device_type: 'iOS 🍎' }),
       { minute: EVENT_MINUTE, outcome: 'processed', deviceType: 'iOS 🍎', locale: '日本', appVersion: '2.3.0' }],
-    ['a stale event: filtered:stale, at its own (old) minute', event({ timestamp: String(NOW_S - 7200) }),
+    ['a stale event: filtered:stale, at its own (old) minute', loginEvent({ timestamp: String(NOW_S - 7200) }),
       { minute: Date.parse('2023-09-11T22:46:00Z'), outcome: 'filtered:stale', deviceType: 'android', locale: 'RU', appVersion: '2.3.0' }],
-    ['an unsupported version: filtered:app_version', event({ app_version: '3.0.0-beta', device_type: 'iOS', locale: 'US' }),
+    ['an unsupported version: filtered:app_version', loginEvent({ app_version: '3.0.0-beta', device_type: 'iOS', locale: 'US' }),
       { minute: EVENT_MINUTE, outcome: 'filtered:app_version', deviceType: 'iOS', locale: 'US', appVersion: '3.0.0-beta' }],
     ['not JSON: error:invalid_json, at the record\'s minute, nothing known', '{"user_id":"u1","app_ver',
       { minute: RECORD_MINUTE, outcome: 'error:invalid_json', deviceType: '', locale: '', appVersion: '' }],
     ['not UTF-8 (raw payload in base64): error:invalid_json', Buffer.from([0x7b, 0xff, 0x7d]),
       { minute: RECORD_MINUTE, outcome: 'error:invalid_json', deviceType: '', locale: '', appVersion: '' }],
     ['JSON with one byte that is not UTF-8: error:invalid_json, and its dimensions are not read', (() => {
-      const bytes = Buffer.from(JSON.stringify(event()))
+      const bytes = Buffer.from(JSON.stringify(loginEvent()))
       bytes[bytes.indexOf('2.3.0') + 1] = 0xff
       return bytes
     })(),
     { minute: RECORD_MINUTE, outcome: 'error:invalid_json', deviceType: '', locale: '', appVersion: '' }],
     ['JSON but an array: error:invalid_json', '[1,2]',
       { minute: RECORD_MINUTE, outcome: 'error:invalid_json', deviceType: '', locale: '', appVersion: '' }],
-    ['a missing locale: error:missing_fields, the other dimensions and the event time from the raw payload', event({ locale: null }),
+    ['a missing locale: error:missing_fields, the other dimensions and the event time from the raw payload', loginEvent({ locale: null }),
       { minute: EVENT_MINUTE, outcome: 'error:missing_fields', deviceType: 'android', locale: '', appVersion: '2.3.0' }],
-    ['a blank device type counts as unknown', event({ device_type: '  ' }),
+    ['a blank device type counts as unknown', loginEvent({ device_type: '  ' }),
       { minute: EVENT_MINUTE, outcome: 'error:missing_fields', deviceType: '', locale: 'RU', appVersion: '2.3.0' }],
-    ['a missing timestamp: the record\'s minute', event({ timestamp: undefined }),
+    ['a missing timestamp: the record\'s minute', loginEvent({ timestamp: undefined }),
       { minute: RECORD_MINUTE, outcome: 'error:missing_fields', deviceType: 'android', locale: 'RU', appVersion: '2.3.0' }],
-    ['an invalid ip: error:invalid_field, the event time is still good', event({ ip: '999.1.2.3' }),
+    ['an invalid ip: error:invalid_field, the event time is still good', loginEvent({ ip: '999.1.2.3' }),
       { minute: EVENT_MINUTE, outcome: 'error:invalid_field', deviceType: 'android', locale: 'RU', appVersion: '2.3.0' }],
-    ['a device type of the wrong type is unknown', event({ device_type: { name: 'android' } }),
+    ['a device type of the wrong type is unknown', loginEvent({ device_type: { name: 'android' } }),
       { minute: EVENT_MINUTE, outcome: 'error:invalid_field', deviceType: '', locale: 'RU', appVersion: '2.3.0' }],
-    ['a timestamp in milliseconds is no event time: the record\'s minute', event({ timestamp: String(NOW) }),
+    ['a timestamp in milliseconds is no event time: the record\'s minute', loginEvent({ timestamp: String(NOW) }),
       { minute: RECORD_MINUTE, outcome: 'error:invalid_field', deviceType: 'android', locale: 'RU', appVersion: '2.3.0' }],
-    ['an ISO timestamp is no event time: the record\'s minute', event({ timestamp: '2023-09-12T00:45:51Z' }),
+    ['an ISO timestamp is no event time: the record\'s minute', loginEvent({ timestamp: '2023-09-12T00:45:51Z' }),
       { minute: RECORD_MINUTE, outcome: 'error:invalid_field', deviceType: 'android', locale: 'RU', appVersion: '2.3.0' }],
   ])('%s', (_why, input, expected) => {
     const { topic, value } = processorOutput(input)
@@ -90,8 +77,8 @@ describe('records it cannot read still count, as error:unreadable at the record\
     ['not JSON', 'processed', 'hello'],
     ['JSON but not an object', 'processed', '"processed"'],
     ['JSON null', 'cleaned', 'null'],
-    ['a cleaned-data record without a reason', 'cleaned', JSON.stringify({ event: event() })],
-    ['a cleaned-data record with a blank reason', 'cleaned', JSON.stringify({ reason: ' ', event: event() })],
+    ['a cleaned-data record without a reason', 'cleaned', JSON.stringify({ event: loginEvent() })],
+    ['a cleaned-data record with a blank reason', 'cleaned', JSON.stringify({ reason: ' ', event: loginEvent() })],
     ['an error record without an error type', 'errors', JSON.stringify({ error: 'x', raw: '{}' })],
     ['an error record whose error type is not text', 'errors', JSON.stringify({ error_type: 42 })],
     ['not UTF-8', 'errors', Buffer.from([0xff, 0xfe, 0x00])],
@@ -111,11 +98,11 @@ describe('what it makes of records written by other producers', () => {
     ['a login_time that is no date', 'processed', { login_time: 'yesterday' }, { minute: RECORD_MINUTE, outcome: 'processed' }],
     ['the epoch itself is a time', 'processed', { timestamp: 0 }, { minute: 0, outcome: 'processed' }],
     ['a cleaned-data record without an event', 'cleaned', { reason: 'stale' }, { minute: RECORD_MINUTE, outcome: 'filtered:stale' }],
-    ['a cleaned-data record with a reason of its own', 'cleaned', { reason: 'geo_block', event: event() }, { minute: EVENT_MINUTE, outcome: 'filtered:geo_block', deviceType: 'android', locale: 'RU', appVersion: '2.3.0' }],
+    ['a cleaned-data record with a reason of its own', 'cleaned', { reason: 'geo_block', event: loginEvent() }, { minute: EVENT_MINUTE, outcome: 'filtered:geo_block', deviceType: 'android', locale: 'RU', appVersion: '2.3.0' }],
     ['an error record without a raw payload', 'errors', { error_type: 'timeout' }, { minute: RECORD_MINUTE, outcome: 'error:timeout' }],
-    ['an error record with a raw payload and no encoding', 'errors', { error_type: 'x', raw: JSON.stringify(event()) }, { minute: EVENT_MINUTE, outcome: 'error:x', deviceType: 'android', locale: 'RU', appVersion: '2.3.0' }],
-    ['an error record with an unknown encoding', 'errors', { error_type: 'x', raw: JSON.stringify(event()), raw_encoding: 'rot13' }, { minute: RECORD_MINUTE, outcome: 'error:x' }],
-    ['an error record naming the timestamp as invalid', 'errors', { error_type: 'invalid_field', fields: ['timestamp'], raw: JSON.stringify(event()) }, { minute: RECORD_MINUTE, outcome: 'error:invalid_field', deviceType: 'android', locale: 'RU', appVersion: '2.3.0' }],
+    ['an error record with a raw payload and no encoding', 'errors', { error_type: 'x', raw: JSON.stringify(loginEvent()) }, { minute: EVENT_MINUTE, outcome: 'error:x', deviceType: 'android', locale: 'RU', appVersion: '2.3.0' }],
+    ['an error record with an unknown encoding', 'errors', { error_type: 'x', raw: JSON.stringify(loginEvent()), raw_encoding: 'rot13' }, { minute: RECORD_MINUTE, outcome: 'error:x' }],
+    ['an error record naming the timestamp as invalid', 'errors', { error_type: 'invalid_field', fields: ['timestamp'], raw: JSON.stringify(loginEvent()) }, { minute: RECORD_MINUTE, outcome: 'error:invalid_field', deviceType: 'android', locale: 'RU', appVersion: '2.3.0' }],
   ])('%s', (_why, topic, value, expected) => {
     expect(activity(topic, JSON.stringify(value))).toEqual({ deviceType: '', locale: '', appVersion: '', ...expected })
   })
@@ -159,13 +146,13 @@ describe('aggregateActivity', () => {
   const topics: Record<string, OutputTopic> = { 'processed-output': 'processed', 'cleaned-data': 'cleaned', 'processed-errors': 'errors' }
   const topicOf = (name: string) => topics[name]
   const record = (topic: string, value: unknown, timestamp = RECORD_TS): ActivityRecord => ({ topic, value: Buffer.from(JSON.stringify(value)), timestamp })
-  const processed = (overrides: Record<string, unknown>) => record('processed-output', { ...event(overrides), timestamp: Number(overrides.timestamp ?? 1694479551) })
+  const processed = (overrides: Record<string, unknown>) => record('processed-output', { ...loginEvent(overrides), timestamp: Number(overrides.timestamp ?? 1694479551) })
 
   it('one row per key with its count; the sum of logins is the number of records', () => {
     const batch = [
       processed({}), processed({}), processed({ locale: 'US' }),
       processed({ timestamp: 1694479551 + 60 }), // next minute
-      record('cleaned-data', { reason: 'stale', event: event() }),
+      record('cleaned-data', { reason: 'stale', event: loginEvent() }),
       record('processed-errors', { error_type: 'invalid_json', raw: '{' }),
       record('processed-errors', { error_type: 'invalid_json', raw: '[' }),
       { topic: 'processed-output', value: undefined, timestamp: RECORD_TS },
@@ -197,7 +184,7 @@ describe('aggregateActivity', () => {
   })
 
   it('a record of another topic is a wiring error, not data', () => {
-    expect(() => aggregateActivity([record('user-login', event())], topicOf, NOW)).toThrow(/user-login/)
+    expect(() => aggregateActivity([record('user-login', loginEvent())], topicOf, NOW)).toThrow(/user-login/)
   })
 
   it('an empty batch has no rows', () => {

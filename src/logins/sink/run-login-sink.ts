@@ -1,10 +1,10 @@
 import type { Logger } from '../../shell/log.ts'
-import { runRetention } from '../../shell/postgres/retention.ts'
 import type { Settings } from '../../shell/settings.ts'
 import { retryWithBackoff, StoppedWaiting } from '../../shell/retry.ts'
 import { StageComponent } from '../../shell/stage.ts'
 import { formatDuration } from '../../shell/duration.ts'
-import { openDatabase, type Database } from '../../shell/postgres/database.ts'
+import type { Database } from '../../shell/postgres/database.ts'
+import { SinkDatabase } from '../../shell/postgres/sink-database.ts'
 import { kafkaConnection } from '../../shell/kafka/connection.ts'
 import { ensureTopicsPatiently } from '../../host-metrics/kafka-topics.ts'
 import { isDatabaseUnavailable } from '../../host-metrics/sink/sink-handler.ts'
@@ -44,11 +44,9 @@ export function loginSinkStage(options: Omit<LoginSinkOptions, 'signal'>): { com
   const { settings: s, log } = options
   const connection = kafkaConnection(s, 'logins-sink')
   const topics: Record<string, OutputTopic> = { [s.TOPIC_PROCESSED]: 'processed', [s.TOPIC_CLEANED]: 'cleaned', [s.TOPIC_ERRORS]: 'errors' }
-  let db: Database | undefined = options.db
+  const sinkDatabase = new SinkDatabase(s, options.db)
   let writer: ActivityWriter | undefined
   const counts: LoginSinkCounts = { counted: 0, skipped: 0 }
-  const retentionStop = new AbortController()
-  let retention: Promise<void> | undefined
   const component = new StageComponent({
     name: 'logins-sink',
     connection,
@@ -67,27 +65,18 @@ export function loginSinkStage(options: Omit<LoginSinkOptions, 'signal'>): { com
     ...(options.maxBatchSize ? { maxBatchSize: options.maxBatchSize } : {}),
     log,
     prepare: async (signal) => {
-      db ??= await openDatabase(s)
-      const database = db
+      const database = await sinkDatabase.open()
       await retryWithBackoff(() => ensureLoginActivityTables(database), { what: `database ${database.description} unavailable`, log, signal, retriable: isDatabaseUnavailable })
       await ensureTopicsPatiently(connection, Object.keys(topics), log, signal)
       writer = new ActivityWriter(database, options.groupId, (topic) => topics[topic])
       const retentionMs = s.LOGIN_ACTIVITY_RETENTION
-      const checkMs = options.retentionCheckMs ?? Math.min(600_000, Math.max(60_000, Math.floor(retentionMs / 10)))
-      retention = runRetention(() => deleteExpiredActivity(database!, retentionMs), { what: 'login_activity row(s)', retentionMs, everyMs: checkMs, log, signal: retentionStop.signal })
+      const checkMs = sinkDatabase.startRetention({ deleteExpired: deleteExpiredActivity, what: 'login_activity row(s)', retentionMs, everyMs: options.retentionCheckMs, log })
       log.info(`logins sink: ${Object.keys(topics).join(', ')} → login_activity in ${database.description} (group ${options.groupId}); minutes older than ${formatDuration(retentionMs)} are deleted every ${formatDuration(checkMs)}`)
     },
-    close: async () => {
-      retentionStop.abort()
-      await retention
-      if (!options.db) await db?.close().catch(() => {})
-    },
-    ready: async () => {
-      await db!.query('SELECT 1')
-      return true
-    },
+    close: () => sinkDatabase.close(),
+    ready: () => sinkDatabase.ready(),
   })
-  return { component, database: () => db, counts }
+  return { component, database: () => sinkDatabase.current, counts }
 }
 
 export interface RunningLoginSink extends LoginSinkCounts {

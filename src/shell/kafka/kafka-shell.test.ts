@@ -1,15 +1,16 @@
 import { spawnSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { Admin, Consumer } from '@platformatic/kafka'
+import { Admin } from '@platformatic/kafka'
 import { afterAll, describe, expect, inject, it } from 'vitest'
 import { createLogger } from '../log.ts'
 import { clientOptions, type KafkaConnection } from './connection.ts'
 import { ConsumerLoop, lastPerPartition } from './consumer-loop.ts'
 import { createProducer } from './producer.ts'
-import { lineageHeaders, rawDeserializers, type ConsumedRecord, type OutputRecord } from './records.ts'
+import { lineageHeaders, type OutputRecord } from './records.ts'
 import { ensureTopics } from './topics.ts'
 import { waitFor } from '../../../test/support/cli.ts'
+import { readUntil } from '../../../test/support/kafka.ts'
 
 const connection: KafkaConnection = { bootstrapBrokers: [inject('kafkaBrokers')], clientId: 'kpipe-test' }
 const log = createLogger('silent')
@@ -34,21 +35,6 @@ async function committed(groupId: string, topic: string, partitions: number): Pr
   }
 }
 
-/** Reads a whole topic from the beginning with a throwaway group. */
-async function readAll(topic: string, expected: number, readCommitted = true): Promise<ConsumedRecord[]> {
-  const consumer = new Consumer({ ...clientOptions(connection, 'kpipe-test-reader'), groupId: unique('reader'), deserializers: rawDeserializers })
-  const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, isolationLevel: readCommitted ? 1 : 0, maxWaitTime: 200 })
-  const out: ConsumedRecord[] = []
-  try {
-    stream.on('data', (r: ConsumedRecord) => out.push(r))
-    await waitFor(() => out.length >= expected, 30_000, `${expected} records in ${topic}`)
-  } finally {
-    await stream.close()
-    await consumer.close(true)
-  }
-  return out
-}
-
 describe('Kafka shell against a real broker', () => {
   const loops: ConsumerLoop[] = []
   afterAll(() => loops.forEach((l) => l.stop()))
@@ -60,7 +46,7 @@ describe('Kafka shell against a real broker', () => {
     expect(first.created).toEqual([topic])
     expect(second.existing).toEqual([topic])
     await produce(topic, 20)
-    const records = await readAll(topic, 20)
+    const records = await readUntil(connection, topic, 20)
     expect(records).toHaveLength(20)
     const byValue = new Map(records.map((r) => [r.value!.toString(), r]))
     const r5 = byValue.get('v5')!
@@ -112,7 +98,7 @@ describe('Kafka shell against a real broker', () => {
     expect(failures).toBe(2)
     expect(seen.length).toBeGreaterThan(50)
     expect(new Set(seen).size).toBe(50)
-    const out = await readAll(output, 50)
+    const out = await readUntil(connection, output, 50)
     expect(new Set(out.map((r) => r.value!.toString())).size).toBe(50)
     expect(out[0]!.headers.get('source-topic')!.toString()).toBe(input)
   })
@@ -178,7 +164,7 @@ describe('Kafka shell against a real broker', () => {
     loop.stop()
     await running
     await producer.close()
-    const out = await readAll(output, 30, true)
+    const out = await readUntil(connection, output, 30)
     expect(out).toHaveLength(30)
   })
 
