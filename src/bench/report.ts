@@ -21,16 +21,21 @@ export function benchTable(r: BenchResult): string {
     rows.push(['', `  wall time, start-up included`, `${n(p.wall_s, 1)} s (start-up ${n(p.startup_s, 1)} s)`, ''])
     rows.push(['', `  peak RSS`, `${n(p.peak_rss_mb, 1)} MB`, key === 'at_least_once' ? target('processor.peak_rss_mb') : ''])
   }
-  for (const [key, l] of Object.entries(r.latency)) {
+  const latency = r.latency ?? {}
+  for (const [key, l] of Object.entries(latency)) {
     const rate = key.replace(/^at_(\d+)_msgs_per_s$/, '$1')
-    rows.push([key === Object.keys(r.latency)[0] ? 'latency' : '', `at ${n(Number(rate))} msg/s p50 / p99 / max`, `${n(l.p50_ms, 1)} / ${n(l.p99_ms, 1)} / ${n(l.max_ms, 1)} ms`, target(`latency.${key}.p99_ms`)])
+    rows.push([key === Object.keys(latency)[0] ? 'latency' : '', `at ${n(Number(rate))} msg/s p50 / p99 / max`, `${n(l.p50_ms, 1)} / ${n(l.p99_ms, 1)} / ${n(l.max_ms, 1)} ms`, target(`latency.${key}.p99_ms`)])
   }
-  rows.push(['sink', 'into PostgreSQL', `${n(r.sink.postgres.rows_per_s)} rows/s, peak RSS ${n(r.sink.postgres.peak_rss_mb, 1)} MB`, target('sink.postgres.rows_per_s')])
-  rows.push(['', 'into PGlite', `${n(r.sink.pglite.rows_per_s)} rows/s, peak RSS ${n(r.sink.pglite.peak_rss_mb, 1)} MB`, target('sink.pglite.rows_per_s')])
-  rows.push(['', '  PGlite sink peak RSS', `${n(r.sink.pglite.peak_rss_mb, 1)} MB`, target('sink.pglite.peak_rss_mb')])
-  rows.push(['logins sink', 'into PostgreSQL', `${n(r.logins_sink.events_per_s)} events/s (${n(r.logins_sink.rows)} rows), peak RSS ${n(r.logins_sink.peak_rss_mb, 1)} MB`, target('logins_sink.events_per_s')])
-  rows.push(['', '  sink CPU time per event', `${n(r.logins_sink.cpu_us_per_event, 1)} µs`, ''])
-  rows.push(['collector', 'CPU time per sample', `${n(r.collector.cpu_ms_per_sample, 2)} ms, peak RSS ${n(r.collector.peak_rss_mb, 1)} MB`, ''])
+  if (r.sink) {
+    rows.push(['sink', 'into PostgreSQL', `${n(r.sink.postgres.rows_per_s)} rows/s, peak RSS ${n(r.sink.postgres.peak_rss_mb, 1)} MB`, target('sink.postgres.rows_per_s')])
+    rows.push(['', 'into PGlite', `${n(r.sink.pglite.rows_per_s)} rows/s, peak RSS ${n(r.sink.pglite.peak_rss_mb, 1)} MB`, target('sink.pglite.rows_per_s')])
+    rows.push(['', '  PGlite sink peak RSS', `${n(r.sink.pglite.peak_rss_mb, 1)} MB`, target('sink.pglite.peak_rss_mb')])
+  }
+  if (r.logins_sink) {
+    rows.push(['logins sink', 'into PostgreSQL', `${n(r.logins_sink.events_per_s)} events/s (${n(r.logins_sink.rows)} rows), peak RSS ${n(r.logins_sink.peak_rss_mb, 1)} MB`, target('logins_sink.events_per_s')])
+    rows.push(['', '  sink CPU time per event', `${n(r.logins_sink.cpu_us_per_event, 1)} µs`, ''])
+  }
+  if (r.collector) rows.push(['collector', 'CPU time per sample', `${n(r.collector.cpu_ms_per_sample, 2)} ms, peak RSS ${n(r.collector.peak_rss_mb, 1)} MB`, ''])
 
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length)))
   const line = (row: string[]) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()
@@ -38,7 +43,7 @@ export function benchTable(r: BenchResult): string {
   return [
     `kpipe bench: ${m.cpus} × ${m.cpu_model}, ${n(Number(m.memory_total_mb))} MB, Node ${m.node}, Java ${m.java}`,
     `load average (1 min) ${m.load_average_1m_start} at the start, ${m.load_average_1m_end} at the end; ` +
-      `${n(r.settings.messages)} messages, median of ${r.settings.repeat} run(s)${r.settings.quick ? ', --quick' : ''}`,
+      `${n(r.settings.messages)} messages, median of ${r.settings.repeat} run(s)${r.settings.quick ? ', --quick' : ''}${r.settings.only ? `, --only ${r.settings.only}` : ''}`,
     '',
     line(['part', 'figure', 'value', 'target']),
     ...rows.map(line),

@@ -28,6 +28,8 @@ export interface BenchOptions {
   ownBroker: boolean
   /** write the processor runs' CPU profiles (node --cpu-prof) here */
   cpuProfileDir?: string
+  /** 'processor': the ceiling and the processor only (no latency, sinks or collector) */
+  only?: 'processor'
   status(line: string): void
   /** aborting it (Ctrl-C) stops the parts, the temporary broker and database, then calls onInterrupted */
   signal?: AbortSignal
@@ -39,13 +41,14 @@ export const LATENCY_RATES = [1000, 10_000]
 /** The figures, keyed by what they are; every number here is a measurement. */
 export interface BenchResult {
   machine: Record<string, string | number>
-  settings: { messages: number; repeat: number; quick: boolean; sink_rows: number; latency_seconds: number; collector_seconds: number }
+  settings: { messages: number; repeat: number; quick: boolean; only?: 'processor'; sink_rows?: number; latency_seconds?: number; collector_seconds?: number }
   ceiling: { record_bytes: number; producer_msgs_per_s: number; consumer_msgs_per_s: number }
   processor: Record<'at_least_once' | 'exactly_once', { msgs_per_s: number; ratio_to_ceiling: number; cpu_us_per_msg: number; wall_s: number; startup_s: number; peak_rss_mb: number }>
-  latency: Record<string, { p50_ms: number; p99_ms: number; max_ms: number; messages: number }>
-  sink: Record<'postgres' | 'pglite', { rows_per_s: number; peak_rss_mb: number }>
-  logins_sink: { events_per_s: number; cpu_us_per_event: number; rows: number; peak_rss_mb: number }
-  collector: { cpu_ms_per_sample: number; peak_rss_mb: number }
+  /** absent with `only: 'processor'`, like the sinks and the collector */
+  latency?: Record<string, { p50_ms: number; p99_ms: number; max_ms: number; messages: number }>
+  sink?: Record<'postgres' | 'pglite', { rows_per_s: number; peak_rss_mb: number }>
+  logins_sink?: { events_per_s: number; cpu_us_per_event: number; rows: number; peak_rss_mb: number }
+  collector?: { cpu_ms_per_sample: number; peak_rss_mb: number }
   targets: Record<string, BenchTarget>
 }
 
@@ -66,8 +69,8 @@ export const QUIET_LOAD_AVERAGE = 1.5
 export function benchTargets(r: {
   ceilingRate: number
   processor: BenchResult['processor']
-  latency: BenchResult['latency']
-  sink: BenchResult['sink']
+  latency?: BenchResult['latency']
+  sink?: BenchResult['sink']
   loadAverage: number
 }): Record<string, BenchTarget & { quiet?: boolean }> {
   const { processor: p, sink } = r
@@ -81,11 +84,19 @@ export function benchTargets(r: {
     'processor.at_least_once.cpu_us_per_msg': at(p.at_least_once.cpu_us_per_msg, '<=', 12),
     'processor.exactly_once.ratio_to_at_least_once': at(Math.round((p.exactly_once.msgs_per_s / alo) * 1000) / 1000, '>=', 0.9),
     'processor.peak_rss_mb': at(Math.max(p.at_least_once.peak_rss_mb, p.exactly_once.peak_rss_mb), '<=', 250),
-    'latency.at_1000_msgs_per_s.p99_ms': at(r.latency.at_1000_msgs_per_s!.p99_ms, '<=', 25),
-    'latency.at_10000_msgs_per_s.p99_ms': at(r.latency.at_10000_msgs_per_s!.p99_ms, '<=', 50),
-    'sink.postgres.rows_per_s': at(sink.postgres.rows_per_s, '>=', 60_000),
-    'sink.pglite.rows_per_s': at(sink.pglite.rows_per_s, '>=', 30_000),
-    'sink.pglite.peak_rss_mb': at(sink.pglite.peak_rss_mb, '<=', 500),
+    ...(r.latency
+      ? {
+          'latency.at_1000_msgs_per_s.p99_ms': at(r.latency.at_1000_msgs_per_s!.p99_ms, '<=', 25),
+          'latency.at_10000_msgs_per_s.p99_ms': at(r.latency.at_10000_msgs_per_s!.p99_ms, '<=', 50),
+        }
+      : {}),
+    ...(sink
+      ? {
+          'sink.postgres.rows_per_s': at(sink.postgres.rows_per_s, '>=', 60_000),
+          'sink.pglite.rows_per_s': at(sink.pglite.rows_per_s, '>=', 30_000),
+          'sink.pglite.peak_rss_mb': at(sink.pglite.peak_rss_mb, '<=', 500),
+        }
+      : {}),
   }
 }
 
@@ -124,7 +135,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     let bootstrap = settings.KAFKA_BROKERS.join(',')
     const [brokerReady, postgresUrl] = await Promise.all([
       ownBroker ? startTemporaryBroker(status, cleanups) : Promise.resolve(bootstrap),
-      settings.DATABASE_URL ? benchDatabase(settings.DATABASE_URL, runId, cleanups) : startTemporaryPostgres(status, cleanups),
+      options.only === 'processor' ? Promise.resolve('') : settings.DATABASE_URL ? benchDatabase(settings.DATABASE_URL, runId, cleanups) : startTemporaryPostgres(status, cleanups),
     ])
     bootstrap = brokerReady
     const connection = kafkaConnection({ ...settings, KAFKA_BROKERS: bootstrap.split(',') }, 'bench')
@@ -181,6 +192,16 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       }
     }
 
+    if (options.only === 'processor') {
+      machine.load_average_1m_end = round(loadavg()[0]!, 2)
+      return {
+        machine,
+        settings: { messages: options.messages, repeat, quick: options.quick, only: 'processor' },
+        ceiling, processor,
+        targets: benchTargets({ ceilingRate, processor, loadAverage: Math.max(Number(machine.load_average_1m_start), machine.load_average_1m_end) }),
+      }
+    }
+
     const latencyRuns = await runs('end-to-end latency', () => measureLatency(context, LATENCY_RATES, latencySeconds))
     const latency: BenchResult['latency'] = {}
     LATENCY_RATES.forEach((rate, i) => {
@@ -193,7 +214,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       }
     })
 
-    const sink = {} as BenchResult['sink']
+    const sink = {} as NonNullable<BenchResult['sink']>
     for (const [key, url] of [['postgres', postgresUrl], ['pglite', undefined]] as const) {
       const results = await runs(`sink into ${key === 'postgres' ? 'PostgreSQL' : 'PGlite'}`, (i) => measureSink(context, url, sinkRows, `sink-${key}-${i}`))
       sink[key] = { rows_per_s: round(median(results.map((r) => r.rowsPerS)), 0), peak_rss_mb: round(Math.max(...results.map((r) => r.peakRssBytes)) / MB) }
