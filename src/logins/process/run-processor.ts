@@ -25,6 +25,8 @@ export interface ProcessorRunOptions {
   signal: AbortSignal
   /** default 5000 */
   maxBatchSize?: number
+  /** handle the next batch while the one before is written and committed (default true; see docs/decisions.md) */
+  pipeline?: boolean
 }
 
 export function defaultInstanceId(): string {
@@ -55,6 +57,8 @@ export function loginProcessorStage(options: Omit<ProcessorRunOptions, 'signal' 
     producer,
     delivery: options.exactlyOnce ? 'exactly-once' : 'at-least-once',
     from: options.from,
+    // the handler only computes outputs (its counts travel in the batch's context): safe to run ahead
+    pipeline: options.pipeline ?? true,
     ...(options.maxBatchSize ? { maxBatchSize: options.maxBatchSize } : {}),
     log,
     prepare: async (signal) => {
