@@ -113,6 +113,19 @@ describe('the table of a bench whose part failed', () => {
     expect(table).not.toContain('collector')
     expect(table).toContain('FAILED: sink into PGlite: the sink exited early')
   })
+
+  it('--only processor: the ceiling and the processor in both modes, with their targets, and nothing else', () => {
+    const run = runKpipe(['bench', '--quick', '--only', 'processor', '--json'], { KAFKA_BROKERS: inject('kafkaBrokers') }, 240_000)
+    expect(run.code, run.stderr).toBe(0)
+    const result = JSON.parse(run.stdout) as Record<string, unknown>
+    for (const key of FIGURES.filter((f) => f.startsWith('ceiling.') || f.startsWith('processor.'))) {
+      expect(typeof at(result, key), key).toBe('number')
+      expect(at(result, key) as number, key).toBeGreaterThan(0)
+    }
+    for (const part of ['latency', 'sink', 'logins_sink', 'collector']) expect(result[part], part).toBeUndefined()
+    expect(Object.keys(result.targets as object).sort()).toEqual(Object.keys(TARGETS).filter((t) => t.startsWith('processor.')).sort())
+    expect(at(result, 'settings.only')).toBe('processor')
+  }, 300_000)
 })
 
 describe('the targets of the benchmark', () => {

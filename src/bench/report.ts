@@ -89,7 +89,7 @@ export function benchTable(r: BenchResult): string {
   return [
     `kpipe bench: ${m.cpus} × ${m.cpu_model}, ${n(Number(m.memory_total_mb))} MB, Node ${m.node}, Java ${m.java}`,
     `load average (1 min) ${m.load_average_1m_start} at the start, ${m.load_average_1m_end} at the end; ` +
-      `${n(r.settings.messages)} messages, median of ${r.settings.repeat} run(s)${r.settings.quick ? ', --quick' : ''}`,
+      `${n(r.settings.messages)} messages, median of ${r.settings.repeat} run(s)${r.settings.quick ? ', --quick' : ''}${r.settings.only ? `, --only ${r.settings.only}` : ''}`,
     '',
     line(['part', 'figure', 'value', 'target']),
     ...rows.map(line),

@@ -31,6 +31,8 @@ export interface BenchOptions {
   ownBroker: boolean
   /** write the processor runs' CPU profiles (node --cpu-prof) here */
   cpuProfileDir?: string
+  /** 'processor': the ceiling and the processor only (no latency, sinks or collector, no PostgreSQL) */
+  only?: 'processor'
   status(line: string): void
   /** a line the user must see at once: a part's figures as soon as they are measured, a warning */
   say?(line: string): void
@@ -50,7 +52,7 @@ type SinkFigures = { rows_per_s: number; peak_rss_mb: number }
  */
 export interface BenchResult {
   machine: Record<string, string | number>
-  settings: { messages: number; repeat: number; quick: boolean; sink_rows: number; latency_seconds: number; collector_seconds: number }
+  settings: { messages: number; repeat: number; quick: boolean; only?: 'processor'; sink_rows?: number; latency_seconds?: number; collector_seconds?: number }
   ceiling?: { record_bytes: number; producer_msgs_per_s: number; consumer_msgs_per_s: number }
   processor?: { at_least_once: ProcessorFigures; exactly_once?: ProcessorFigures }
   latency?: Record<string, { p50_ms: number; p99_ms: number; max_ms: number; messages: number }>
@@ -132,7 +134,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const machine = describeMachine()
   const result: BenchResult = {
     machine,
-    settings: { messages: options.messages, repeat, quick: options.quick, sink_rows: sinkRows, latency_seconds: latencySeconds, collector_seconds: collectorSeconds },
+    settings: options.only === 'processor'
+      ? { messages: options.messages, repeat, quick: options.quick, only: 'processor' }
+      : { messages: options.messages, repeat, quick: options.quick, sink_rows: sinkRows, latency_seconds: latencySeconds, collector_seconds: collectorSeconds },
     targets: {},
   }
   /** the part under way, named as in the status line and in `failed` */
@@ -157,7 +161,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     let bootstrap = settings.KAFKA_BROKERS.join(',')
     const [brokerReady, postgresUrl] = await Promise.all([
       ownBroker ? startTemporaryBroker(status, cleanups) : Promise.resolve(bootstrap),
-      settings.DATABASE_URL ? benchDatabase(settings.DATABASE_URL, runId, cleanups, (line) => (options.say ?? status)(line)) : startTemporaryPostgres(status, cleanups),
+      options.only === 'processor' ? Promise.resolve(undefined) : settings.DATABASE_URL ? benchDatabase(settings.DATABASE_URL, runId, cleanups, (line) => (options.say ?? status)(line)) : startTemporaryPostgres(status, cleanups),
     ])
     bootstrap = brokerReady
     const connection = kafkaConnection({ ...settings, KAFKA_BROKERS: bootstrap.split(',') }, 'bench')
@@ -221,36 +225,39 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       measured(`processor.${key}`)
     }
 
-    const latencyRuns = await runs('end-to-end latency', () => measureLatency(context, LATENCY_RATES, latencySeconds))
-    const latency: NonNullable<BenchResult['latency']> = {}
-    LATENCY_RATES.forEach((rate, i) => {
-      const at = latencyRuns.map((r) => r[i]!)
-      latency[`at_${rate}_msgs_per_s`] = {
-        p50_ms: round(median(at.map((r) => r.p50Ms)), 2),
-        p99_ms: round(median(at.map((r) => r.p99Ms)), 2),
-        max_ms: round(median(at.map((r) => r.maxMs)), 2),
-        messages: median(at.map((r) => r.messages)),
+    // --only processor: the ceiling and the processor are all there is to measure
+    if (options.only !== 'processor') {
+      const latencyRuns = await runs('end-to-end latency', () => measureLatency(context, LATENCY_RATES, latencySeconds))
+      const latency: NonNullable<BenchResult['latency']> = {}
+      LATENCY_RATES.forEach((rate, i) => {
+        const at = latencyRuns.map((r) => r[i]!)
+        latency[`at_${rate}_msgs_per_s`] = {
+          p50_ms: round(median(at.map((r) => r.p50Ms)), 2),
+          p99_ms: round(median(at.map((r) => r.p99Ms)), 2),
+          max_ms: round(median(at.map((r) => r.maxMs)), 2),
+          messages: median(at.map((r) => r.messages)),
+        }
+      })
+      result.latency = latency
+      measured('latency')
+
+      for (const [key, url] of [['postgres', postgresUrl!], ['pglite', undefined]] as const) {
+        const results = await runs(`sink into ${key === 'postgres' ? 'PostgreSQL' : 'PGlite'}`, (i) => measureSink(context, url, sinkRows, `sink-${key}-${i}`))
+        result.sink = { ...result.sink, [key]: { rows_per_s: round(median(results.map((r) => r.rowsPerS)), 0), peak_rss_mb: round(Math.max(...results.map((r) => r.peakRssBytes)) / MB) } }
+        measured(`sink.${key}`)
       }
-    })
-    result.latency = latency
-    measured('latency')
 
-    for (const [key, url] of [['postgres', postgresUrl], ['pglite', undefined]] as const) {
-      const results = await runs(`sink into ${key === 'postgres' ? 'PostgreSQL' : 'PGlite'}`, (i) => measureSink(context, url, sinkRows, `sink-${key}-${i}`))
-      result.sink = { ...result.sink, [key]: { rows_per_s: round(median(results.map((r) => r.rowsPerS)), 0), peak_rss_mb: round(Math.max(...results.map((r) => r.peakRssBytes)) / MB) } }
-      measured(`sink.${key}`)
+      const loginSinkRuns = await runs('logins sink into PostgreSQL', (i) => measureLoginSink(context, postgresUrl!, sinkRows, `logins-sink-${i}`, options.cpuProfileDir))
+      result.logins_sink = { events_per_s: round(median(loginSinkRuns.map((r) => r.eventsPerS)), 0), cpu_us_per_event: round(median(loginSinkRuns.map((r) => r.cpuUsPerEvent)), 1), rows: median(loginSinkRuns.map((r) => r.rows)), peak_rss_mb: round(Math.max(...loginSinkRuns.map((r) => r.peakRssBytes)) / MB) }
+      measured('logins_sink')
+
+      const collectorRuns = await runs('collector', () => measureCollector(context, collectorSeconds))
+      result.collector = {
+        cpu_ms_per_sample: round(median(collectorRuns.map((r) => r.cpuMsPerSample)), 3),
+        peak_rss_mb: round(Math.max(...collectorRuns.map((r) => r.peakRssBytes)) / MB),
+      }
+      measured('collector')
     }
-
-    const loginSinkRuns = await runs('logins sink into PostgreSQL', (i) => measureLoginSink(context, postgresUrl, sinkRows, `logins-sink-${i}`, options.cpuProfileDir))
-    result.logins_sink = { events_per_s: round(median(loginSinkRuns.map((r) => r.eventsPerS)), 0), cpu_us_per_event: round(median(loginSinkRuns.map((r) => r.cpuUsPerEvent)), 1), rows: median(loginSinkRuns.map((r) => r.rows)), peak_rss_mb: round(Math.max(...loginSinkRuns.map((r) => r.peakRssBytes)) / MB) }
-    measured('logins_sink')
-
-    const collectorRuns = await runs('collector', () => measureCollector(context, collectorSeconds))
-    result.collector = {
-      cpu_ms_per_sample: round(median(collectorRuns.map((r) => r.cpuMsPerSample)), 3),
-      peak_rss_mb: round(Math.max(...collectorRuns.map((r) => r.peakRssBytes)) / MB),
-    }
-    measured('collector')
   } catch (error) {
     // nothing measured yet (no broker, no database): the error as it is, for the CLI's one line
     if (!result.ceiling || options.signal?.aborted) throw error

@@ -74,6 +74,141 @@ describe.each(['at-least-once', 'exactly-once'] as const)('a stage, %s', (delive
   })
 })
 
+async function committedOffset(groupId: string, topic: string, partition = 0): Promise<bigint> {
+  const admin = new Admin(clientOptions(connection))
+  try {
+    const [group] = await admin.listConsumerGroupOffsets({ groups: [groupId] })
+    return group?.topics.find((t) => t.name === topic)?.partitions.find((p) => p.partitionIndex === partition)?.committedOffset ?? -1n
+  } finally {
+    await admin.close()
+  }
+}
+
+describe.each(['at-least-once', 'exactly-once'] as const)('a pipelined stage, %s', (delivery) => {
+  it('handles batch n + 1 while batch n is written, but writes it only after batch n is committed, each batch with its own context', async () => {
+    const input = unique('pipe-in')
+    // outputs and the periodic ticks in one partition: the order they were written in
+    const output = unique('pipe-out')
+    await ensureTopics(connection, [input, output].map((name) => ({ name, partitions: 1, replicationFactor: 1 })))
+    await produce(input, 200)
+    const groupId = unique('pipe')
+    let handled = 0
+    let committed = 0
+    let handledAhead = 0
+    let batches = 0
+    const wrongContext: string[] = []
+    const stop = new AbortController()
+    const stage = new StageComponent({
+      name: unique('part'),
+      connection,
+      groupId,
+      inputs: [input],
+      handle: (batch, context) => {
+        // the batch before this one is not committed yet: it is being written now
+        if (committed < handled) handledAhead++
+        handled += batch.length
+        context.carry = { first: batch[0]!.offset, size: batch.length }
+        return batch.map((r) => ({ topic: output, key: r.key, value: r.value }))
+      },
+      committed: (batch, _outputs, context) => {
+        const carry = context.carry as { first: bigint; size: number }
+        if (carry.first !== batch[0]!.offset || carry.size !== batch.length) wrongContext.push(`${batch[0]!.offset}: ${carry.first}/${carry.size}`)
+        committed += carry.size
+        batches++
+      },
+      // a tick with every batch (and the last one at the stop): what was committed when it was written
+      punctuation: { everyMs: 60_000, records: ({ final }) => [{ topic: output, key: 'tick', value: JSON.stringify({ committed, final }) }] },
+      producer: createProducer(connection, delivery === 'exactly-once' ? { transactionalId: unique('tx') } : {}),
+      delivery,
+      maxBatchSize: 10,
+      pipeline: true,
+      log,
+    })
+    await stage.start(stop.signal)
+    await waitFor(() => committed === 200, 30_000, 'the 200 records committed')
+    stop.abort()
+    await stage.done
+    expect(wrongContext).toEqual([])
+    // the input was there before the start: every batch after the first was handled while the one before was in flight
+    expect(handledAhead).toBeGreaterThan(0)
+    expect(await committedOffset(groupId, input)).toBe(200n)
+
+    const written = await counterValue('kpipe_records_out_total', { topic: output })
+    const records = await readUntil(connection, output, written)
+    expect(records).toHaveLength(written)
+    // In write order: each batch's copies, then its tick. A tick counts exactly the copies before
+    // the tick before it: the batch it went out with was written only once the previous one was
+    // committed (never earlier: it would count less), and counted only once committed (never more).
+    let copies = 0
+    let copiesAtLastTick = 0
+    let ticks = 0
+    for (const r of records) {
+      if (r.key?.toString() !== 'tick') {
+        expect(r.value!.toString()).toBe(`v${copies}`)
+        copies++
+        continue
+      }
+      const tick = JSON.parse(r.value!.toString()) as { committed: number; final: boolean }
+      ticks++
+      if (tick.final) expect(tick.committed).toBe(copies)
+      else expect(tick.committed, `tick ${ticks}`).toBe(copiesAtLastTick)
+      copiesAtLastTick = copies
+    }
+    expect(copies).toBe(200)
+    expect(ticks).toBe(batches + 1)
+  })
+
+  it('a batch whose write fails: the next one, handled meanwhile, is dropped (not written, not committed, not counted) and read again', async () => {
+    const input = unique('pipe-fail-in')
+    const output = unique('pipe-fail-out')
+    await ensureTopics(connection, [input, output].map((name) => ({ name, partitions: 1, replicationFactor: 1 })))
+    await produce(input, 30)
+    const groupId = unique('pipe-fail')
+    const handledFirsts: bigint[] = []
+    const committedFirsts: bigint[] = []
+    const stop = new AbortController()
+    const stage = new StageComponent({
+      name: unique('part'),
+      connection,
+      groupId,
+      inputs: [input],
+      handle: (batch, context) => {
+        const first = batch[0]!.offset
+        handledFirsts.push(first)
+        context.carry = first
+        const copies: OutputRecord[] = batch.map((r) => ({ topic: output, key: r.key, value: r.value }))
+        // the second batch (offsets 10–19) starts with a record above the broker's message.max.bytes: its write is refused
+        return first === 10n ? [{ topic: output, key: 'too-large', value: Buffer.alloc(2 * 1024 * 1024, 120) }, ...copies] : copies
+      },
+      committed: (_batch, _outputs, context) => {
+        committedFirsts.push(context.carry as bigint)
+      },
+      producer: createProducer(connection, delivery === 'exactly-once' ? { transactionalId: unique('tx') } : {}),
+      delivery,
+      maxBatchSize: 10,
+      pipeline: true,
+      log,
+    })
+    await stage.start(stop.signal)
+    // the write of the second batch fails (its retries run out), the session ends, and the next one reads it again
+    await waitFor(() => handledFirsts.filter((f) => f === 10n).length >= 2, 60_000, 'the second batch read again after its write failed')
+    stop.abort()
+    await stage.done
+    // the third batch was handled while the second was being written, then dropped with it
+    expect(handledFirsts.indexOf(20n)).toBeGreaterThan(handledFirsts.indexOf(10n))
+    expect(handledFirsts.indexOf(20n)).toBeLessThan(handledFirsts.lastIndexOf(10n))
+    expect(committedFirsts).toEqual([0n])
+    expect(await committedOffset(groupId, input)).toBe(10n)
+    // only the first batch's outputs were ever written (and committed): all there is before a last record written now
+    const after = createProducer(connection)
+    await after.send({ messages: [{ topic: output, key: 'end', value: 'end' }] })
+    await after.close()
+    const records = await readUntil(connection, output, (out) => out.some((r) => r.key?.toString() === 'end'))
+    expect(records.map((r) => r.value!.toString())).toEqual([...Array.from({ length: 10 }, (_, i) => `v${i}`), 'end'])
+    expect(await counterValue('kpipe_records_out_total', { topic: output })).toBe(10)
+  }, 90_000)
+})
+
 describe('a stage that keeps its own offsets', () => {
   it('starts each partition where the stage says, skips what it has, and commits nothing to Kafka', async () => {
     const input = unique('own-in')

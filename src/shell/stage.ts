@@ -50,6 +50,11 @@ export interface Stage {
   from?: 'earliest' | 'latest'
   maxBatchSize?: number
   readCommitted?: boolean
+  /**
+   * Handle the next batch while the one before is written and committed (see ConsumerLoop):
+   * only for a handler that computes outputs and has no side effect of its own (default false)
+   */
+  pipeline?: boolean
   /** the stage keeps its offsets itself (e.g. in PostgreSQL, in the transaction of its rows): where each assigned partition starts */
   startingOffsets?: (partitions: TopicPartition[]) => Promise<Map<string, bigint>>
   /** false when the stage commits its offsets itself (default true: the runtime commits them to Kafka) */
@@ -104,18 +109,15 @@ export class StageComponent implements Component {
       this.#settle.reject(error)
       throw error
     }
-    let context: BatchContext | undefined
     const loop = new ConsumerLoop({
       connection: s.connection,
       groupId: s.groupId,
       topics: s.inputs,
-      handler: (batch, c) => {
-        context = c
-        return s.handle(batch, c)
-      },
+      handler: s.handle,
       log: s.log,
       part: s.name,
-      ...(s.committed ? { onCommitted: (batch: ConsumedRecord[], outputs: OutputRecord[]) => s.committed!(batch, outputs, context!) } : {}),
+      ...(s.committed ? { onCommitted: s.committed } : {}),
+      ...(s.pipeline ? { pipeline: true } : {}),
       ...(s.producer ? { producer: s.producer } : {}),
       ...(s.punctuation ? { punctuation: s.punctuation } : {}),
       ...(s.retry ? { isRetriable: s.retry.isRetriable } : {}),

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path'
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
 import { commandContext, intFlag, untilSignal } from '../context.ts'
 import { statusLine } from '../progress.ts'
 import { runBench } from '../../bench/run-bench.ts'
@@ -13,9 +13,10 @@ export function benchCommand(): Command {
     .option('--quick', 'a smoke test: small volumes, one run (figures not comparable with a full run)')
     .option('--json', 'print one JSON object with the figures instead of the table')
     .option('--cpu-prof <dir>', 'write a CPU profile of every processor run (node --cpu-prof) to this directory')
+    .addOption(new Option('--only <part>', 'measure one part only: processor = the broker ceiling and the processor in both modes (no latency, sinks or collector; no PostgreSQL)').choices(['processor']))
     .addHelpText('after', '\nStarts a temporary Kafka broker unless KAFKA_BROKERS (or --brokers) is set, and an ephemeral PostgreSQL\n' +
       'unless DATABASE_URL is set. See docs/benchmarks.md for the method and the figures of this project\'s machine.')
-    .action(async (options: { messages?: number; repeat?: number; quick?: boolean; json?: boolean; cpuProf?: string }, command: Command) => {
+    .action(async (options: { messages?: number; repeat?: number; quick?: boolean; json?: boolean; cpuProf?: string; only?: 'processor' }, command: Command) => {
       const { settings } = commandContext(command)
       const quick = options.quick === true
       const line = statusLine()
@@ -32,6 +33,7 @@ export function benchCommand(): Command {
         repeat: options.repeat ?? (quick ? 1 : 3),
         ownBroker: process.env.KAFKA_BROKERS === undefined && globals.brokers === undefined,
         ...(options.cpuProf ? { cpuProfileDir: resolve(options.cpuProf) } : {}),
+        ...(options.only ? { only: options.only } : {}),
         status: (text) => line.update(text),
         say: (text) => line.done(`bench: ${text}`),
         signal: stop.signal,

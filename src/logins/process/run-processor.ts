@@ -25,6 +25,8 @@ export interface ProcessorRunOptions {
   signal: AbortSignal
   /** default 5000 */
   maxBatchSize?: number
+  /** handle the next batch while the one before is written and committed (default false: no gain measured yet; see docs/benchmarks.md) */
+  pipeline?: boolean
 }
 
 export function defaultInstanceId(): string {
@@ -55,6 +57,9 @@ export function loginProcessorStage(options: Omit<ProcessorRunOptions, 'signal' 
     producer,
     delivery: options.exactlyOnce ? 'exactly-once' : 'at-least-once',
     from: options.from,
+    // the handler only computes outputs (its counts travel in the batch's context): safe to run
+    // ahead, but off until it measures faster (exactly-once was slower with it, docs/benchmarks.md)
+    pipeline: options.pipeline ?? false,
     ...(options.maxBatchSize ? { maxBatchSize: options.maxBatchSize } : {}),
     log,
     prepare: async (signal) => {

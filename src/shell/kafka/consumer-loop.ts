@@ -39,8 +39,17 @@ export interface ConsumerLoopOptions {
   maxBatchSize?: number
   /** handler errors for which the same batch is retried with backoff (e.g. the database is down); others stop the loop */
   isRetriable?: (error: unknown) => boolean
-  /** called once a batch's outputs are acknowledged and its offsets committed */
-  onCommitted?: (batch: ConsumedRecord[], outputs: OutputRecord[]) => void
+  /** called once a batch's outputs are acknowledged and its offsets committed, with the context the handler got for it */
+  onCommitted?: (batch: ConsumedRecord[], outputs: OutputRecord[], context: BatchContext) => void
+  /**
+   * Handle the next batch while the one before is being written and committed (depth 1): the
+   * handler of batch n + 1 runs during batch n's acks and commit (or transaction); batch n + 1 is
+   * written only once batch n is committed, so writes, commits and transactions stay one at a
+   * time and in order. Only for a handler without side effects of its own (it computes the
+   * outputs, nothing else): a handler that writes elsewhere would do so before the batch before
+   * it is committed (default: false).
+   */
+  pipeline?: boolean
   /** read only committed records of transactional producers (default: true) */
   readCommitted?: boolean
   sessionTimeoutMs?: number
@@ -89,6 +98,40 @@ export interface Punctuation {
 
 const partitionKey = (topic: string, partition: number) => `${topic}\0${partition}`
 
+/** A batch the handler has turned into outputs, with the context it was handled in. */
+interface Handled {
+  batch: ConsumedRecord[]
+  outputs: OutputRecord[]
+  context: BatchContext
+}
+
+/**
+ * A batch being written and committed while the loop handles the next one. Its failure is held
+ * here (never an unhandled rejection) and thrown where the loop waits for it.
+ */
+class InFlight {
+  settled = false
+  failed = false
+  error: unknown
+  /** settles when the batch is committed or has failed; never rejects */
+  readonly done: Promise<void>
+
+  constructor(work: Promise<void>) {
+    this.done = work.then(() => {
+      this.settled = true
+    }, (error: unknown) => {
+      this.error = error
+      this.failed = true
+      this.settled = true
+    })
+  }
+
+  async result(): Promise<void> {
+    await this.done
+    if (this.failed) throw this.error
+  }
+}
+
 /** A handler error the loop must not retry: the loop stops without committing the batch. */
 export class FatalHandlerError extends Error {
   override name = 'FatalHandlerError'
@@ -118,6 +161,8 @@ const FETCH_MAX_BYTES = 2 * 1024 * 1024
  * (acks=all) → commit the batch's offsets. Offsets are committed only after every output is
  * acknowledged; in exactly-once mode outputs and offsets are committed in one Kafka
  * transaction. A lost connection is retried with backoff from the last committed offset.
+ * With `pipeline`, the next batch is handled while the one before is written and committed;
+ * writes and commits stay one batch at a time, in order.
  * `stop()` stops fetching, lets the batch in flight finish and commit, then leaves the group.
  */
 export class ConsumerLoop {
@@ -205,6 +250,7 @@ export class ConsumerLoop {
       o.log.debug({ assignments: this.assignments }, 'partitions assigned')
     })
     let stream: MessagesStream<Buffer | undefined, Buffer | undefined, string, Buffer> | undefined
+    let inFlight: InFlight | undefined
     try {
       stream = await consumer.consume({
         topics: o.topics,
@@ -228,23 +274,49 @@ export class ConsumerLoop {
       // buffer has been full (the loop stalled after some 45k records).
       stream.on('readable', () => {})
       this.#nextPunctuation = Date.now() + (o.punctuation?.everyMs ?? 0)
+      // the batch written while the next is handled (pipeline): batch n's failure is thrown here,
+      // before anything of batch n + 1 is written; its outputs are dropped, and it is read again
+      // from the committed offsets by the next session (its counts were never applied)
+      const settle = async () => {
+        const writing = inFlight
+        inFlight = undefined
+        if (writing) await writing.result()
+      }
       while (!this.stopping) {
-        let batch = await this.#nextBatch(stream, () => streamError)
-        if (this.#reassigned) await this.#seekToStageOffsets(stream)
+        let batch = await this.#nextBatch(stream, () => streamError, () => inFlight)
+        if (inFlight?.settled) await settle()
+        if (this.#reassigned) {
+          await settle()
+          await this.#seekToStageOffsets(stream)
+        }
         if (o.startingOffsets && batch.length > 0) batch = this.#unseen(batch)
         if (batch.length > 0) {
-          await this.#process(consumer, batch)
-          onProgress()
+          const handled = await this.#handle(batch)
+          await settle()
+          if (o.pipeline) inFlight = new InFlight(this.#write(consumer, handled).then(() => onProgress()))
+          else {
+            await this.#write(consumer, handled)
+            onProgress()
+          }
         } else if (o.punctuation && Date.now() >= this.#nextPunctuation) {
+          await settle()
           await this.#writeAlone(consumer, this.#punctuate(false))
         }
       }
+      // stopping: the batch in flight finishes and commits first
+      await settle()
       // a graceful stop: the stage's last periodic records (a final summary), bounded
       if (o.punctuation) {
         const last = this.#punctuate(true)
         await Promise.race([this.#writeAlone(consumer, last).catch((error: unknown) => o.log.warn({ err: error }, `the last ${last.length} periodic record(s) were not written (${describe(error)})`)), sleep(CLOSE_BUDGET_MS)])
       }
     } finally {
+      // A session ended by an error while a batch was being written: that batch ends first (its
+      // write retries bound it), so that one batch at most is ever written, also across sessions.
+      if (inFlight) {
+        await inFlight.done
+        if (inFlight.failed) o.log.debug({ err: inFlight.error }, 'the batch in flight failed too')
+      }
       this.#consumer = undefined
       // Everything handled is committed by now: closing must not wait on requests to a broker
       // that is gone (the client retries them for up to a minute), so each step is bounded.
@@ -253,10 +325,13 @@ export class ConsumerLoop {
     }
   }
 
-  /** Whatever the stream has buffered, up to maxBatchSize; waits for at least one record. */
-  async #nextBatch(stream: MessagesStream<Buffer | undefined, Buffer | undefined, string, Buffer>, error: () => unknown): Promise<ConsumedRecord[]> {
+  /**
+   * Whatever the stream has buffered, up to maxBatchSize; waits for at least one record. Returns
+   * empty when the batch in flight has failed (the loop then throws its error).
+   */
+  async #nextBatch(stream: MessagesStream<Buffer | undefined, Buffer | undefined, string, Buffer>, error: () => unknown, inFlight: () => InFlight | undefined): Promise<ConsumedRecord[]> {
     for (;;) {
-      if (this.stopping) return []
+      if (this.stopping || inFlight()?.failed) return []
       const failure = error()
       if (failure) throw failure
       const batch: ConsumedRecord[] = []
@@ -281,6 +356,9 @@ export class ConsumerLoop {
         stream.on('error', wake)
         stream.on('close', wake)
         stopSignal.addEventListener('abort', wake, { once: true })
+        // a batch in flight that fails wakes the loop at once: the session ends without waiting for input
+        const writing = inFlight()
+        if (writing && !writing.settled) void writing.done.then(wake)
       })
     }
   }
@@ -376,9 +454,14 @@ export class ConsumerLoop {
     for (const [topic, n] of tally(outputs)) recordsOut.inc({ part, topic, outcome: outcomes[topic] ?? 'output' }, n)
   }
 
-  async #process(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, batch: ConsumedRecord[]): Promise<void> {
+  /** The handler's outputs for a batch (handler errors retried as the stage says), with the batch's context. */
+  async #handle(batch: ConsumedRecord[]): Promise<Handled> {
     const o = this.#options
-    const outputs = await retryWithBackoff((attempt) => Promise.resolve(o.handler(batch, { attempt: attempt.number - 1 })), {
+    let context: BatchContext = { attempt: 0 }
+    const outputs = await retryWithBackoff((attempt) => {
+      context = { attempt: attempt.number - 1 }
+      return Promise.resolve(o.handler(batch, context))
+    }, {
       what: `batch of ${batch.length} not handled`,
       suffix: ', nothing committed',
       log: o.log,
@@ -386,6 +469,16 @@ export class ConsumerLoop {
       retriable: (error) => o.isRetriable?.(error) === true,
       fatal: (error) => new FatalHandlerError(error),
     })
+    return { batch, outputs, context }
+  }
+
+  /**
+   * Writes a handled batch and commits it: its outputs (acks=all) then its offsets, or both in
+   * one transaction. Only once the batch before it is committed: the periodic records made here
+   * count what is committed.
+   */
+  async #write(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, { batch, outputs, context }: Handled): Promise<void> {
+    const o = this.#options
     // the stage's periodic records go out with the batch: same producer, same transaction
     const periodic = o.punctuation ? this.#punctuate(false) : []
     const all = periodic.length > 0 ? outputs.concat(periodic) : outputs
@@ -399,7 +492,7 @@ export class ConsumerLoop {
     for (const last of lastPerPartition(batch)) this.#next.set(partitionKey(last.topic, last.partition), { topic: last.topic, partition: last.partition, next: last.offset + 1n })
     this.#countIn(batch)
     this.#countOut(all)
-    o.onCommitted?.(batch, outputs)
+    o.onCommitted?.(batch, outputs, context)
   }
 
   async #writeOutputs(outputs: OutputRecord[]): Promise<void> {
