@@ -1,5 +1,8 @@
 import { describe, expect, inject, it } from 'vitest'
-import { runKpipe } from '../../test/support/cli.ts'
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { exitOf, runKpipe, spawnKpipe, waitFor } from '../../test/support/cli.ts'
 import { freePort } from '../shell/broker/local-broker.ts'
 import { benchTargets, type BenchResult } from './run-bench.ts'
 import { benchTable } from './report.ts'
@@ -163,4 +166,48 @@ describe('the targets of the benchmark', () => {
     expect(benchTargets(figures(95_000, 90_000, 3))['processor.at_least_once.msgs_per_s']).toMatchObject({ met: false, quiet: false, value: 95_000 })
     expect(benchTargets(figures(89_999, 89_999, 0.2))['processor.at_least_once.msgs_per_s']).toMatchObject({ met: false, quiet: true })
   })
+})
+
+describe('kpipe bench stopped with a second Ctrl-C', () => {
+  /** pids whose command line names the dir (the broker's JVM, PostgreSQL's processes) */
+  function processesOf(dir: string): number[] {
+    const pids: number[] = []
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+      try {
+        if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) pids.push(Number(entry))
+      } catch {
+        // ended meanwhile
+      }
+    }
+    return pids
+  }
+
+  it('exits 130 at once and leaves no temporary broker, PostgreSQL or their directories behind', async () => {
+    // the bench makes its temporary broker's and database's directories here
+    const tmp = mkdtempSync(join(tmpdir(), 'kpipe-bench-stop-'))
+    // as root, PostgreSQL runs as the postgres user, which must reach its directory in here
+    chmodSync(tmp, 0o755)
+    try {
+      const bench = spawnKpipe(['bench', '--quick', '--messages', '2000'], { TMPDIR: tmp, KAFKA_BROKERS: undefined, DATABASE_URL: undefined })
+      try {
+        // the broker and the database are both up once the preload starts
+        await waitFor(() => bench.output().includes('preloading login events') || bench.exitCode !== null, 180_000, 'the preload')
+        expect(readdirSync(tmp).some((d) => d.startsWith('kpipe-bench-kafka-')), bench.output()).toBe(true)
+        expect(processesOf(tmp).length).toBeGreaterThan(0)
+        bench.kill('SIGINT')
+        await waitFor(() => bench.output().includes('SIGINT, stopping the parts') || bench.exitCode !== null, 30_000, 'the first stop')
+      } finally {
+        if (bench.exitCode === null) bench.kill('SIGINT')
+      }
+      const exit = await exitOf(bench)
+      expect(exit, bench.output().slice(-3000)).toEqual({ code: 130, signal: null })
+      // SIGKILL and pg_ctl stop run before the exit; the kernel ends the JVM a moment later
+      await waitFor(() => processesOf(tmp).length === 0, 10_000, 'the broker and PostgreSQL to end')
+      expect(readdirSync(tmp).filter((d) => d.startsWith('kpipe-bench-kafka-') || d.startsWith('kpipe-pg-'))).toEqual([])
+    } finally {
+      for (const pid of processesOf(tmp)) process.kill(pid, 'SIGKILL')
+      rmSync(tmp, { recursive: true, force: true })
+    }
+  }, 300_000)
 })

@@ -20,6 +20,7 @@ import { measureSink } from './sink-throughput.ts'
 import { measureLoginSink } from './login-sink-throughput.ts'
 import { measureCollector } from './collector-cost.ts'
 import { sectionLine, type BenchSection } from './report.ts'
+import { beforeImmediateExit, killProcessGroup } from '../shell/immediate-exit.ts'
 import { errorLine } from '../shell/log.ts'
 
 export interface BenchOptions {
@@ -280,19 +281,31 @@ async function sequence<T>(n: number, run: (i: number) => Promise<T>): Promise<T
 
 async function startTemporaryBroker(status: (line: string) => void, cleanups: (() => Promise<void> | void)[]): Promise<string> {
   const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-bench-kafka-'))
+  let forget = () => {}
   cleanups.push(async () => {
     await stopLocalBroker(dataDir).catch(() => {})
     rmSync(dataDir, { recursive: true, force: true })
+    forget()
   })
   status('starting a temporary Kafka broker')
   const broker = await startLocalBroker({ dataDir, port: await freePort(), controllerPort: await freePort(), heapMb: 1024, onStatus: status })
+  // a second Ctrl-C exits at once, also during the clean stop: the broker's JVM (detached, its own group) and its dir go with the bench
+  forget = beforeImmediateExit(() => {
+    killProcessGroup(broker.pid)
+    rmSync(dataDir, { recursive: true, force: true })
+  })
   return broker.bootstrap
 }
 
 async function startTemporaryPostgres(status: (line: string) => void, cleanups: (() => Promise<void> | void)[]): Promise<string> {
   status('starting an ephemeral PostgreSQL')
   const server: PostgresServer = startPostgres(await freePort())
-  cleanups.push(() => removePostgres(server))
+  // on a second Ctrl-C too, also during the clean stop (pg_ctl stop is synchronous, and quick)
+  const forget = beforeImmediateExit(() => removePostgres(server))
+  cleanups.push(() => {
+    removePostgres(server)
+    forget()
+  })
   return server.url
 }
 
