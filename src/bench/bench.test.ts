@@ -183,16 +183,37 @@ describe('kpipe bench stopped with a second Ctrl-C', () => {
     return pids
   }
 
-  it('exits 130 at once and leaves no temporary broker, PostgreSQL or their directories behind', async () => {
+  /** the bench's own children now, with their command lines */
+  function childrenOf(pid: number): { pid: number; cmdline: string }[] {
+    const children: { pid: number; cmdline: string }[] = []
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+        // the parent's pid is the second field after the command name in parentheses
+        if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) children.push({ pid: Number(entry), cmdline: readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ') })
+      } catch {
+        // ended meanwhile
+      }
+    }
+    return children
+  }
+
+  it('exits 130 at once and leaves no temporary broker, PostgreSQL, Kafka tool or their directories behind', async () => {
     // the bench makes its temporary broker's and database's directories here
     const tmp = mkdtempSync(join(tmpdir(), 'kpipe-bench-stop-'))
     // as root, PostgreSQL runs as the postgres user, which must reach its directory in here
     chmodSync(tmp, 0o755)
+    let children: { pid: number; cmdline: string }[] = []
     try {
       const bench = spawnKpipe(['bench', '--quick', '--messages', '2000'], { TMPDIR: tmp, KAFKA_BROKERS: undefined, DATABASE_URL: undefined })
       try {
-        // the broker and the database are both up once the preload starts
-        await waitFor(() => bench.output().includes('preloading login events') || bench.exitCode !== null, 180_000, 'the preload')
+        // stopped while Kafka's ProducerPerformance measures the ceiling: the broker, PostgreSQL and a tool are all up
+        children = await waitFor(() => {
+          if (bench.exitCode !== null) throw new Error(`the bench ended: ${bench.output().slice(-2000)}`)
+          const now = childrenOf(bench.pid!)
+          return now.some((c) => c.cmdline.includes('ProducerPerformance')) ? now : undefined
+        }, 180_000, 'the ceiling\'s ProducerPerformance')
         expect(readdirSync(tmp).some((d) => d.startsWith('kpipe-bench-kafka-')), bench.output()).toBe(true)
         expect(processesOf(tmp).length).toBeGreaterThan(0)
         bench.kill('SIGINT')
@@ -202,11 +223,25 @@ describe('kpipe bench stopped with a second Ctrl-C', () => {
       }
       const exit = await exitOf(bench)
       expect(exit, bench.output().slice(-3000)).toEqual({ code: 130, signal: null })
-      // SIGKILL and pg_ctl stop run before the exit; the kernel ends the JVM a moment later
-      await waitFor(() => processesOf(tmp).length === 0, 10_000, 'the broker and PostgreSQL to end')
+      // SIGKILL and pg_ctl stop run before the exit; the kernel ends the JVMs a moment later
+      const alive = (pid: number) => {
+        try {
+          process.kill(pid, 0)
+          return true
+        } catch {
+          return false
+        }
+      }
+      await waitFor(() => processesOf(tmp).length === 0 && children.every((c) => !alive(c.pid)), 10_000, 'the broker, PostgreSQL and the Kafka tool to end')
       expect(readdirSync(tmp).filter((d) => d.startsWith('kpipe-bench-kafka-') || d.startsWith('kpipe-pg-'))).toEqual([])
     } finally {
-      for (const pid of processesOf(tmp)) process.kill(pid, 'SIGKILL')
+      for (const pid of [...processesOf(tmp), ...children.map((c) => c.pid)]) {
+        try {
+          process.kill(pid, 'SIGKILL')
+        } catch {
+          // gone
+        }
+      }
       rmSync(tmp, { recursive: true, force: true })
     }
   }, 300_000)

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { requireJava } from '../shell/broker/java.ts'
 import { resolveKafkaJars } from '../shell/broker/jars.ts'
+import { ownChild } from './measure.ts'
 
 export interface CeilingRun {
   producerMsgsPerS: number
@@ -54,6 +55,7 @@ export function parseConsumerPerformance(output: string): number {
 function runTool(java: string, classpath: string, mainClass: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(java, ['-Xmx512m', '-cp', classpath, mainClass, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    ownChild(child, 'tool')
     let output = ''
     child.stdout.on('data', (d: Buffer) => (output += d.toString()))
     child.stderr.on('data', (d: Buffer) => (output += d.toString()))

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as delay } from 'node:timers/promises'
+import { beforeImmediateExit } from '../shell/immediate-exit.ts'
 
 /** The kpipe CLI the parts under measurement run from, as a user runs them (`npm run build` first). */
 export const KPIPE_BIN = fileURLToPath(new URL('../../bin/kpipe.js', import.meta.url))
@@ -45,15 +46,32 @@ export interface PartProcess {
 }
 
 const running = new Set<PartProcess>()
+/** Kafka's own tools (the ceiling's ProducerPerformance, ConsumerPerformance) under way */
+const tools = new Set<ChildProcess>()
 
-/** Stops every part still running (on Ctrl-C: no child outlives the bench). */
+/** Stops every part and tool still running (on Ctrl-C: no child outlives the bench). */
 export async function stopParts(): Promise<void> {
+  for (const tool of tools) tool.kill('SIGKILL')
   await Promise.all([...running].map((part) => part.stop(5000)))
+}
+
+/**
+ * A child that must not outlive the bench, even when a second Ctrl-C exits at once: killed then,
+ * and (a tool) by stopParts. Forgotten when it exits.
+ */
+export function ownChild(child: ChildProcess, kind: 'part' | 'tool'): void {
+  if (kind === 'tool') tools.add(child)
+  const forget = beforeImmediateExit(() => child.kill('SIGKILL'))
+  child.once('exit', () => {
+    tools.delete(child)
+    forget()
+  })
 }
 
 /** Runs `node bin/kpipe.js …` as a child, the way an operator runs a part, so its memory and CPU are its own. */
 export function startPart(args: string[], env: NodeJS.ProcessEnv, nodeArgs: string[] = []): PartProcess {
   const child = spawn(process.execPath, [...nodeArgs, KPIPE_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  ownChild(child, 'part')
   let tail = ''
   const keep = (data: Buffer) => {
     tail = (tail + data.toString()).slice(-4000)
