@@ -167,7 +167,7 @@ beforeAll(async () => {
   })
   page = context.pages()[0] ?? (await context.newPage())
   page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`)
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()} (${m.location().url})`)
   })
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
   page.on('response', (r) => {
@@ -340,9 +340,12 @@ it('says what to start when nothing has arrived yet (a database without the tabl
   const fresh = await context.newPage()
   const seen: string[] = []
   fresh.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') seen.push(`console ${m.type()}: ${m.text()}`)
+    if (m.type() === 'error' || m.type() === 'warning') seen.push(`console ${m.type()}: ${m.text()} (${m.location().url})`)
   })
   fresh.on('pageerror', (e) => seen.push(`page error: ${e.message}`))
+  fresh.on('response', (r) => {
+    if (r.status() >= 400) seen.push(`HTTP ${r.status()} ${r.url()}`)
+  })
   try {
     await fresh.goto(empty.url)
     await fresh.waitForSelector('body[data-ready="true"]', { timeout: 15_000 })

@@ -26,6 +26,12 @@ export function testSettings(overrides: Record<string, string> = {}): Settings {
     TOPIC_SUMMARY: `dash-summary-${id}`,
     TOPIC_METRICS: `dash-metrics-${id}`,
     TOPIC_ERRORS: `dash-errors-${id}`,
+    // every topic the dashboard reads is the test's own: other test files create and fill the
+    // default ones (cleaned-data, user-login, …) while this one runs
+    TOPIC_CLEANED: `dash-cleaned-${id}`,
+    TOPIC_LOGINS: `dash-logins-${id}`,
+    TOPIC_PROCESSED: `dash-processed-${id}`,
+    TOPIC_PERFORMANCE_ERRORS: `dash-performance-errors-${id}`,
     ...overrides,
   })
 }
