@@ -2,7 +2,7 @@ import { describe, expect, inject, it } from 'vitest'
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { exitOf, runKpipe, spawnKpipe, waitFor } from '../../test/support/cli.ts'
+import { exitOf, processesOf, runKpipe, spawnKpipe, waitFor } from '../../test/support/cli.ts'
 import { freePort } from '../shell/broker/local-broker.ts'
 import { benchTargets, type BenchResult } from './run-bench.ts'
 import { benchTable } from './report.ts'
@@ -169,20 +169,6 @@ describe('the targets of the benchmark', () => {
 })
 
 describe('kpipe bench stopped with a second Ctrl-C', () => {
-  /** pids whose command line names the dir (the broker's JVM, PostgreSQL's processes) */
-  function processesOf(dir: string): number[] {
-    const pids: number[] = []
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
-      try {
-        if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) pids.push(Number(entry))
-      } catch {
-        // ended meanwhile
-      }
-    }
-    return pids
-  }
-
   /** the bench's own children now, with their command lines */
   function childrenOf(pid: number): { pid: number; cmdline: string }[] {
     const children: { pid: number; cmdline: string }[] = []

@@ -1,8 +1,8 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { exitOf, runKpipe, spawnKpipe, waitFor } from '../support/cli.ts'
+import { exitOf, processesOf, runKpipe, spawnKpipe, waitFor } from '../support/cli.ts'
 import { freeBrokerPort, freePort, isAlive, stopLocalBroker } from '../../src/shell/broker/local-broker.ts'
 
 async function getJson<T>(url: string): Promise<T> {
@@ -72,20 +72,6 @@ describe('kpipe up', () => {
     expect(readFileSync(join(dataDir, 'hash-key'), 'utf8')).toBe(key)
   }, 300_000)
 })
-
-/** Processes whose command line names `dir` (the broker's JVM names its data dir): what a run left behind. */
-function processesOf(dir: string): number[] {
-  const pids: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
-    try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) pids.push(Number(entry))
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return pids
-}
 
 describe('kpipe up and the terminal it runs in', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-up-hup-'))

@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { expect } from 'vitest'
 
@@ -69,4 +70,18 @@ export function expectOneLineError(stderr: string): string {
   if (lines[1] !== undefined) expect(lines[1], stderr).toMatch(/^ {2}→ /)
   expect(stderr).not.toMatch(/\n\s+at /)
   return lines[0]!
+}
+
+/** Processes whose command line names `dir` (the broker's JVM names its data dir): what a run left behind. */
+export function processesOf(dir: string): number[] {
+  const pids: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(dir)) pids.push(Number(entry))
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return pids
 }
