@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { runKpipe } from '../support/cli.ts'
 import { ConsumerLoop } from '../../src/shell/kafka/consumer-loop.ts'
+import type { KafkaConnection } from '../../src/shell/kafka/connection.ts'
 import { SetupError } from '../../src/shell/errors.ts'
 import { createLogger } from '../../src/shell/log.ts'
 import { expectNoSecrets, expectOneLineError, secure, secureEnv, uniqueTopics } from './support/secure-env.ts'
@@ -24,6 +25,20 @@ function refused(args: string[], env: Record<string, string | undefined>, ...sec
   expect(Date.now() - started).toBeLessThan(DEADLINE_MS)
   expectNoSecrets(result.stdout + result.stderr, ...secrets)
   return expectOneLineError(result.stderr)
+}
+
+/**
+ * A consumer loop run against `connection` until it ends or DEADLINE_MS passes: its error (or
+ * 'stopped', 'still retrying'), and how long that took.
+ */
+async function loopOutcome(connection: KafkaConnection): Promise<{ outcome: unknown; ms: number }> {
+  const loop = new ConsumerLoop({ connection, groupId: `sec-${randomUUID()}`, topics: ['user-login'], handler: () => [], log: createLogger('silent') })
+  const started = Date.now()
+  let deadline: NodeJS.Timeout | undefined
+  const outcome = await Promise.race([loop.run().then(() => 'stopped', (error: unknown) => error), new Promise((resolve) => (deadline = setTimeout(resolve, DEADLINE_MS, 'still retrying')))])
+  clearTimeout(deadline)
+  loop.stop()
+  return { outcome, ms: Date.now() - started }
 }
 
 describe('a wrong password', () => {
@@ -46,19 +61,10 @@ describe('a wrong password', () => {
 
   test('the consumer loop itself stops on a refused login instead of retrying (credentials revoked while running)', async () => {
     const s = secure()
-    const loop = new ConsumerLoop({
-      connection: { bootstrapBrokers: [s.saslSsl], clientId: 'kpipe-test', tls: { ca: readFileSync(s.certificates.caPem) }, sasl: { mechanism: 'SCRAM-SHA-256', username: s.user, password: wrong } },
-      groupId: `sec-${randomUUID()}`,
-      topics: ['user-login'],
-      handler: () => [],
-      log: createLogger('silent'),
-    })
-    const started = Date.now()
-    const outcome = await Promise.race([loop.run().then(() => 'stopped', (error: unknown) => error), new Promise((resolve) => setTimeout(resolve, DEADLINE_MS, 'still retrying'))])
-    loop.stop()
+    const { outcome, ms } = await loopOutcome({ bootstrapBrokers: [s.saslSsl], clientId: 'kpipe-test', tls: { ca: readFileSync(s.certificates.caPem) }, sasl: { mechanism: 'SCRAM-SHA-256', username: s.user, password: wrong } })
     expect(outcome).toBeInstanceOf(SetupError)
     expect((outcome as SetupError).message).toMatch(/^Kafka at 127\.0\.0\.1:\d+ refused the SASL login as "kpipe-test" with SCRAM-SHA-256/)
-    expect(Date.now() - started).toBeLessThan(DEADLINE_MS)
+    expect(ms).toBeLessThan(DEADLINE_MS)
   })
 
   test('an unknown user is refused the same way', () => {
@@ -158,19 +164,10 @@ describe('a SASL_PLAINTEXT listener sent plain text (SASL expected, no TLS)', ()
   })
 
   test('the consumer loop itself stops with the one-line cause instead of retrying', async () => {
-    const loop = new ConsumerLoop({
-      connection: { bootstrapBrokers: [secure().saslPlaintext], clientId: 'kpipe-test' },
-      groupId: `sec-${randomUUID()}`,
-      topics: ['user-login'],
-      handler: () => [],
-      log: createLogger('silent'),
-    })
-    const started = Date.now()
-    const outcome = await Promise.race([loop.run().then(() => 'stopped', (error: unknown) => error), new Promise((resolve) => setTimeout(resolve, DEADLINE_MS, 'still retrying'))])
-    loop.stop()
+    const { outcome, ms } = await loopOutcome({ bootstrapBrokers: [secure().saslPlaintext], clientId: 'kpipe-test' })
     expect(outcome).toBeInstanceOf(SetupError)
     expect((outcome as SetupError).message).toBe(`Kafka at ${secure().saslPlaintext} closed the connection before answering: the listener expects TLS or SASL`)
-    expect(Date.now() - started).toBeLessThan(DEADLINE_MS)
+    expect(ms).toBeLessThan(DEADLINE_MS)
   })
 })
 
