@@ -1,7 +1,8 @@
 /**
  * kpipe's correction of @platformatic/kafka's read_committed filter, applied as the client's
  * consumer module is loaded: nothing in node_modules is rewritten (docs/decisions.md, "The
- * read_committed correction at load time"; the upstream report is docs/upstream/).
+ * read_committed correction at load time"; the upstream report is docs/upstream/). The same hook
+ * puts kpipe's record-batch encoder in front of the client's (record-batch-encoder.ts below).
  *
  * The client (1.x, and 2.12.1 still) keeps one aborted range per producer id per fetch response:
  * the first offset of the last aborted transaction listed, up to the last ABORT marker in the
@@ -94,18 +95,103 @@ export function correctConsumerSource(source: string, where = 'the @platformatic
   return source.slice(0, start) + CORRECTED_METHOD + source.slice(end)
 }
 
+/** Found in the client's `createRecordsBatch` once kpipe's encoder is in front of it. */
+export const ENCODER_MARK = "kpipe: record batches written in one buffer"
+
+const RECORDS_MODULE_SUFFIX = '/@platformatic/kafka/dist/protocol/records.js'
+const CREATE_BATCH = 'export function createRecordsBatch(messages, options = {}) {\n'
+/**
+ * The client's uncompressed record-batch encoding, which src/shell/kafka/record-batch-encoder.ts
+ * reproduces byte for byte: checked in full, so that a client whose format code differs in any
+ * way is refused rather than written differently.
+ */
+const ENCODED_AS = [
+  `export function createRecord(message, offsetDelta, firstTimestamp) {
+    return Writer.create()
+        .appendInt8(0) // Attributes are unused for now
+        .appendVarInt64((message.timestamp ?? BigInt(Date.now())) - firstTimestamp)
+        .appendVarInt(offsetDelta)
+        .appendVarIntBytes(message.key)
+        .appendVarIntBytes(message.value)
+        .appendVarIntMap(message.headers, (w, [key, value]) => {
+        w.appendVarIntBytes(key).appendVarIntBytes(value);
+    })
+        .prependVarIntLength();
+}`,
+  `        firstSequence = options.sequences.getWithDefault(\`\${firstMessage.topic}:\${firstMessage.partition}\`, 0);`,
+  `    if (options.transactionalId) {
+        attributes |= IS_TRANSACTIONAL;
+    }`,
+  `    const writer = Writer.create()
+        // Phase 1: Prepare the message from Attributes (included) to the end
+        .appendInt16(prepared.attributes)
+        // LastOffsetDelta, FirstTimestamp and MaxTimestamp are extracted from the messages
+        .appendInt32(messages.length - 1)
+        .appendInt64(BigInt(prepared.firstTimestamp))
+        .appendInt64(BigInt(prepared.maxTimestamp))
+        .appendInt64(options.producerId ?? -1n)
+        .appendInt16(options.producerEpoch ?? 0)
+        .appendInt32(prepared.firstSequence)
+        .appendInt32(messages.length) // Number of records
+        .appendFrom(prepared.buffer);
+    // Phase 2: Prepend the PartitionLeaderEpoch, Magic and CRC, then the Length and firstOffset, in reverse order
+    return (writer
+        .appendUnsignedInt32(crc32c(writer.dynamicBuffer), false)
+        .appendInt8(CURRENT_RECORD_VERSION, false)
+        .appendInt32(options.partitionLeaderEpoch ?? 0, false)
+        .prependLength()
+        // FirstOffset is 0
+        .appendInt64(0n, false));`,
+]
+
+/** True for the client's protocol module that encodes record batches. */
+export function isRecordsModule(url: string): boolean {
+  return url.endsWith(RECORDS_MODULE_SUFFIX)
+}
+
+/**
+ * The records module's source with kpipe's encoder in front of `createRecordsBatch` (the client's
+ * own stays, exported as `clientCreateRecordsBatch`, for what the encoder leaves to it); throws
+ * when it is not the code the encoder reproduces.
+ */
+export function correctRecordsSource(source: string, encoderUrl: string, where = 'the @platformatic/kafka records module'): string {
+  if (source.includes(ENCODER_MARK)) return source
+  if (source.split(CREATE_BATCH).length !== 2 || !ENCODED_AS.every((text) => source.includes(text))) {
+    throw new Error(
+      `kpipe: ${where} is not @platformatic/kafka ${CORRECTED_CLIENT_VERSION}, whose record batches kpipe writes; ` +
+        `reinstall kpipe (npm install) so that its pinned client is used`,
+    )
+  }
+  const front = `export function createRecordsBatch(messages, options = {}) {
+    /* ${ENCODER_MARK} (src/shell/kafka/record-batch-encoder.ts) */
+    const kpipeEncoded = kpipeEncodeRecordsBatch(messages, options, bytes => crc32c(new DynamicBuffer(bytes)));
+    return kpipeEncoded === undefined ? clientCreateRecordsBatch(messages, options) : Writer.create().append(kpipeEncoded);
+}
+export function clientCreateRecordsBatch(messages, options = {}) {
+`
+  return `import { encodeRecordsBatch as kpipeEncodeRecordsBatch } from ${JSON.stringify(encoderUrl)};\n` + source.replace(CREATE_BATCH, front)
+}
+
+/** kpipe's encoder, next to this module (.js in the build, .ts where the sources run). */
+const ENCODER_URL = new URL(`./record-batch-encoder${import.meta.url.slice(import.meta.url.lastIndexOf('.'))}`, import.meta.url).href
+
 let registered = false
 
-/** Corrects the client's consumer module as this process loads it (import or require). Idempotent. */
+/**
+ * Corrects the client's consumer module, and puts kpipe's record-batch encoder in front of the
+ * client's, as this process loads them (import or require). Idempotent.
+ */
 export function registerClientCorrection(): void {
   if (registered) return
   registered = true
   registerHooks({
     load(url, context, nextLoad) {
       const result = nextLoad(url, context)
-      if (!isConsumerModule(url) || result.source === undefined) return result
+      if (result.source === undefined) return result
+      const consumer = isConsumerModule(url)
+      if (!consumer && !isRecordsModule(url)) return result
       const source = typeof result.source === 'string' ? result.source : Buffer.from(result.source as Uint8Array).toString('utf8')
-      return { ...result, source: correctConsumerSource(source, url) }
+      return { ...result, source: consumer ? correctConsumerSource(source, url) : correctRecordsSource(source, ENCODER_URL, url) }
     },
   })
 }

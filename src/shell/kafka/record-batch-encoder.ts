@@ -1,0 +1,176 @@
+/**
+ * A record batch (Kafka's message format v2, uncompressed) written into one Buffer, for
+ * @platformatic/kafka's `createRecordsBatch` (registered as the client loads, by
+ * src/shell/kafka/client-correction.ts; docs/decisions.md, "The client's record-batch encoding").
+ *
+ * The client builds every record with a Writer of its own: a Buffer per varint, an array entry
+ * per field, then concatenates the batch twice (once for the CRC, once for the request). That was
+ * 13 % of the processor's CPU profile and a good part of its garbage. This writes the same bytes
+ * in two passes over the batch (sizes, then bytes) into a single Buffer. It answers `undefined`
+ * for any batch it does not reproduce exactly (compression, empty, a key, value or header that
+ * is not bytes, headers not a Map, a timestamp far from the batch's first), and the client's own
+ * encoder runs instead.
+ *
+ * This module must not import the client: the client's records module imports it.
+ */
+
+/** What the client passes to `createRecordsBatch` for each record (after its serialisers). */
+interface BatchMessage {
+  key?: unknown
+  value?: unknown
+  headers?: unknown
+  timestamp?: unknown
+  topic?: unknown
+  partition?: unknown
+}
+
+/** The options of `createRecordsBatch` this encoder reads. */
+interface BatchOptions {
+  compression?: string
+  producerId?: bigint
+  producerEpoch?: number
+  partitionLeaderEpoch?: number
+  transactionalId?: string | null
+  sequences?: { getWithDefault(key: string, fallback: number): number }
+}
+
+const CURRENT_RECORD_VERSION = 2
+const IS_TRANSACTIONAL = 1 << 4
+/** bytes before the first record: firstOffset … records count */
+const BATCH_HEADER_SIZE = 61
+/** the CRC covers the batch from its attributes on */
+const CRC_START = 21
+/** the client's own zigzag of 64-bit deltas agrees with Kafka's for these; others go to the client */
+const MAX_DELTA = 2n ** 30n
+
+/** per record: the size of its body (everything after its own length) */
+let bodySizes = new Int32Array(1024)
+
+function zigzag(value: number): number {
+  return ((value << 1) ^ (value >> 31)) >>> 0
+}
+
+function varIntSize(value: number): number {
+  const v = zigzag(value)
+  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5
+}
+
+function writeVarInt(buffer: Buffer, position: number, value: number): number {
+  let v = zigzag(value)
+  while (v > 0x7f) {
+    buffer[position++] = (v & 0x7f) | 0x80
+    v >>>= 7
+  }
+  buffer[position++] = v
+  return position
+}
+
+/** null/undefined is written as length -1 */
+function bytesSize(bytes: Uint8Array | null | undefined): number {
+  return bytes == null ? 1 : varIntSize(bytes.length) + bytes.length
+}
+
+function writeBytes(buffer: Buffer, position: number, bytes: Uint8Array | null | undefined): number {
+  if (bytes == null) return writeVarInt(buffer, position, -1)
+  position = writeVarInt(buffer, position, bytes.length)
+  buffer.set(bytes, position)
+  return position + bytes.length
+}
+
+function isBytesOrNull(value: unknown): value is Uint8Array | null | undefined {
+  return value == null || value instanceof Uint8Array
+}
+
+/** The headers' part of a record body, or -1 when they are not a Map of bytes. */
+function headersSize(headers: unknown): number {
+  if (headers == null) return 1
+  if (!(headers instanceof Map)) return -1
+  let size = varIntSize(headers.size)
+  for (const [key, value] of headers as Map<unknown, unknown>) {
+    if (!isBytesOrNull(key) || !isBytesOrNull(value)) return -1
+    size += bytesSize(key) + bytesSize(value)
+  }
+  return size
+}
+
+/**
+ * The batch's bytes, exactly as the client's `createRecordsBatch` writes them, or `undefined`
+ * when the client must encode this batch itself. Like the client, it sets each message's
+ * `timestamp` to the bigint it used (the time of the call when it had none).
+ */
+export function encodeRecordsBatch(
+  messages: BatchMessage[],
+  options: BatchOptions,
+  crc32c: (bytes: Buffer) => number,
+): Buffer | undefined {
+  const count = messages.length
+  if (count === 0 || (options.compression ?? 'none') !== 'none') return undefined
+  const now = BigInt(Date.now())
+  const first = messages[0]!.timestamp ?? now
+  if (typeof first !== 'bigint') return undefined
+  if (bodySizes.length < count) bodySizes = new Int32Array(Math.max(count, bodySizes.length * 2))
+
+  // Pass 1: check every record is one this writes exactly, and size it. Nothing is changed yet.
+  let maxTimestamp = first
+  let total = BATCH_HEADER_SIZE
+  for (let i = 0; i < count; i++) {
+    const message = messages[i]!
+    const timestamp = message.timestamp ?? now
+    if (typeof timestamp !== 'bigint') return undefined
+    const delta = timestamp - first
+    if (delta >= MAX_DELTA || delta <= -MAX_DELTA) return undefined
+    if (timestamp > maxTimestamp) maxTimestamp = timestamp
+    const { key, value } = message
+    if (!isBytesOrNull(key) || !isBytesOrNull(value)) return undefined
+    const headers = headersSize(message.headers)
+    if (headers < 0) return undefined
+    const body = 1 + varIntSize(Number(delta)) + varIntSize(i) + bytesSize(key) + bytesSize(value) + headers
+    bodySizes[i] = body
+    total += varIntSize(body) + body
+  }
+
+  // Pass 2: the header of the batch, then its records.
+  const buffer = Buffer.allocUnsafe(total)
+  buffer.writeBigInt64BE(0n, 0) // firstOffset
+  buffer.writeInt32BE(total - 12, 8) // length: from partitionLeaderEpoch to the end
+  buffer.writeInt32BE(options.partitionLeaderEpoch ?? 0, 12)
+  buffer.writeInt8(CURRENT_RECORD_VERSION, 16)
+  // 17: the CRC, written last
+  buffer.writeInt16BE(options.transactionalId ? IS_TRANSACTIONAL : 0, 21)
+  buffer.writeInt32BE(count - 1, 23) // lastOffsetDelta
+  buffer.writeBigInt64BE(first, 27)
+  buffer.writeBigInt64BE(maxTimestamp, 35)
+  buffer.writeBigInt64BE(options.producerId ?? -1n, 43)
+  buffer.writeInt16BE(options.producerEpoch ?? 0, 51)
+  const firstSequence = options.sequences
+    ? options.sequences.getWithDefault(`${String(messages[0]!.topic)}:${String(messages[0]!.partition)}`, 0)
+    : 0
+  buffer.writeInt32BE(firstSequence, 53)
+  buffer.writeInt32BE(count, 57)
+
+  let position = BATCH_HEADER_SIZE
+  for (let i = 0; i < count; i++) {
+    const message = messages[i]!
+    const timestamp = (message.timestamp ?? now) as bigint
+    message.timestamp = timestamp
+    position = writeVarInt(buffer, position, bodySizes[i]!)
+    buffer[position++] = 0 // attributes
+    position = writeVarInt(buffer, position, Number(timestamp - first))
+    position = writeVarInt(buffer, position, i)
+    position = writeBytes(buffer, position, message.key as Uint8Array | null | undefined)
+    position = writeBytes(buffer, position, message.value as Uint8Array | null | undefined)
+    const headers = message.headers as Map<Uint8Array | null, Uint8Array | null> | null | undefined
+    if (headers == null) {
+      buffer[position++] = 0
+    } else {
+      position = writeVarInt(buffer, position, headers.size)
+      for (const [key, value] of headers) {
+        position = writeBytes(buffer, position, key)
+        position = writeBytes(buffer, position, value)
+      }
+    }
+  }
+  if (position !== total) throw new Error(`kpipe: record batch of ${total} bytes written as ${position}`)
+  buffer.writeUInt32BE(crc32c(buffer.subarray(CRC_START)), 17)
+  return buffer
+}
