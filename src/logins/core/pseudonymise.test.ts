@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { pseudonymiseDeviceId } from './pseudonymise.ts'
 
@@ -15,5 +16,25 @@ describe('pseudonymiseDeviceId', () => {
     expect(pseudonymiseDeviceId('key-number-one-0123', '593-47-5928')).toBe(a)
     expect(pseudonymiseDeviceId('key-number-two-0123', '593-47-5928')).not.toBe(a)
     expect(pseudonymiseDeviceId('key-number-one-0123', '593-47-5929')).not.toBe(a)
+  })
+
+  // the pseudonym is HMAC-SHA-256 as createHmac computes it, whatever the key's length and the id's characters
+  const keys = ['', 'k', 'a'.repeat(63), 'b'.repeat(64), 'c'.repeat(65), 'é'.repeat(40), 'secret key of the processor'.repeat(9)]
+  const ids = ['', 'device-0001', '593-47-0001', 'ü-ñ-日本-🙂', 'lone \ud800 surrogate', '\udfff', 'x'.repeat(256), 'y'.repeat(257), 'z'.repeat(5000)]
+
+  it('is the HMAC-SHA-256 of the id under the key, as lowercase hex', () => {
+    for (const key of keys) {
+      for (const id of ids) {
+        const expected = createHmac('sha256', key).update(id).digest('hex')
+        expect(pseudonymiseDeviceId(key, id), `key of ${key.length}, id of ${id.length}`).toBe(expected)
+        expect(pseudonymiseDeviceId(Buffer.from(key), id)).toBe(expected)
+      }
+    }
+  })
+
+  it('does not carry one id into the next (a shorter id after a longer one)', () => {
+    const long = pseudonymiseDeviceId('key', 'a-long-device-identifier')
+    expect(pseudonymiseDeviceId('key', 'a')).toBe(createHmac('sha256', 'key').update('a').digest('hex'))
+    expect(pseudonymiseDeviceId('key', 'a-long-device-identifier')).toBe(long)
   })
 })

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto'
+import { createHmac, hash } from 'node:crypto'
 
 /**
  * HMAC-SHA-256 of a device id under the secret key, as lowercase hex. The same id always gives
@@ -6,7 +6,42 @@ import { createHmac } from 'node:crypto'
  * pseudonym back to the id, not even by hashing every possible id: a plain hash would fall to that.
  */
 export function pseudonymiseDeviceId(key: string | Buffer, deviceId: string): string {
-  return createHmac('sha256', typeof key === 'string' ? keyBytes(key) : key).update(deviceId).digest('hex')
+  const pads = padsOf(typeof key === 'string' ? keyBytes(key) : key)
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: a longer id goes to createHmac
+  if (deviceId.length * 3 > ID_ROOM) return createHmac('sha256', pads.key).update(deviceId).digest('hex')
+  // HMAC (RFC 2104) as two one-shot hashes: SHA-256(key ^ opad ‖ SHA-256(key ^ ipad ‖ id)).
+  // createHmac builds an object per call (~1.6 µs a record); this is ~0.35 µs less, same digest.
+  const length = pads.inner.write(deviceId, BLOCK, 'utf8')
+  pads.outer.set(hash('sha256', pads.inner.subarray(0, BLOCK + length), 'buffer'), BLOCK)
+  return hash('sha256', pads.outer, 'hex')
+}
+
+/** SHA-256's block; the id is written after the inner pad, in room for ids of up to 256 UTF-16 units. */
+const BLOCK = 64
+const ID_ROOM = 768
+
+interface Pads {
+  key: Buffer
+  /** key ^ ipad, then room for the id */
+  inner: Buffer
+  /** key ^ opad, then the inner digest */
+  outer: Buffer
+}
+
+let lastPads: Pads | undefined
+function padsOf(key: Buffer): Pads {
+  if (lastPads?.key === key) return lastPads
+  // a key longer than a block is hashed first, as HMAC defines
+  const block = Buffer.alloc(BLOCK)
+  block.set(key.length > BLOCK ? hash('sha256', key, 'buffer') : key)
+  const inner = Buffer.alloc(BLOCK + ID_ROOM)
+  const outer = Buffer.alloc(BLOCK + 32)
+  for (let i = 0; i < BLOCK; i++) {
+    inner[i] = block[i]! ^ 0x36
+    outer[i] = block[i]! ^ 0x5c
+  }
+  lastPads = { key, inner, outer }
+  return lastPads
 }
 
 // A string key is encoded to UTF-8 by every createHmac (~0.3 µs a record); the key of a process
