@@ -614,10 +614,23 @@ function approximateSize(record: OutputRecord): number {
 /** The last record of each topic-partition in a batch (records arrive in offset order per partition). */
 export function lastPerPartition<T extends { topic: string; partition: number; offset: bigint }>(batch: T[]): T[] {
   const last = new Map<string, T>()
+  // a fetch gives each partition's records one after another: the key is made only where the partition changes
+  let key = ''
+  let holder: T | undefined
   for (const record of batch) {
-    const key = `${record.topic}\0${record.partition}`
-    const seen = last.get(key)
-    if (!seen || seen.offset < record.offset) last.set(key, record)
+    if (holder === undefined || record.partition !== holder.partition || record.topic !== holder.topic) {
+      key = `${record.topic}\0${record.partition}`
+      holder = last.get(key)
+      if (holder === undefined) {
+        last.set(key, record)
+        holder = record
+        continue
+      }
+    }
+    if (holder.offset < record.offset) {
+      last.set(key, record)
+      holder = record
+    }
   }
   return [...last.values()]
 }

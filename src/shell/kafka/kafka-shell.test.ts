@@ -171,5 +171,9 @@ describe('Kafka shell against a real broker', () => {
   it('lastPerPartition picks the highest offset of each partition', () => {
     const r = (topic: string, partition: number, offset: number) => ({ topic, partition, offset: BigInt(offset) })
     expect(lastPerPartition([r('a', 0, 1), r('a', 1, 5), r('a', 0, 3), r('b', 0, 2)])).toEqual([r('a', 0, 3), r('a', 1, 5), r('b', 0, 2)])
+    // runs of one partition, a lower offset inside a run, a partition coming back, a topic with the same partition number
+    expect(lastPerPartition([r('a', 0, 5), r('a', 0, 3), r('a', 0, 6), r('b', 0, 9), r('a', 1, 1), r('a', 0, 4), r('a', 0, 8), r('b', 0, 7)]))
+      .toEqual([r('a', 0, 8), r('b', 0, 9), r('a', 1, 1)])
+    expect(lastPerPartition([])).toEqual([])
   })
 })
