@@ -1,5 +1,6 @@
 import { Producer } from '@platformatic/kafka'
 import { clientOptions, type KafkaConnection } from './connection.ts'
+import { defaultPartitioner } from './partitioner.ts'
 import { outputSerializers } from './records.ts'
 
 export type Compression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd'
@@ -28,5 +29,7 @@ export function createProducer(connection: KafkaConnection, options: ProducerSet
     // (e.g. by a process that was killed and is now restarted).
     ...(options.transactionalId ? { transactionalId: options.transactionalId, producerId: -1n, producerEpoch: -1 } : {}),
     serializers: outputSerializers,
+    // the client's default partitioning, in integer arithmetic (partitioner.ts)
+    partitioner: defaultPartitioner(),
   })
 }

@@ -1,0 +1,46 @@
+/**
+ * The client's default partitioning, without its cost: @platformatic/kafka computes murmur2 in
+ * BigInt arithmetic (a BigInt per step, ~4 % of the processor's CPU profile). This is the same
+ * function in 32-bit integer arithmetic, as Kafka's Java client writes it, and the same choice as
+ * the client makes with it: a keyed record goes to `murmur2(key) >>> 0` (the client then takes it
+ * modulo the topic's partitions), a record without a key to the next partition of its topic in turn.
+ * Every output of kpipe lands where it did with the client's default.
+ */
+const SEED = 0x9747b28c
+const M = 0x5bd1e995
+
+/** Kafka's murmur2 of the bytes, as a signed 32-bit integer (the client's `murmur2`). */
+export function murmur2(data: Uint8Array): number {
+  const length = data.length
+  let h = SEED ^ length
+  let i = 0
+  for (; i + 4 <= length; i += 4) {
+    let k = data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24)
+    k = Math.imul(k, M)
+    k ^= k >>> 24
+    k = Math.imul(k, M)
+    h = Math.imul(h, M) ^ k
+  }
+  const rest = length - i
+  if (rest > 0) {
+    if (rest === 3) h ^= data[i + 2]! << 16
+    if (rest >= 2) h ^= data[i + 1]! << 8
+    h ^= data[i]!
+    h = Math.imul(h, M)
+  }
+  h ^= h >>> 13
+  h = Math.imul(h, M)
+  h ^= h >>> 15
+  return h | 0
+}
+
+/** A partitioner for one producer: its own turn per topic for records without a key, as the client keeps one. */
+export function defaultPartitioner(): (message: { topic: string }, key: unknown) => number {
+  const turns = new Map<string, number>()
+  return (message, key) => {
+    if (key) return Buffer.isBuffer(key) ? murmur2(key) >>> 0 : 0
+    const turn = turns.get(message.topic) ?? 0
+    turns.set(message.topic, turn + 1)
+    return turn
+  }
+}
