@@ -1,5 +1,5 @@
 import { describe, expect, inject, it } from 'vitest'
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { exitOf, processesOf, runKpipe, spawnKpipe, waitFor } from '../../test/support/cli.ts'
@@ -91,6 +91,39 @@ describe('kpipe bench', () => {
     expect([warning, ceiling, alo, eos, latency, failed].every((i) => i >= 0), run.stderr).toBe(true)
     expect([warning, ceiling, alo, eos, latency, failed], run.stderr).toEqual([...[warning, ceiling, alo, eos, latency, failed]].sort((a, b) => a - b))
   }, 300_000)
+})
+
+describe('kpipe bench without DATABASE_URL, whose ephemeral PostgreSQL cannot start', () => {
+  // As root, PostgreSQL runs as the postgres user, which cannot enter a TMPDIR only root may
+  // enter: initdb fails. Under another user that TMPDIR is its own, so the real failure used there
+  // is a TMPDIR too long for the server's Unix socket: pg_ctl fails.
+  it('says what failed and what to do in the setup error\'s two lines, exit 1, and leaves no directory behind', () => {
+    const asRoot = process.getuid?.() === 0
+    const parent = mkdtempSync(join(tmpdir(), 'kpipe-bench-tmp-'))
+    const tmp = asRoot ? parent : join(parent, 'x'.repeat(100))
+    try {
+      if (asRoot) chmodSync(parent, 0o700)
+      else mkdirSync(tmp)
+      const run = runKpipe(['bench', '--quick', '--json'], { KAFKA_BROKERS: inject('kafkaBrokers'), DATABASE_URL: undefined, TMPDIR: tmp }, 120_000)
+      expect(run.code, run.stderr).toBe(1)
+      expect(run.stdout).toBe('')
+      expect(run.stderr).not.toContain('unexpected error')
+      const lines = run.stderr.trimEnd().split('\n')
+      const [what, hint] = lines.slice(-2)
+      if (asRoot) {
+        expect(what, run.stderr).toMatch(new RegExp(`^kpipe: the ephemeral PostgreSQL could not be started: initdb failed: .*"${tmp}/kpipe-pg-\\w+(/data)?": Permission denied$`))
+        expect(hint, run.stderr).toBe(`  → set TMPDIR to a directory the postgres user can enter (kpipe runs PostgreSQL as postgres when run as root; ${tmp} is not one), or set DATABASE_URL to a PostgreSQL server`)
+      } else {
+        expect(what, run.stderr).toMatch(/^kpipe: the ephemeral PostgreSQL could not be started: pg_ctl failed: Unix-domain socket path ".*" is too long/)
+        expect(hint, run.stderr).toMatch(/^ {2}→ set TMPDIR to a shorter path/)
+      }
+      expect(run.stderr).not.toMatch(/\n\s+at /)
+      // the half-made cluster was removed
+      expect(readdirSync(tmp).filter((name) => name.startsWith('kpipe-pg-'))).toEqual([])
+    } finally {
+      rmSync(parent, { recursive: true, force: true })
+    }
+  }, 150_000)
 })
 
 describe('the table of a bench whose part failed', () => {

@@ -20,7 +20,7 @@ import { measureSink } from './sink-throughput.ts'
 import { measureLoginSink } from './login-sink-throughput.ts'
 import { measureCollector } from './collector-cost.ts'
 import { sectionLine, type BenchSection } from './report.ts'
-import { beforeImmediateExit, killProcessGroup } from '../shell/immediate-exit.ts'
+import { beforeImmediateExit } from '../shell/immediate-exit.ts'
 import { errorLine } from '../shell/log.ts'
 
 export interface BenchOptions {
@@ -288,12 +288,9 @@ async function startTemporaryBroker(status: (line: string) => void, cleanups: ((
     forget()
   })
   status('starting a temporary Kafka broker')
-  const broker = await startLocalBroker({ dataDir, port: await freePort(), controllerPort: await freePort(), heapMb: 1024, onStatus: status })
   // a second Ctrl-C exits at once, also during the clean stop: the broker's JVM (detached, its own group) and its dir go with the bench
-  forget = beforeImmediateExit(() => {
-    killProcessGroup(broker.pid)
-    rmSync(dataDir, { recursive: true, force: true })
-  })
+  const broker = await startLocalBroker({ dataDir, port: await freePort(), controllerPort: await freePort(), heapMb: 1024, onStatus: status, ownedByThisProcess: true })
+  forget = beforeImmediateExit(() => rmSync(dataDir, { recursive: true, force: true }))
   return broker.bootstrap
 }
 

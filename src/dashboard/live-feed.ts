@@ -192,7 +192,7 @@ export class LiveFeed extends EventEmitter<FeedEvents> {
         failures = 0
       } catch (error) {
         // said once at warn level, then quietly retried every 5 s
-        this.#log[failures++ === 0 ? 'warn' : 'debug']({ err: error }, `dashboard feed cannot reach Kafka (${describe(error)}); retrying every 5 s`)
+        this.#log[failures++ === 0 ? 'warn' : 'debug']({ err: error }, `dashboard feed cannot reach Kafka (${describe(error, this.#connection)}); retrying every 5 s`)
       }
       await sleep(5000, signal)
     }

@@ -15,7 +15,7 @@ export async function ensureTopicsPatiently(connection: KafkaConnection, names: 
     what: `Kafka at ${connection.bootstrapBrokers.join(',')} unavailable`,
     log,
     ...(signal ? { signal } : {}),
-    retriable: isRetriableKafkaError,
+    retriable: (error) => isRetriableKafkaError(error, connection),
     fatal: (error) => kafkaSetupError(error, connection) ?? error,
   })
 }

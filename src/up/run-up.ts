@@ -7,7 +7,6 @@ import { SetupError, UserError } from '../shell/errors.ts'
 import { sleep } from '../shell/backoff.ts'
 import { describe, kafkaCommandError } from '../shell/kafka/connection-errors.ts'
 import { currentConnection, kafkaConnection } from '../shell/kafka/connection.ts'
-import { beforeImmediateExit, killProcessGroup } from '../shell/immediate-exit.ts'
 import { StoppedWaiting } from '../shell/retry.ts'
 import { ensureTopics, pipelineTopics } from '../shell/kafka/topics.ts'
 import { openDatabase, type Database } from '../shell/postgres/database.ts'
@@ -75,8 +74,6 @@ export async function runUp(options: UpOptions): Promise<number> {
   const unlessStopped = () => {
     if (startup.signal.aborted) throw new StoppedWaiting('stopped during start-up')
   }
-  /** a second Ctrl-C exits at once: the broker this run owns goes with it (SIGKILL), not left behind */
-  let forgetBroker = () => {}
 
   const status = (line: string) => log.info({ part: 'up' }, line)
   const stopAll = async () => {
@@ -112,14 +109,14 @@ export async function runUp(options: UpOptions): Promise<number> {
         ...(options.onJarProgress ? { onProgress: options.onJarProgress } : {}),
         onStatus: (line) => status(`kafka: ${line}`),
         signal: startup.signal,
+        // a second Ctrl-C kills it (SIGKILL), until it is stopped
+        ownedByThisProcess: true,
+        // a broker that an earlier `up` started and could not stop (killed) is this run's to stop
+        takeOver: (running) => instance.previous?.brokerPid === running.pid,
       })
-      // a broker that an earlier `up` started and could not stop (killed) is this run's to stop
-      const leftover = broker.alreadyRunning && instance.previous?.brokerPid === broker.pid
-      startedBroker = !broker.alreadyRunning || leftover
-      if (startedBroker) {
-        instance.update({ brokerPid: broker.pid })
-        forgetBroker = beforeImmediateExit(() => killProcessGroup(broker.pid))
-      }
+      const leftover = broker.alreadyRunning && broker.owned
+      startedBroker = broker.owned
+      if (startedBroker) instance.update({ brokerPid: broker.pid })
       settings.KAFKA_BROKERS = [broker.bootstrap]
       if (leftover) status(`taking over the local broker at ${broker.bootstrap} (pid ${broker.pid}) that an earlier kpipe up (pid ${instance.previous!.pid}) left running; it stops with this one`)
       else if (broker.alreadyRunning) status(`using the local broker already running at ${broker.bootstrap} (pid ${broker.pid}, started by kpipe kafka start); it keeps running after this stops: kpipe kafka stop`)
@@ -225,7 +222,6 @@ export async function runUp(options: UpOptions): Promise<number> {
     status(`stopping: generator, processor, collector, sink, dashboard${startedBroker ? ', broker' : ''}`)
   }
   await stopAll()
-  forgetBroker()
   instance.release()
   status('stopped')
   if (oneLine) throw oneLine

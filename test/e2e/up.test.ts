@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { exitOf, processesOf, runKpipe, spawnKpipe, waitFor } from '../support/cli.ts'
-import { freeBrokerPort, freePort, isAlive, stopLocalBroker } from '../../src/shell/broker/local-broker.ts'
+import { answersMetadata, freeBrokerPort, freePort, isAlive, stopLocalBroker } from '../../src/shell/broker/local-broker.ts'
 
 async function getJson<T>(url: string): Promise<T> {
   const response = await fetch(url)
@@ -170,6 +170,28 @@ describe('kpipe up and Ctrl-C', () => {
     // killed with it, not left running (SIGKILL is sent before the exit; the kernel ends the JVM a moment later)
     await waitFor(() => !isAlive(brokerPid) && processesOf(dataDir).length === 0, 10_000, 'the broker JVM to end')
     expect(runKpipe(['kafka', 'status'], env).code).toBe(1)
+  }, 300_000)
+
+  it('a second Ctrl-C leaves the broker of kpipe kafka start running: it is not this run\'s', async () => {
+    const [kafkaPort, port] = [await freeBrokerPort(), await freePort()]
+    const start = runKpipe(['kafka', 'start', '--port', String(kafkaPort)], env, 180_000)
+    expect(start.code, start.stderr).toBe(0)
+    const brokerPid = (JSON.parse(readFileSync(join(dataDir, 'kafka', 'broker.json'), 'utf8')) as { pid: number }).pid
+    const up = spawnKpipe(['up', '--kafka-port', String(kafkaPort), '--port', String(port), '--rate', '20'], env)
+    try {
+      await waitFor(() => up.output().includes('kpipe is running.') || up.exitCode !== null, 180_000, 'the ready banner')
+      expect(up.output()).toContain(`using the local broker already running at 127.0.0.1:${kafkaPort} (pid ${brokerPid}, started by kpipe kafka start)`)
+      up.kill('SIGINT')
+      await waitFor(() => up.output().includes('SIGINT: stopping everything') || up.exitCode !== null, 30_000, 'the first stop')
+    } finally {
+      if (up.exitCode === null) up.kill('SIGINT')
+    }
+    expect(await exitOf(up), up.output().slice(-3000)).toEqual({ code: 130, signal: null })
+    // still serving: a broker SIGKILLed before the exit never runs again (a killed one lingers as a zombie, which isAlive counts)
+    expect(await answersMetadata(`127.0.0.1:${kafkaPort}`, 10_000)).toBe(true)
+    expect(processesOf(dataDir)).toEqual([brokerPid])
+    expect(runKpipe(['kafka', 'stop'], env).code).toBe(0)
+    expect(processesOf(dataDir)).toEqual([])
   }, 300_000)
 })
 

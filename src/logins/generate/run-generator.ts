@@ -3,7 +3,7 @@ import type { Logger } from '../../shell/log.ts'
 import { defaultPartitioner, type ProduceResult } from '@platformatic/kafka'
 import { sleep } from '../../shell/backoff.ts'
 import { retryWithBackoff, StoppedWaiting } from '../../shell/retry.ts'
-import { kafkaConnection } from '../../shell/kafka/connection.ts'
+import { kafkaConnection, type KafkaConnection } from '../../shell/kafka/connection.ts'
 import { isFatalKafkaError } from '../../shell/kafka/connection-errors.ts'
 import { createProducer, type KpipeProducer } from '../../shell/kafka/producer.ts'
 import type { OutputRecord } from '../../shell/kafka/records.ts'
@@ -47,7 +47,8 @@ const MAX_SEND = 2000
 export async function runGenerator(options: GenerateOptions): Promise<GenerateResult> {
   const { settings, rate, count, signal } = options
   const generator = new LoginGenerator(options.seed, options.invalidRatio)
-  const producer = createProducer(kafkaConnection(settings, 'generator'))
+  const connection = kafkaConnection(settings, 'generator')
+  const producer = createProducer(connection)
   const byKind: Record<GeneratedKind, number> = { valid: 0, malformed_json: 0, missing_field: 0, wrong_type: 0, stale: 0, not_utf8: 0 }
   let queued = 0
   let sent = 0
@@ -72,7 +73,7 @@ export async function runGenerator(options: GenerateOptions): Promise<GenerateRe
         messages.push(event.key === undefined ? { topic: settings.TOPIC_LOGINS, partition, value: event.value } : { topic: settings.TOPIC_LOGINS, partition, key: event.key, value: event.value })
       }
       queued += messages.length
-      const written = await sendThroughOutages(producer, messages, sent === 0, options)
+      const written = await sendThroughOutages(producer, connection, messages, sent === 0, options)
       sent += written
       if (written < messages.length) break
       options.onProgress?.(sent, Date.now() - started)
@@ -88,7 +89,7 @@ export async function runGenerator(options: GenerateOptions): Promise<GenerateRe
  * written (fewer only when stopped meanwhile). Fails at once on a refused login or certificate,
  * and on any failure before the first acknowledged write (`failFast`).
  */
-async function sendThroughOutages(producer: KpipeProducer, messages: (OutputRecord & { partition: number })[], failFast: boolean, options: GenerateOptions): Promise<number> {
+async function sendThroughOutages(producer: KpipeProducer, connection: KafkaConnection, messages: (OutputRecord & { partition: number })[], failFast: boolean, options: GenerateOptions): Promise<number> {
   let pending = messages
   try {
     await retryWithBackoff(
@@ -106,7 +107,7 @@ async function sendThroughOutages(producer: KpipeProducer, messages: (OutputReco
         what: () => `Kafka unavailable, sending the same ${pending.length} events again`,
         log: options.log,
         signal: options.signal,
-        retriable: (error) => !failFast && !isFatalKafkaError(error),
+        retriable: (error) => !failFast && !isFatalKafkaError(error, connection),
       },
     )
     return messages.length

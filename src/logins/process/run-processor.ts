@@ -119,7 +119,7 @@ async function untilReady(what: string, connection: KafkaConnection, log: Logger
     what: `${what}: Kafka unavailable`,
     log,
     signal,
-    retriable: isRetriableKafkaError,
+    retriable: (error) => isRetriableKafkaError(error, connection),
     fatal: (error) => kafkaSetupError(error, connection) ?? error,
   })
 }

@@ -30,6 +30,14 @@ export interface LocalBrokerOptions {
   ready?: () => Promise<boolean>
   /** aborting it during the wait stops the starting broker and ends the start in StoppedWaiting */
   signal?: AbortSignal
+  /**
+   * The broker lives only as long as this process (`kpipe up`, `kpipe bench`): an immediate exit
+   * (a second Ctrl-C) kills its process group, from its start until stopLocalBroker stopped it.
+   * Without it (`kpipe kafka start`) only a broker still starting is killed so.
+   */
+  ownedByThisProcess?: boolean
+  /** with ownedByThisProcess: whether a broker already running for this data dir is this process's too (one an earlier, killed run left) */
+  takeOver?: (running: LocalBrokerInfo) => boolean
 }
 
 export interface LocalBrokerInfo {
@@ -176,14 +184,26 @@ function lastLines(file: string, n = 15): string {
  * background, formatting its storage on first use. Resolves when the broker answers a
  * metadata request. A broker already running for this data dir is returned as it is.
  */
-export async function startLocalBroker(options: LocalBrokerOptions): Promise<LocalBrokerInfo & { alreadyRunning: boolean }> {
+export async function startLocalBroker(options: LocalBrokerOptions): Promise<LocalBrokerInfo & { alreadyRunning: boolean; owned: boolean }> {
+  const dir = brokerDir(options.dataDir)
   const running = brokerStatus(options.dataDir)
-  if (running) return { ...running, alreadyRunning: true }
+  if (running) {
+    const owned = options.ownedByThisProcess === true && options.takeOver?.(running) === true
+    if (owned) killOnImmediateExit(dir, running.pid)
+    return { ...running, alreadyRunning: true, owned }
+  }
   const port = options.port ?? 9092
   const controllerPort = options.controllerPort ?? port + 1
-  const dir = brokerDir(options.dataDir)
   const node: NodeLayout = { dir, nodeId: 1, port, controllerPort, voters: `1@127.0.0.1:${controllerPort}`, internalReplicas: 1 }
-  return { ...(await startNode(node, newClusterId(), options)), alreadyRunning: false }
+  return { ...(await startNode(node, newClusterId(), options)), alreadyRunning: false, owned: options.ownedByThisProcess === true }
+}
+
+/** The immediate-exit kill of each owned broker's process group, by its node directory, until the broker is stopped. */
+const ownedBrokers = new Map<string, () => void>()
+
+function killOnImmediateExit(dir: string, pid: number): void {
+  ownedBrokers.get(dir)?.()
+  ownedBrokers.set(dir, beforeImmediateExit(() => killProcessGroup(pid)))
 }
 
 export interface LocalClusterOptions extends Omit<LocalBrokerOptions, 'port' | 'controllerPort'> {
@@ -270,8 +290,9 @@ async function startNode(node: NodeLayout, clusterId: string, options: Omit<Loca
   child.once('exit', () => {
     exited = true
   })
-  // a process that exits at once while the broker starts takes the half-started broker with it
-  const forget = beforeImmediateExit(() => killProcessGroup(pid))
+  // a process that exits at once while the broker starts takes the half-started broker with it; the owner, for its whole life
+  killOnImmediateExit(dir, pid)
+  let started = false
   try {
     const timeoutMs = options.timeoutMs ?? 90_000
     const deadline = Date.now() + timeoutMs
@@ -291,10 +312,16 @@ async function startNode(node: NodeLayout, clusterId: string, options: Omit<Loca
       }
       await sleep(250, options.signal)
     }
+    started = true
   } finally {
-    forget()
+    if (!started || options.ownedByThisProcess !== true) forgetImmediateExit(dir)
   }
   return info
+}
+
+function forgetImmediateExit(dir: string): void {
+  ownedBrokers.get(dir)?.()
+  ownedBrokers.delete(dir)
 }
 
 async function runJava(command: string, args: string[], logFile: string): Promise<void> {
@@ -337,6 +364,7 @@ export async function stopNode(dir: string, timeoutMs = 30_000): Promise<LocalBr
   const info = nodeStatus(dir)
   if (!info) {
     rmSync(file, { force: true })
+    forgetImmediateExit(dir)
     return undefined
   }
   process.kill(info.pid, timeoutMs > 0 ? 'SIGTERM' : 'SIGKILL')
@@ -347,6 +375,7 @@ export async function stopNode(dir: string, timeoutMs = 30_000): Promise<LocalBr
     while (isAlive(info.pid)) await sleep(50)
   }
   rmSync(file, { force: true })
+  forgetImmediateExit(dir)
   return info
 }
 

@@ -115,14 +115,19 @@ export function kafkaSetupError(error: unknown, connection?: KafkaConnection): S
   // A closed connection is an outage when the broker had answered this process before (it
   // restarts); from a broker that has closed every connection before answering, it is the
   // listener's security protocol (e.g. SASL_PLAINTEXT sent plain text), and no retry helps.
-  const closing = brokerClosingBeforeAnswering()
+  // Only a broker of this connection counts: without one, the error cannot be placed.
+  const closing = connection ? brokerClosingBeforeAnswering(connection.bootstrapBrokers) : undefined
   if (closing !== undefined) return listenerClosedError(chain, closing, connection)
   return undefined
 }
 
-/** True for connection failures that retrying cannot fix: refused credentials, untrusted certificates, TLS to a plain listener. */
-export function isFatalKafkaError(error: unknown): boolean {
-  return kafkaSetupError(error) !== undefined
+/**
+ * True for connection failures that retrying cannot fix: refused credentials, untrusted
+ * certificates, TLS to a plain listener, and (given the connection whose error it is) a listener
+ * of that connection that closes every connection before answering.
+ */
+export function isFatalKafkaError(error: unknown, connection?: KafkaConnection): boolean {
+  return kafkaSetupError(error, connection) !== undefined
 }
 
 const UNREACHABLE_CODES: Record<string, string> = {
@@ -194,15 +199,15 @@ export function listenerClosedError(chain: unknown[], where: string, connection?
   )
 }
 
-/** Errors worth retrying: not a refused login or certificate, not a bad option of the client. */
-export function isRetriableKafkaError(error: unknown): boolean {
-  return !(error instanceof AuthenticationError || error instanceof KafkaUserError || error instanceof UserError || isFatalKafkaError(error))
+/** Errors worth retrying: not a refused login or certificate, not a bad option of the client (of `connection`, whose error it is). */
+export function isRetriableKafkaError(error: unknown, connection?: KafkaConnection): boolean {
+  return !(error instanceof AuthenticationError || error instanceof KafkaUserError || error instanceof UserError || isFatalKafkaError(error, connection))
 }
 
 /** An error as one line for a log message: the setup error it amounts to, else its message (and an AggregateError's first cause). */
-export function describe(error: unknown): string {
-  const setup = kafkaSetupError(error)
+export function describe(error: unknown, connection?: KafkaConnection): string {
+  const setup = kafkaSetupError(error, connection)
   if (setup) return setup.message
-  if (error instanceof AggregateError && error.errors.length > 0) return `${error.message}: ${describe(error.errors[0])}`
+  if (error instanceof AggregateError && error.errors.length > 0) return `${error.message}: ${describe(error.errors[0], connection)}`
   return error instanceof Error ? error.message : String(error)
 }

@@ -221,7 +221,7 @@ export class ConsumerLoop {
         what: 'Kafka unavailable',
         log: this.#options.log,
         signal: this.#stop.signal,
-        retriable: (error) => !isFatal(error),
+        retriable: (error) => !isFatal(error, this.#options.connection),
         fatal: (error) => {
           const cause = error instanceof FatalHandlerError ? error.cause : error
           return kafkaSetupError(cause, this.#options.connection) ?? cause
@@ -534,7 +534,7 @@ export class ConsumerLoop {
           if (abortError !== undefined) {
             await tx.cancel().catch(() => {})
             // a fatal error (e.g. fenced by another process with the same id) stops the loop anyway
-            if (isFatal(error)) throw error
+            if (isFatal(error, this.#options.connection)) throw error
             this.#unresolvedTransaction = true
             throw new UnresolvedTransaction(error, abortError)
           }
@@ -570,7 +570,7 @@ export class ConsumerLoop {
       log: this.#options.log,
       // on stop, the attempt under way may still finish the batch; no new one starts after it fails
       // an unresolved transaction ends the session: its batch is read again from the committed offsets
-      retriable: (error) => !(error instanceof UnresolvedTransaction) && !isFatal(error) && !this.stopping,
+      retriable: (error) => !(error instanceof UnresolvedTransaction) && !isFatal(error, this.#options.connection) && !this.stopping,
       attempts: WRITE_ATTEMPTS,
       maxDelayMs: 5000,
     })
@@ -641,7 +641,8 @@ function tally(records: readonly { topic: string }[]): Map<string, number> {
   return counts
 }
 
-function isFatal(error: unknown): boolean {
+/** Fatal for the loop of `connection` (a listener of another cluster closing connections is not its concern). */
+function isFatal(error: unknown, connection: KafkaConnection): boolean {
   if (error instanceof UnresolvedTransaction) return false
-  return error instanceof FatalHandlerError || !isRetriableKafkaError(error)
+  return error instanceof FatalHandlerError || !isRetriableKafkaError(error, connection)
 }

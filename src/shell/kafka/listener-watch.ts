@@ -63,8 +63,13 @@ export function watchListeners(): void {
   })
 }
 
-/** A broker that has closed connections before answering, and has never answered this process; undefined if none. */
-export function brokerClosingBeforeAnswering(): string | undefined {
-  for (const [broker, closes] of closedEarly) if (closes >= CLOSES_OF_A_LISTENER && !answered.has(broker)) return broker
+/**
+ * One of `brokers` (host:port, e.g. the bootstrap brokers of the failing client) that has closed
+ * connections before answering and has never answered this process; undefined if none. Only
+ * those: a process can talk to several clusters, and a listener of one says nothing about an
+ * error at another.
+ */
+export function brokerClosingBeforeAnswering(brokers: readonly string[]): string | undefined {
+  for (const broker of brokers) if ((closedEarly.get(broker) ?? 0) >= CLOSES_OF_A_LISTENER && !answered.has(broker)) return broker
   return undefined
 }
