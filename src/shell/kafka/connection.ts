@@ -69,6 +69,24 @@ export function clientOptions(connection: KafkaConnection, clientId = connection
     // retried by our own backoff instead of hanging inside the client.
     timeout: 15_000,
     retries: 3,
-    retryDelay: 250,
+    retryDelay,
   }
+}
+
+/**
+ * The client's wait before it repeats a request: 250 ms, except after CONCURRENT_TRANSACTIONS. The
+ * coordinator answers that while it still writes the markers of the transaction just committed,
+ * which takes a few milliseconds; a processor that starts its next transaction at once (as a
+ * pipelined exactly-once processor does) met it on half of its batches and then waited 250 ms
+ * each time. Kafka's Java producer waits 20 ms there; this waits 20, 40, 80 ms.
+ */
+export function retryDelay(_client: unknown, _operation: string, attempt: number, _retries: number, error: unknown): number {
+  if (isConcurrentTransactions(error)) return 20 * 2 ** Math.max(0, attempt - 1)
+  return 250
+}
+
+function isConcurrentTransactions(error: unknown): boolean {
+  // the client's errors (and only they) have findBy; this module must not load the client itself
+  const findBy = (error as { findBy?: (property: string, value: unknown) => unknown } | null)?.findBy
+  return typeof findBy === 'function' && Boolean(findBy.call(error, 'apiId', 'CONCURRENT_TRANSACTIONS'))
 }
