@@ -74,14 +74,18 @@ async function upFromPackage(command: string[], cwd: string, path: string, expec
 }
 
 describe('the packed tarball', () => {
-  const work = mkdtempSync(join(tmpdir(), 'kpipe-pkg-'))
+  // made when the suite runs, not when it is collected: a filtered run (-t) would leave it behind
+  let work = ''
   let tarball = ''
   beforeAll(() => {
+    work = mkdtempSync(join(tmpdir(), 'kpipe-pkg-'))
     // `npm test` has just built dist/; packing runs no script (prepare would build again)
     npm(['pack', '--ignore-scripts', '--pack-destination', work], ROOT)
     tarball = join(work, readdirSync(work).find((f) => f.endsWith('.tgz'))!)
   }, 120_000)
-  afterAll(() => rmSync(work, { recursive: true, force: true }))
+  afterAll(() => {
+    if (work) rmSync(work, { recursive: true, force: true })
+  })
 
   it('holds what kpipe needs at run time and nothing of the sources or tests', () => {
     const files = spawnSync('tar', ['tzf', tarball], { encoding: 'utf8' }).stdout.split('\n')

@@ -1,7 +1,8 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { exitOf, processesOf, runKpipe, spawnKpipe, waitFor } from '../support/cli.ts'
 import { answersMetadata, freeBrokerPort, freePort, isAlive, stopLocalBroker } from '../../src/shell/broker/local-broker.ts'
 
@@ -15,7 +16,9 @@ interface Summary { total: { received: number; processed: number; filtered: { st
 interface Metrics { sources: { database: number; live: number }; points: { time: number[]; cpu_usage: (number | null)[]; memory_usage: (number | null)[] } }
 
 describe('kpipe up', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-up-'))
+  // made when the suite runs, not when it is collected: a filtered run (-t) would leave it behind
+  const dataDir = join(tmpdir(), `kpipe-up-${randomUUID().slice(0, 8)}`)
+  beforeAll(() => mkdirSync(dataDir, { mode: 0o700 }))
   afterAll(async () => {
     await stopLocalBroker(dataDir)
     rmSync(dataDir, { recursive: true, force: true })
@@ -74,7 +77,9 @@ describe('kpipe up', () => {
 })
 
 describe('kpipe up and the terminal it runs in', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-up-hup-'))
+  // made when the suite runs, not when it is collected: a filtered run (-t) would leave it behind
+  const dataDir = join(tmpdir(), `kpipe-up-hup-${randomUUID().slice(0, 8)}`)
+  beforeAll(() => mkdirSync(dataDir, { mode: 0o700 }))
   afterAll(async () => {
     await stopLocalBroker(dataDir)
     rmSync(dataDir, { recursive: true, force: true })
@@ -126,7 +131,9 @@ describe('kpipe up and the terminal it runs in', () => {
 })
 
 describe('kpipe up and Ctrl-C', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-up-int-'))
+  // made when the suite runs, not when it is collected: a filtered run (-t) would leave it behind
+  const dataDir = join(tmpdir(), `kpipe-up-int-${randomUUID().slice(0, 8)}`)
+  beforeAll(() => mkdirSync(dataDir, { mode: 0o700 }))
   afterAll(async () => {
     await stopLocalBroker(dataDir)
     rmSync(dataDir, { recursive: true, force: true })
