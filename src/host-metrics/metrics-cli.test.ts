@@ -2,10 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, inject, it } from 'vitest'
-import { freePort } from '../shell/broker/local-broker.ts'
 import { openPglite } from '../shell/postgres/database.ts'
 import { uniqueName, waitUntil } from '../../test/support/host-metrics.ts'
-import { exitOf, runKpipe, spawnKpipe } from '../../test/support/cli.ts'
+import { exitOf, metricsPortOf, runKpipe, spawnKpipe } from '../../test/support/cli.ts'
 
 async function metric(port: number, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
@@ -26,10 +25,11 @@ describe('kpipe metrics collect / sink', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-cli-'))
     const host = uniqueName('cli-host')
     const env = { KAFKA_BROKERS: inject('kafkaBrokers'), KPIPE_DATA_DIR: dataDir, TOPIC_PERFORMANCE: uniqueName('performance'), TOPIC_PERFORMANCE_ERRORS: uniqueName('performance-errors') }
-    const [collectPort, sinkPort] = [await freePort(), await freePort()]
-    const collector = spawnKpipe(['metrics', 'collect', '--interval', '100ms', '--host', host, '--metrics-port', String(collectPort)], env)
-    const sink = spawnKpipe(['metrics', 'sink', '--group', uniqueName('sink'), '--metrics-port', String(sinkPort)], env)
+    // port 0: each process binds a free port itself and logs it (a port picked here could be taken before it binds)
+    const collector = spawnKpipe(['metrics', 'collect', '--interval', '100ms', '--host', host, '--metrics-port', '0'], env)
+    const sink = spawnKpipe(['metrics', 'sink', '--group', uniqueName('sink'), '--metrics-port', '0'], env)
     try {
+      const [collectPort, sinkPort] = [await metricsPortOf(collector), await metricsPortOf(sink)]
       await waitUntil(async () => (await metric(sinkPort, 'kpipe_sink_rows_written_total')) >= 10, 'ten rows written by the sink', 40_000)
       expect(await metric(collectPort, 'kpipe_collector_samples_total')).toBeGreaterThanOrEqual(10)
       expect(await metric(collectPort, 'kpipe_collector_sampling_seconds_count')).toBeGreaterThanOrEqual(10)

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { describe, expect, test } from 'vitest'
-import { exitOf, runKpipe, spawnKpipe, waitFor } from '../support/cli.ts'
+import { exitOf, metricsPortOf, runKpipe, spawnKpipe, waitFor } from '../support/cli.ts'
 import { openPostgres } from '../../src/shell/postgres/database.ts'
 import { DASHBOARD_TOKEN, expectNoSecrets, freePort, secure, secureEnv, uniqueTopics, type Mechanism } from './support/secure-env.ts'
 
@@ -27,9 +27,10 @@ describe('kpipe on a secured cluster', () => {
     expect(runKpipe(['topics', 'create'], env, 90_000).code).toBe(0)
     const generated = runKpipe(['logins', 'generate', '--count', '300', '--rate', '0', '--seed', '11', '--invalid-ratio', '0.2'], env, 90_000)
     expect(generated.code, generated.stderr).toBe(0)
-    const metricsPort = await freePort()
-    const processor = spawnKpipe(['logins', 'process', '--group', `sec-${randomUUID()}`, '--metrics-port', String(metricsPort)], env)
+    // port 0: the process binds a free port itself and logs it (a port picked here could be taken before it binds)
+    const processor = spawnKpipe(['logins', 'process', '--group', `sec-${randomUUID()}`, '--metrics-port', '0'], env)
     try {
+      const metricsPort = await metricsPortOf(processor)
       const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`
       await waitFor(async () => {
         const text = await (await fetch(metricsUrl)).text()
@@ -55,11 +56,11 @@ describe('kpipe on a secured cluster', () => {
   test('collector → sink → PostgreSQL over verified TLS; /metrics of both without secrets', async () => {
     const env = secureEnv('PLAIN', uniqueTopics())
     const host = `sec-host-${randomUUID().slice(0, 8)}`
-    const [collectPort, sinkPort] = [await freePort(), await freePort()]
-    const collector = spawnKpipe(['metrics', 'collect', '--interval', '100ms', '--host', host, '--metrics-port', String(collectPort)], env)
-    const sink = spawnKpipe(['metrics', 'sink', '--group', `sec-${randomUUID()}`, '--metrics-port', String(sinkPort)], env)
+    const collector = spawnKpipe(['metrics', 'collect', '--interval', '100ms', '--host', host, '--metrics-port', '0'], env)
+    const sink = spawnKpipe(['metrics', 'sink', '--group', `sec-${randomUUID()}`, '--metrics-port', '0'], env)
     const db = openPostgres(env.DATABASE_URL!)
     try {
+      const [collectPort, sinkPort] = [await metricsPortOf(collector), await metricsPortOf(sink)]
       await waitFor(async () => {
         const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM performance WHERE host = $1', [host])
         return rows[0]!.n >= 10

@@ -37,6 +37,25 @@ export function spawnKpipe(args: string[], env: Record<string, string | undefine
   return Object.assign(child, { output: () => output })
 }
 
+/** An error and its cause (fetch's "fetch failed" says why only in its cause). */
+function describeError(error: unknown): string {
+  const cause = (error as { cause?: unknown } | null)?.cause
+  return cause === undefined ? String(error) : `${String(error)} (${cause instanceof Error ? `${(cause as NodeJS.ErrnoException).code ?? ''} ${cause.message}`.trim() : String(cause)})`
+}
+
+/**
+ * The port a part started with `--metrics-port 0` serves its metrics on, read from its log line;
+ * fails with the part's output when it does not say so in time.
+ */
+export async function metricsPortOf(child: ChildProcess & { output: () => string }, timeoutMs = 60_000): Promise<number> {
+  const found = await waitFor(() => /metrics on http:\/\/[^\s/]+:(\d+)\/metrics/.exec(child.output()) ?? (child.exitCode !== null ? 'exited' : null), timeoutMs, 'its metrics address')
+    .catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}; its output:\n${child.output().slice(-3000)}`)
+    })
+  if (found === 'exited') throw new Error(`it exited (${child.exitCode}) before serving its metrics; its output:\n${child.output().slice(-3000)}`)
+  return Number(found[1])
+}
+
 /** Polls `check` until it returns a truthy value or the deadline passes. */
 export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 30_000, what = 'condition'): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs
@@ -48,7 +67,7 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 30_000
     } catch (error) {
       lastError = error
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`)
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${describeError(lastError)}` : ''}`)
     await new Promise((r) => setTimeout(r, 50))
   }
 }

@@ -4,7 +4,7 @@ import { commandContext, intFlag, untilSignal } from '../context.ts'
 import { SetupError } from '../../shell/errors.ts'
 import { sleep } from '../../shell/backoff.ts'
 import { describe } from '../../shell/kafka/connection-errors.ts'
-import { serveMetrics } from '../../shell/observability/prometheus.ts'
+import { metricsAddressLine, serveMetrics } from '../../shell/observability/prometheus.ts'
 import { StoppedWaiting } from '../../shell/retry.ts'
 import { startLoginSink } from '../../logins/sink/run-login-sink.ts'
 
@@ -17,7 +17,7 @@ export function loginsSinkCommand(): Command {
     .option('--group <id>', 'consumer group id, and the name of its offsets in kpipe_offsets; processes with the same group share the partitions', 'kpipe-logins-sink')
     .option('--retention <duration>', 'delete minutes older than this: 30d, 12h, or seconds (LOGIN_ACTIVITY_RETENTION)')
     .option('--batch-size <n>', 'most records counted per transaction', intFlag('batch-size', 1, 100_000), 5000)
-    .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port', intFlag('metrics-port', 1, 65535))
+    .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port (0: any free port, logged at start)', intFlag('metrics-port', 0, 65535))
     .action(async (options: { group: string; batchSize: number; metricsPort?: number }, command: Command) => {
       const { settings, log } = commandContext(command, { retention: 'LOGIN_ACTIVITY_RETENTION' })
       const stop = new AbortController()
@@ -31,7 +31,8 @@ export function loginsSinkCommand(): Command {
         throw error
       }
       const running = sink
-      const server = options.metricsPort ? await serveMetrics(options.metricsPort, settings.HOST, () => running.ready()) : undefined
+      const server = options.metricsPort !== undefined ? await serveMetrics(options.metricsPort, settings.HOST, () => running.ready()) : undefined
+      if (server) log.info(metricsAddressLine(server, settings.HOST))
       let refused: SetupError | undefined
       try {
         const outcome = await Promise.race([stopped, sink.done.then(() => undefined)])

@@ -5,7 +5,7 @@ import { commandContext, intFlag, untilSignal } from '../context.ts'
 import { SetupError, UserError } from '../../shell/errors.ts'
 import { sleep } from '../../shell/backoff.ts'
 import { describe } from '../../shell/kafka/connection-errors.ts'
-import { serveMetrics } from '../../shell/observability/prometheus.ts'
+import { metricsAddressLine, serveMetrics } from '../../shell/observability/prometheus.ts'
 import { CollectorComponent } from '../../host-metrics/collector/collector.ts'
 import { startSink } from '../../host-metrics/sink/sink.ts'
 import { StoppedWaiting } from '../../shell/retry.ts'
@@ -22,7 +22,7 @@ export function metricsCommand(): Command {
     .option('--interval <duration>', 'sampling interval: 250ms, 1s or milliseconds, at least 100ms (METRICS_INTERVAL, default 500ms)')
     .option('--host <name>', 'host name the samples carry (default: this machine\'s host name)')
     .option('--disk-path <path>', 'the filesystem whose usage is disk_usage', '/')
-    .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port', intFlag('metrics-port', 1, 65535))
+    .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port (0: any free port, logged at start)', intFlag('metrics-port', 0, 65535))
     .action(async (options: { host?: string; diskPath: string; metricsPort?: number }, command: Command) => {
       const { settings, log } = commandContext(command, { interval: 'METRICS_INTERVAL' })
       const host = options.host?.trim() || hostname()
@@ -33,7 +33,8 @@ export function metricsCommand(): Command {
         log.info(`${signal}: stopping the collector`)
         stop.abort()
       })
-      const server = options.metricsPort ? await serveMetrics(options.metricsPort, settings.HOST, () => collector.ready()) : undefined
+      const server = options.metricsPort !== undefined ? await serveMetrics(options.metricsPort, settings.HOST, () => collector.ready()) : undefined
+      if (server) log.info(metricsAddressLine(server, settings.HOST))
       try {
         // a signal while waiting for Kafka ends the command cleanly
         await collector.start(stop.signal)
@@ -50,14 +51,15 @@ export function metricsCommand(): Command {
     .option('--group <id>', 'consumer group id', 'kpipe-metrics-sink')
     .addOption(new Option('--from <where>', 'where a group with no committed offsets starts').choices(['earliest', 'latest']).default('earliest'))
     .option('--retention <duration>', 'delete rows older than this: 7d, 12h, or seconds (METRICS_RETENTION)')
-    .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port', intFlag('metrics-port', 1, 65535))
+    .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port (0: any free port, logged at start)', intFlag('metrics-port', 0, 65535))
     .action(async (options: { group: string; from: 'earliest' | 'latest'; metricsPort?: number }, command: Command) => {
       const { settings, log } = commandContext(command, { retention: 'METRICS_RETENTION' })
       const stop = new AbortController()
       const stopped = untilSignal(() => stop.abort())
       const sink = await startSink({ settings, log, groupId: options.group, from: options.from, signal: stop.signal }).catch(stoppedOrThrow)
       if (sink === STOPPED) return
-      const server = options.metricsPort ? await serveMetrics(options.metricsPort, settings.HOST, () => sink.ready()) : undefined
+      const server = options.metricsPort !== undefined ? await serveMetrics(options.metricsPort, settings.HOST, () => sink.ready()) : undefined
+      if (server) log.info(metricsAddressLine(server, settings.HOST))
       let refused: SetupError | undefined
       try {
         const outcome = await Promise.race([stopped, sink.done.then(() => undefined)])

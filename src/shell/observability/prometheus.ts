@@ -98,3 +98,8 @@ export async function serveMetrics(port: number, host: string, ready: () => Prom
   })
   return server
 }
+
+/** The line a part logs once it serves its metrics: the port is the one bound (`--metrics-port 0` takes any free one). */
+export function metricsAddressLine(server: Server, host: string): string {
+  return `metrics on http://${host}:${(server.address() as { port: number }).port}/metrics`
+}
