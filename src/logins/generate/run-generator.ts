@@ -1,10 +1,11 @@
 import type { Settings } from '../../shell/settings.ts'
 import type { Logger } from '../../shell/log.ts'
-import { defaultPartitioner, type ProduceResult } from '@platformatic/kafka'
+import type { ProduceResult } from '@platformatic/kafka'
 import { sleep } from '../../shell/backoff.ts'
 import { retryWithBackoff, StoppedWaiting } from '../../shell/retry.ts'
 import { kafkaConnection, type KafkaConnection } from '../../shell/kafka/connection.ts'
 import { isFatalKafkaError } from '../../shell/kafka/connection-errors.ts'
+import { keyPartition } from '../../shell/kafka/partitioner.ts'
 import { createProducer, type KpipeProducer } from '../../shell/kafka/producer.ts'
 import type { OutputRecord } from '../../shell/kafka/records.ts'
 import { LoginGenerator, type GeneratedKind } from './login-generator.ts'
@@ -69,7 +70,7 @@ export async function runGenerator(options: GenerateOptions): Promise<GenerateRe
       for (; n > 0; n--) {
         const event = generator.next(nowSeconds)
         byKind[event.kind]++
-        const partition = (event.key === undefined ? keyless++ : defaultPartitioner(undefined as never, Buffer.from(event.key))) % partitions
+        const partition = (event.key === undefined ? keyless++ : keyPartition(Buffer.from(event.key))) % partitions
         messages.push(event.key === undefined ? { topic: settings.TOPIC_LOGINS, partition, value: event.value } : { topic: settings.TOPIC_LOGINS, partition, key: event.key, value: event.value })
       }
       queued += messages.length

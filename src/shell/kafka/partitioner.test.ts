@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
-import { murmur2 as clientMurmur2 } from '@platformatic/kafka'
+import { defaultPartitioner as clientDefaultPartitioner, murmur2 as clientMurmur2 } from '@platformatic/kafka'
 import { describe, expect, inject, it } from 'vitest'
 import { type KafkaConnection } from './connection.ts'
-import { defaultPartitioner, murmur2 } from './partitioner.ts'
+import { defaultPartitioner, keyPartition, murmur2 } from './partitioner.ts'
 import { createProducer } from './producer.ts'
 import { ensureTopics } from './topics.ts'
 import { readUntil } from '../../../test/support/kafka.ts'
@@ -13,7 +13,10 @@ describe("kpipe's partitioner", () => {
     const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32
     const keys = [Buffer.alloc(0), Buffer.from('user-123'), Buffer.from('21f8e0c4-7d4e-4a9b-b6a2-2f1d3c9e8a71'), Buffer.alloc(7, 0xff)]
     for (let i = 0; i < 3000; i++) keys.push(Buffer.from(Array.from({ length: Math.floor(next() * 70) }, () => Math.floor(next() * 256))))
-    for (const key of keys) expect(murmur2(key), key.toString('hex')).toBe(clientMurmur2(key))
+    for (const key of keys) {
+      expect(murmur2(key), key.toString('hex')).toBe(clientMurmur2(key))
+      expect(keyPartition(key)).toBe(clientDefaultPartitioner(undefined as never, key))
+    }
   })
 
   it('takes turns per topic for records without a key', () => {

@@ -34,11 +34,16 @@ export function murmur2(data: Uint8Array): number {
   return h | 0
 }
 
+/** Where the client's default puts a record with this key: this modulo the topic's partitions. */
+export function keyPartition(key: Uint8Array): number {
+  return murmur2(key) >>> 0
+}
+
 /** A partitioner for one producer: its own turn per topic for records without a key, as the client keeps one. */
 export function defaultPartitioner(): (message: { topic: string }, key: unknown) => number {
   const turns = new Map<string, number>()
   return (message, key) => {
-    if (key) return Buffer.isBuffer(key) ? murmur2(key) >>> 0 : 0
+    if (key) return Buffer.isBuffer(key) ? keyPartition(key) : 0
     const turn = turns.get(message.topic) ?? 0
     turns.set(message.topic, turn + 1)
     return turn
