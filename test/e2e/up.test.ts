@@ -15,10 +15,18 @@ async function getJson<T>(url: string): Promise<T> {
 interface Summary { total: { received: number; processed: number; filtered: { stale: number }; errors: Record<string, number> } }
 interface Metrics { sources: { database: number; live: number }; points: { time: number[]; cpu_usage: (number | null)[]; memory_usage: (number | null)[] } }
 
+/**
+ * A data directory for a describe block, made when the suite runs: made when it is collected, a
+ * filtered run (-t) that skips the suite would leave it behind (its afterAll never runs).
+ */
+function suiteDir(prefix: string): string {
+  const dir = join(tmpdir(), `${prefix}${randomUUID().slice(0, 8)}`)
+  beforeAll(() => mkdirSync(dir, { mode: 0o700 }))
+  return dir
+}
+
 describe('kpipe up', () => {
-  // made when the suite runs, not when it is collected: a filtered run (-t) would leave it behind
-  const dataDir = join(tmpdir(), `kpipe-up-${randomUUID().slice(0, 8)}`)
-  beforeAll(() => mkdirSync(dataDir, { mode: 0o700 }))
+  const dataDir = suiteDir('kpipe-up-')
   afterAll(async () => {
     await stopLocalBroker(dataDir)
     rmSync(dataDir, { recursive: true, force: true })
@@ -77,9 +85,7 @@ describe('kpipe up', () => {
 })
 
 describe('kpipe up and the terminal it runs in', () => {
-  // made when the suite runs, not when it is collected: a filtered run (-t) would leave it behind
-  const dataDir = join(tmpdir(), `kpipe-up-hup-${randomUUID().slice(0, 8)}`)
-  beforeAll(() => mkdirSync(dataDir, { mode: 0o700 }))
+  const dataDir = suiteDir('kpipe-up-hup-')
   afterAll(async () => {
     await stopLocalBroker(dataDir)
     rmSync(dataDir, { recursive: true, force: true })
@@ -131,9 +137,7 @@ describe('kpipe up and the terminal it runs in', () => {
 })
 
 describe('kpipe up and Ctrl-C', () => {
-  // made when the suite runs, not when it is collected: a filtered run (-t) would leave it behind
-  const dataDir = join(tmpdir(), `kpipe-up-int-${randomUUID().slice(0, 8)}`)
-  beforeAll(() => mkdirSync(dataDir, { mode: 0o700 }))
+  const dataDir = suiteDir('kpipe-up-int-')
   afterAll(async () => {
     await stopLocalBroker(dataDir)
     rmSync(dataDir, { recursive: true, force: true })
