@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { expect } from 'vitest'
+import { errorLine } from '../../src/shell/log.ts'
 
 export const KPIPE_BIN = fileURLToPath(new URL('../../bin/kpipe.js', import.meta.url))
 
@@ -37,12 +38,6 @@ export function spawnKpipe(args: string[], env: Record<string, string | undefine
   return Object.assign(child, { output: () => output })
 }
 
-/** An error and its cause (fetch's "fetch failed" says why only in its cause). */
-function describeError(error: unknown): string {
-  const cause = (error as { cause?: unknown } | null)?.cause
-  return cause === undefined ? String(error) : `${String(error)} (${cause instanceof Error ? `${(cause as NodeJS.ErrnoException).code ?? ''} ${cause.message}`.trim() : String(cause)})`
-}
-
 /**
  * The port a part started with `--metrics-port 0` serves its metrics on, read from its log line;
  * fails with the part's output when it does not say so in time.
@@ -67,7 +62,7 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 30_000
     } catch (error) {
       lastError = error
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${describeError(lastError)}` : ''}`)
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${errorLine(lastError)}` : ''}`)
     await new Promise((r) => setTimeout(r, 50))
   }
 }
