@@ -76,6 +76,11 @@ const CORRECTED_METHOD = `    #filterUncommittedMessages(response) {
     }
 `
 
+/** A client module that is not the code the hook rewrites: refused, with what to do. */
+function notThePinnedClient(where: string, why: string): Error {
+  return new Error(`kpipe: ${where} is not @platformatic/kafka ${CORRECTED_CLIENT_VERSION}, ${why}; reinstall kpipe (npm install) so that its pinned client is used`)
+}
+
 /** True for the client's consumer module, wherever the package manager put it. */
 export function isConsumerModule(url: string): boolean {
   return url.endsWith(MODULE_SUFFIX)
@@ -87,10 +92,7 @@ export function correctConsumerSource(source: string, where = 'the @platformatic
   const start = source.indexOf(METHOD_START)
   const end = source.indexOf(NEXT_METHOD, start)
   if (start < 0 || end < 0 || !source.slice(start, end).includes(BUGGY)) {
-    throw new Error(
-      `kpipe: ${where} is not @platformatic/kafka ${CORRECTED_CLIENT_VERSION}, whose read_committed filter kpipe corrects; ` +
-        `reinstall kpipe (npm install) so that its pinned client is used`,
-    )
+    throw notThePinnedClient(where, 'whose read_committed filter kpipe corrects')
   }
   return source.slice(0, start) + CORRECTED_METHOD + source.slice(end)
 }
@@ -157,10 +159,7 @@ export function isRecordsModule(url: string): boolean {
 export function correctRecordsSource(source: string, encoderUrl: string, where = 'the @platformatic/kafka records module'): string {
   if (source.includes(ENCODER_MARK)) return source
   if (source.split(CREATE_BATCH).length !== 2 || !ENCODED_AS.every((text) => source.includes(text))) {
-    throw new Error(
-      `kpipe: ${where} is not @platformatic/kafka ${CORRECTED_CLIENT_VERSION}, whose record batches kpipe writes; ` +
-        `reinstall kpipe (npm install) so that its pinned client is used`,
-    )
+    throw notThePinnedClient(where, 'whose record batches kpipe writes')
   }
   const front = `export function createRecordsBatch(messages, options = {}) {
     /* ${ENCODER_MARK} (src/shell/kafka/record-batch-encoder.ts) */
