@@ -76,12 +76,14 @@ export function clientOptions(connection: KafkaConnection, clientId = connection
 /**
  * The client's wait before it repeats a request: 250 ms, except after CONCURRENT_TRANSACTIONS. The
  * coordinator answers that while it still writes the markers of the transaction just committed,
- * which takes a few milliseconds; a processor that starts its next transaction at once (as a
- * pipelined exactly-once processor does) met it on half of its batches and then waited 250 ms
- * each time. Kafka's Java producer waits 20 ms there; this waits 20, 40, 80 ms.
+ * which usually takes a few milliseconds; a processor that starts its next transaction at once (as
+ * a pipelined exactly-once processor does) met it on half of its batches and then waited 250 ms
+ * each time. Kafka's Java producer waits 20 ms there. This waits 20 ms first, then 250 and 500:
+ * the client tries a request `retries` (3) times, and the three waits together (770 ms) are still
+ * at least the 750 ms a busy coordinator had before, so a loaded broker is not given up on sooner.
  */
 export function retryDelay(_client: unknown, _operation: string, attempt: number, _retries: number, error: unknown): number {
-  if (isConcurrentTransactions(error)) return 20 * 2 ** Math.max(0, attempt - 1)
+  if (isConcurrentTransactions(error)) return attempt <= 1 ? 20 : 250 * (attempt - 1)
   return 250
 }
 
