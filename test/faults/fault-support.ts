@@ -154,11 +154,12 @@ export function hostSample(topic: string, prefix: string, i: number): OutputReco
 }
 
 /** A single-node broker of a test's own, in a temp dir, on free ports; stop and start it again at will. */
-export async function ownBroker(): Promise<{ info: LocalBrokerInfo; bootstrap: string; stop(timeoutMs?: number): Promise<void>; restart(): Promise<void>; remove(): Promise<void> }> {
+export async function ownBroker(options: { properties?: (port: number) => Record<string, string> } = {}): Promise<{ info: LocalBrokerInfo; bootstrap: string; stop(timeoutMs?: number): Promise<void>; restart(): Promise<void>; remove(): Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'kpipe-faults-kafka-'))
   const port = await freePort()
   const controllerPort = await freePort()
-  const start = () => startLocalBroker({ dataDir, port, controllerPort, heapMb: 512, timeoutMs: 180_000 })
+  const properties = options.properties?.(port)
+  const start = () => startLocalBroker({ dataDir, port, controllerPort, heapMb: 512, timeoutMs: 180_000, ...(properties ? { properties } : {}) })
   const info = await start()
   return {
     info,

@@ -3,6 +3,10 @@ import { createLoginTopics, loginEnv, settingsOf } from '../../src/logins/logins
 import { LoginGenerator } from '../../src/logins/generate/login-generator.ts'
 import { kafkaConnection } from '../../src/shell/kafka/connection.ts'
 import { readTopic } from '../../src/shell/kafka/topic-reader.ts'
+import { runGenerator } from '../../src/logins/generate/run-generator.ts'
+import { createLogger } from '../../src/shell/log.ts'
+import type { Settings } from '../../src/shell/settings.ts'
+import { AckLosingProxy } from '../support/ack-losing-proxy.ts'
 import { exitOf, spawnKpipe, waitFor } from '../support/cli.ts'
 import { faultSeed, ownBroker, reportFigures, seconds } from './fault-support.ts'
 import { OffsetWatch } from './offset-watch.ts'
@@ -46,21 +50,111 @@ it('logins generate --count rides through a broker restart: exactly N events, no
     // it did meet the outage, and said so
     expect(generator.output()).toMatch(/Kafka unavailable, sending the same \d+ events again \(.*\); retrying in/)
 
-    const keys: string[] = []
-    await readTopic(kafkaConnection(settings, 'fault-reader'), settings.TOPIC_LOGINS, { from: 'earliest', readCommitted: false }, (r) => {
-      keys.push(r.key?.toString('utf8') ?? '')
-    })
-    const expected = new LoginGenerator(seed, 0.2)
-    const want: string[] = []
-    for (let i = 0; i < COUNT; i++) want.push(expected.next(Math.floor(Date.now() / 1000)).key ?? '')
-    const count = (list: string[]) => list.reduce((m, k) => m.set(k, (m.get(k) ?? 0) + 1), new Map<string, number>())
-    const [got, wanted] = [count(keys), count(want)]
-    const lost = [...wanted].reduce((n, [k, c]) => n + Math.max(0, c - (got.get(k) ?? 0)), 0)
-    const repeated = [...got].reduce((n, [k, c]) => n + Math.max(0, c - (wanted.get(k) ?? 0)), 0)
-    reportFigures('generator-outage', { seed, count: COUNT, inTopicAtStop: atStop, outageSeconds: seconds(outageMs), inTopic: keys.length, lost, repeated, totalSeconds: seconds(Date.now() - started) })
-    expect({ inTopic: keys.length, lost, repeated }).toEqual({ inTopic: COUNT, lost: 0, repeated: 0 })
+    const { inTopic, lost, repeated } = await compareWithSeed(settings, seed, COUNT)
+    reportFigures('generator-outage', { seed, count: COUNT, inTopicAtStop: atStop, outageSeconds: seconds(outageMs), inTopic, lost, repeated, totalSeconds: seconds(Date.now() - started) })
+    expect({ inTopic, lost, repeated }).toEqual({ inTopic: COUNT, lost: 0, repeated: 0 })
   } finally {
     if (generator && generator.exitCode === null) generator.kill('SIGKILL')
     await broker.remove()
   }
 })
+
+/**
+ * The case a clean broker restart meets only now and then (it did in CI: one event twice): the
+ * broker writes a batch, its answer is lost, and Kafka stays away for longer than the client's
+ * usual three tries. A proxy in front of a real broker makes it happen every time. The same
+ * records sent again by a producer that forgot its id would be a second write; repeated by the
+ * client with the first try's producer id and sequence numbers, the broker drops them.
+ */
+it('a batch written whose acknowledgement was lost, Kafka then away for longer than the client tries: written once', async () => {
+  const { seed } = faultSeed('generator-lost-ack')
+  const proxy = await AckLosingProxy.start()
+  const broker = await ownBroker({ properties: () => ({ 'advertised.listeners': `PLAINTEXT://127.0.0.1:${proxy.port}` }) })
+  proxy.forwardTo(broker.info.port)
+  const lines: string[] = []
+  const log = createLogger('warn', 'generator', { write: (line: string) => void lines.push(line) })
+  try {
+    const settings = settingsOf(loginEnv({ KAFKA_BROKERS: `127.0.0.1:${proxy.port}` }))
+    await createLoginTopics(settings)
+    const count = 6000
+    let lostAfter: number | undefined
+    const generating = runGenerator({
+      settings,
+      log,
+      rate: 0,
+      count,
+      seed,
+      invalidRatio: 0.2,
+      signal: new AbortController().signal,
+      onProgress: (sent) => {
+        if (lostAfter !== undefined) return
+        lostAfter = sent
+        proxy.loseNextProduceAck()
+      },
+    })
+    // away until the client has tried more often than its usual three times
+    await waitFor(() => (proxy.refused > 6 ? true : undefined), 60_000, 'the client trying through the outage')
+    proxy.heal()
+    const result = await generating
+    expect(proxy.lostAcks).toBe(1)
+    expect(lines.join('')).toMatch(/Kafka unavailable, sending the same \d+ events again/)
+    const { inTopic, lost, repeated } = await compareWithSeed(settings, seed, count)
+    reportFigures('generator-lost-ack', { seed, count, lostAckAfter: lostAfter, refusedConnections: proxy.refused, sent: result.sent, inTopic, lost, repeated })
+    expect({ sent: result.sent, inTopic, lost, repeated }).toEqual({ sent: count, inTopic: count, lost: 0, repeated: 0 })
+  } finally {
+    await broker.remove()
+    await proxy.close()
+  }
+})
+
+/** Stopped while the client repeats a send into an outage: the generator ends at once and counts only what was acknowledged. */
+it('stopped while Kafka is away: ends without waiting for Kafka, counting only acknowledged events', async () => {
+  const proxy = await AckLosingProxy.start()
+  const broker = await ownBroker({ properties: () => ({ 'advertised.listeners': `PLAINTEXT://127.0.0.1:${proxy.port}` }) })
+  proxy.forwardTo(broker.info.port)
+  try {
+    const settings = settingsOf(loginEnv({ KAFKA_BROKERS: `127.0.0.1:${proxy.port}` }))
+    await createLoginTopics(settings)
+    const stop = new AbortController()
+    let lostAfter: number | undefined
+    const generating = runGenerator({
+      settings,
+      log: createLogger('silent'),
+      rate: 0,
+      count: 6000,
+      seed: 1,
+      invalidRatio: 0.2,
+      signal: stop.signal,
+      onProgress: (sent) => {
+        if (lostAfter !== undefined) return
+        lostAfter = sent
+        proxy.loseNextProduceAck()
+      },
+    })
+    await waitFor(() => (proxy.refused > 2 ? true : undefined), 60_000, 'the client trying through the outage')
+    // Kafka stays away: without the stop ending the client's repeating this would never return
+    stop.abort()
+    const result = await generating
+    expect(result.sent).toBe(lostAfter)
+    expect(proxy.lostAcks).toBe(1)
+  } finally {
+    await broker.remove()
+    await proxy.close()
+  }
+})
+
+/** The keys in the topic against the `count` keys the seed draws: how many are missing, how many extra. */
+async function compareWithSeed(settings: Settings, seed: number, count: number): Promise<{ inTopic: number; lost: number; repeated: number }> {
+  const keys: string[] = []
+  await readTopic(kafkaConnection(settings, 'fault-reader'), settings.TOPIC_LOGINS, { from: 'earliest', readCommitted: false }, (r) => {
+    keys.push(r.key?.toString('utf8') ?? '')
+  })
+  const expected = new LoginGenerator(seed, 0.2)
+  const want: string[] = []
+  for (let i = 0; i < count; i++) want.push(expected.next(Math.floor(Date.now() / 1000)).key ?? '')
+  const tally = (list: string[]) => list.reduce((m, k) => m.set(k, (m.get(k) ?? 0) + 1), new Map<string, number>())
+  const [got, wanted] = [tally(keys), tally(want)]
+  const lost = [...wanted].reduce((n, [k, c]) => n + Math.max(0, c - (got.get(k) ?? 0)), 0)
+  const repeated = [...got].reduce((n, [k, c]) => n + Math.max(0, c - (wanted.get(k) ?? 0)), 0)
+  return { inTopic: keys.length, lost, repeated }
+}

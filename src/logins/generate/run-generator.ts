@@ -1,12 +1,12 @@
 import type { Settings } from '../../shell/settings.ts'
 import type { Logger } from '../../shell/log.ts'
 import type { ProduceResult } from '@platformatic/kafka'
-import { sleep } from '../../shell/backoff.ts'
-import { retryWithBackoff, StoppedWaiting } from '../../shell/retry.ts'
-import { kafkaConnection, type KafkaConnection } from '../../shell/kafka/connection.ts'
+import { backoffDelay, sleep } from '../../shell/backoff.ts'
+import { retryMessage } from '../../shell/retry.ts'
+import { kafkaConnection, retryDelay } from '../../shell/kafka/connection.ts'
 import { isFatalKafkaError } from '../../shell/kafka/connection-errors.ts'
 import { keyPartition } from '../../shell/kafka/partitioner.ts'
-import { createProducer, type KpipeProducer } from '../../shell/kafka/producer.ts'
+import { createProducer } from '../../shell/kafka/producer.ts'
 import type { OutputRecord } from '../../shell/kafka/records.ts'
 import { LoginGenerator, type GeneratedKind } from './login-generator.ts'
 
@@ -30,33 +30,68 @@ export interface GenerateResult {
 }
 
 const MAX_SEND = 2000
+/** the client's own tries before the first acknowledged write (a wrong address fails in ~0.75 s) */
+const TRIES_BEFORE_FIRST_WRITE = 3
+/** the longest wait between two tries while Kafka is away */
+const MAX_RETRY_DELAY_MS = 5000
 
 /**
  * `kpipe logins generate`: produces synthetic login events to TOPIC_LOGINS on a schedule that
  * does not drift (the n-th message is due at n / rate seconds), in batches. One send at a time:
  * concurrent sends of one idempotent producer fail with OUT_OF_ORDER_SEQUENCE_NUMBER in this client.
  *
- * A broker outage after the first acknowledged batch is ridden through, without losing or
- * repeating an event: the failed batch is sent again by the same idempotent producer, to the same
- * partitions in the same order. The client advances a partition's sequence number only when the
- * partition's write is acknowledged, so the broker recognises a batch it already wrote (its ack
- * was lost) by its sequence numbers and does not write it twice; partitions acknowledged before
- * the failure are left out of the resend. That needs every event's partition fixed before the
- * first attempt: keyed events go where the client's default partitioner puts them, keyless ones
- * round-robin. Nothing written yet means a wrong address or topic: that fails at once.
+ * A broker outage after the first acknowledged batch is ridden through without losing or
+ * repeating an event: the client itself repeats the failed produce request (with backoff, until it
+ * is answered or the generator is stopped), and each repeat carries the producer id and sequence
+ * numbers of the first try, so the broker drops a batch it wrote before the failure (its answer
+ * lost). A resend by the generator would not: a send that fails makes the client forget its
+ * producer id, and the same records sent again are a new write (a duplicate, when the first had
+ * been written). Nothing written yet means a wrong address or topic: that fails after the client's
+ * usual three tries.
  */
 export async function runGenerator(options: GenerateOptions): Promise<GenerateResult> {
   const { settings, rate, count, signal } = options
   const generator = new LoginGenerator(options.seed, options.invalidRatio)
   const connection = kafkaConnection(settings, 'generator')
-  const producer = createProducer(connection)
   const byKind: Record<GeneratedKind, number> = { valid: 0, malformed_json: 0, missing_field: 0, wrong_type: 0, stale: 0, not_utf8: 0 }
   let queued = 0
   let sent = 0
   let keyless = 0
+  let inFlight = 0
+  let retrying = false
+  /** the repeating was ended for a setup error, or after the usual tries before the first write (not by a stop) */
+  let gaveUp = false
+  let closing: Promise<void> | undefined
+  // ends the client's repeating: the pending request then fails with "Client closed while retrying"
+  const stopRetrying = (failed: boolean) => {
+    gaveUp ||= failed
+    // after the client has registered its close listener for the wait it is starting
+    setImmediate(() => (closing ??= producer.close().catch(() => {})))
+  }
+  const producer = createProducer(connection, {
+    retryUntilClosed: (attempt, error) => {
+      retrying = true
+      // closed while a request was out: the next try meets the closed client and ends the send
+      if (closing !== undefined) return 0
+      if (isFatalKafkaError(error, connection) || (sent === 0 && attempt > TRIES_BEFORE_FIRST_WRITE)) stopRetrying(true)
+      else if (signal.aborted) stopRetrying(false)
+      // before the first write: the client's usual quiet tries (a coordinator still loading, …)
+      else if (sent === 0) return retryDelay(producer, 'produce', attempt, TRIES_BEFORE_FIRST_WRITE, error)
+      else {
+        const delay = backoffDelay(attempt, MAX_RETRY_DELAY_MS)
+        options.log.warn({ err: error, attempt }, retryMessage(`Kafka unavailable, sending the same ${inFlight} events again`, error, delay))
+        return delay
+      }
+      return MAX_RETRY_DELAY_MS
+    },
+  })
+  const onAbort = () => {
+    if (retrying) stopRetrying(false)
+  }
+  signal.addEventListener('abort', onAbort, { once: true })
   const started = Date.now()
   try {
-    const partitions = (await producer.metadata({ topics: [settings.TOPIC_LOGINS] })).topics.get(settings.TOPIC_LOGINS)!.partitionsCount
+    const partitions = (await producer.metadata({ topics: [settings.TOPIC_LOGINS], retries: TRIES_BEFORE_FIRST_WRITE })).topics.get(settings.TOPIC_LOGINS)!.partitionsCount
     while (!signal.aborted && (count === undefined || queued < count)) {
       const elapsed = Date.now() - started
       const due = rate > 0 ? Math.floor((rate * elapsed) / 1000) + 1 : Number.MAX_SAFE_INTEGER
@@ -74,46 +109,24 @@ export async function runGenerator(options: GenerateOptions): Promise<GenerateRe
         messages.push(event.key === undefined ? { topic: settings.TOPIC_LOGINS, partition, value: event.value } : { topic: settings.TOPIC_LOGINS, partition, key: event.key, value: event.value })
       }
       queued += messages.length
-      const written = await sendThroughOutages(producer, connection, messages, sent === 0, options)
-      sent += written
-      if (written < messages.length) break
+      inFlight = messages.length
+      try {
+        await producer.send({ messages })
+      } catch (error) {
+        // the client's error holds every try's error: the CLI explains a setup error from it
+        if (gaveUp || !signal.aborted) throw error
+        // stopped while Kafka was away: the partitions acknowledged before that are in
+        const acknowledged = new Set(((error as { produced?: ProduceResult }).produced?.offsets ?? []).map((o) => o.partition))
+        sent += messages.filter((m) => acknowledged.has(m.partition)).length
+        break
+      }
+      retrying = false
+      sent += messages.length
       options.onProgress?.(sent, Date.now() - started)
     }
   } finally {
-    await producer.close().catch(() => {})
+    signal.removeEventListener('abort', onAbort)
+    await (closing ?? producer.close().catch(() => {}))
   }
   return { sent, byKind, elapsedMs: Date.now() - started }
-}
-
-/**
- * Sends the batch until every partition of it is acknowledged; returns how many events were
- * written (fewer only when stopped meanwhile). Fails at once on a refused login or certificate,
- * and on any failure before the first acknowledged write (`failFast`).
- */
-async function sendThroughOutages(producer: KpipeProducer, connection: KafkaConnection, messages: (OutputRecord & { partition: number })[], failFast: boolean, options: GenerateOptions): Promise<number> {
-  let pending = messages
-  try {
-    await retryWithBackoff(
-      async () => {
-        try {
-          await producer.send({ messages: pending })
-        } catch (error) {
-          // partitions written before the failure: their events are in, and their sequence numbers moved on
-          const acknowledged = new Set(((error as { produced?: ProduceResult }).produced?.offsets ?? []).map((o) => o.partition))
-          if (acknowledged.size > 0) pending = pending.filter((m) => !acknowledged.has(m.partition))
-          throw error
-        }
-      },
-      {
-        what: () => `Kafka unavailable, sending the same ${pending.length} events again`,
-        log: options.log,
-        signal: options.signal,
-        retriable: (error) => !failFast && !isFatalKafkaError(error, connection),
-      },
-    )
-    return messages.length
-  } catch (error) {
-    if (error instanceof StoppedWaiting) return messages.length - pending.length
-    throw error
-  }
 }

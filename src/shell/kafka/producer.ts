@@ -10,6 +10,15 @@ export interface ProducerSettings {
   transactionalId?: string
   compression?: Compression
   clientId?: string
+  /**
+   * Makes the client repeat a failed request until it succeeds or the producer is closed, waiting
+   * `retryUntilClosed(attempt, error)` ms before attempt 1, 2, … (without it: the client's three
+   * tries, then the error). Only a repeat inside the client keeps a produce request's producer id
+   * and sequence numbers, so that the broker drops a batch it already wrote (its answer lost): a
+   * send that fails makes this client forget its producer id, and a send of the same records after
+   * that is a new write. Close the producer to end the repeating; the pending send then fails.
+   */
+  retryUntilClosed?: (attempt: number, error: unknown) => number
 }
 
 export type KpipeProducer = Producer<string | Buffer, string | Buffer, string, string | Buffer>
@@ -21,6 +30,7 @@ export type KpipeProducer = Producer<string | Buffer, string | Buffer, string, s
 export function createProducer(connection: KafkaConnection, options: ProducerSettings = {}): KpipeProducer {
   return new Producer({
     ...clientOptions(connection, options.clientId ?? `${connection.clientId}-producer`),
+    ...(options.retryUntilClosed ? { retries: true, retryDelay: (_client: unknown, _operation: string, attempt: number, _retries: number, error: unknown) => options.retryUntilClosed!(attempt, error) } : {}),
     idempotent: true,
     acks: -1,
     ...(options.compression && options.compression !== 'none' ? { compression: options.compression } : {}),
