@@ -15,6 +15,12 @@ if (!isSupported()) {
   // The read_committed correction of the Kafka client, registered before anything loads the client.
   const { registerClientCorrection } = await import('../dist/shell/kafka/client-correction.js')
   registerClientCorrection()
+  // A reader that stopped reading (kpipe tail | head): end quietly with 0, as a pager's writer
+  // should, instead of an EPIPE stack; there is no one left to tell.
+  process.stdout.on('error', (error) => {
+    if (error.code === 'EPIPE') process.exit(0)
+    throw error
+  })
   const { main } = await import('../dist/cli/main.js')
   const code = await main(process.argv.slice(2))
   if (typeof code === 'number') process.exitCode = code

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
-import { runKpipe } from '../../test/support/cli.ts'
+import { exitOf, runKpipe, spawnKpipe } from '../../test/support/cli.ts'
 
 test('an unexpected failure is one line with its cause; the stack only with LOG_LEVEL=debug', () => {
   // a data dir below a plain file: no error kpipe explains, the operating system's own
@@ -24,4 +24,13 @@ test('an unexpected failure is one line with its cause; the stack only with LOG_
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+})
+
+test('a reader that stops reading (kpipe … | head) ends kpipe quietly with 0, not an EPIPE stack', async () => {
+  const child = spawnKpipe(['--help'])
+  // the read end closed before kpipe has written anything: its first write meets EPIPE
+  child.stdout!.destroy()
+  const exit = await exitOf(child)
+  expect(child.output()).not.toMatch(/EPIPE|\n\s+at /)
+  expect(exit).toEqual({ code: 0, signal: null })
 })
