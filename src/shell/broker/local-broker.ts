@@ -75,8 +75,38 @@ export async function portInUse(port: number, host = '127.0.0.1'): Promise<boole
   })
 }
 
-/** A port nobody listens on right now, chosen by the OS. */
+/**
+ * A port nobody listens on right now, for a server the caller (or its child) starts next. Drawn
+ * at random below the range the OS gives outgoing connections their local ports from (Linux:
+ * ip_local_port_range, 32768–60999 by default), so no client connection can take it between this
+ * check and the bind; the OS's own choice of a free port is from that very range. Elsewhere, or
+ * with a range that leaves no room below it, the OS chooses.
+ */
 export async function freePort(): Promise<number> {
+  const lowest = ephemeralPortsFrom()
+  if (lowest !== undefined && lowest > FIXED_PORTS_FROM + 1000) {
+    for (let i = 0; i < 50; i++) {
+      const port = FIXED_PORTS_FROM + Math.floor(Math.random() * (lowest - FIXED_PORTS_FROM))
+      if (!(await portInUse(port))) return port
+    }
+  }
+  return osChosenPort()
+}
+
+/** where freePort draws from: above the ports well-known services tend to use */
+const FIXED_PORTS_FROM = 10_000
+
+/** the first port of the OS's range for outgoing connections, when it says */
+export function ephemeralPortsFrom(): number | undefined {
+  try {
+    const first = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+    return Number.isInteger(first) && first > 0 ? first : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function osChosenPort(): Promise<number> {
   return new Promise((resolvePromise, reject) => {
     const server = createServer()
     server.once('error', reject)
