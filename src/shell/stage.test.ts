@@ -158,6 +158,52 @@ describe.each(['at-least-once', 'exactly-once'] as const)('a pipelined stage, %s
     expect(ticks).toBe(batches + 1)
   })
 
+  it('hands a batch to the handler in slices, each committed with its own context, every record once and in order', async () => {
+    const input = unique('slice-in')
+    const output = unique('slice-out')
+    await ensureTopics(connection, [input, output].map((name) => ({ name, partitions: 1, replicationFactor: 1 })))
+    await produce(input, 200)
+    const groupId = unique('slice')
+    const calls: number[] = []
+    const committedRecords: bigint[] = []
+    const wrongContext: string[] = []
+    const stop = new AbortController()
+    const stage = new StageComponent({
+      name: unique('part'),
+      connection,
+      groupId,
+      inputs: [input],
+      handle: (batch, context) => {
+        calls.push(batch.length)
+        context.carry = { first: batch[0]!.offset, size: batch.length }
+        return batch.map((r) => ({ topic: output, key: r.key, value: r.value }))
+      },
+      committed: (batch, outputs, context) => {
+        const carry = context.carry as { first: bigint; size: number }
+        if (carry.first !== batch[0]!.offset || carry.size !== batch.length || outputs.length !== batch.length) wrongContext.push(`${batch[0]!.offset}: ${carry.first}/${carry.size}`)
+        for (const r of batch) committedRecords.push(r.offset)
+      },
+      producer: createProducer(connection, delivery === 'exactly-once' ? { transactionalId: unique('tx') } : {}),
+      delivery,
+      maxBatchSize: 10,
+      pipeline: true,
+      pipelineSlice: 4,
+      log,
+    })
+    await stage.start(stop.signal)
+    await waitFor(() => committedRecords.length === 200, 30_000, 'the 200 records committed')
+    stop.abort()
+    await stage.done
+    // batches of up to 10 were read (the input was there before the start): handed over 4 at most at a time
+    expect(Math.max(...calls)).toBe(4)
+    expect(calls.reduce((a, b) => a + b, 0)).toBe(200)
+    expect(wrongContext).toEqual([])
+    expect(committedRecords).toEqual(Array.from({ length: 200 }, (_, i) => BigInt(i)))
+    expect(await committedOffset(groupId, input)).toBe(200n)
+    const records = await readUntil(connection, output, 200)
+    expect(records.map((r) => r.value!.toString())).toEqual(Array.from({ length: 200 }, (_, i) => `v${i}`))
+  })
+
   it('a batch whose write fails: the next one, handled meanwhile, is dropped (not written, not committed, not counted) and read again', async () => {
     const input = unique('pipe-fail-in')
     const output = unique('pipe-fail-out')

@@ -37,7 +37,7 @@ export interface Stage {
   groupId: string
   inputs: string[]
   handle: BatchHandler
-  /** after a batch's outputs are acknowledged and its offsets committed; `context` is the one `handle` got */
+  /** after a batch's outputs are acknowledged and its offsets committed, once per `handle` call (pipelined: per slice), with that call's records, outputs and context */
   committed?: (batch: ConsumedRecord[], outputs: OutputRecord[], context: BatchContext) => void
   punctuation?: Punctuation
   /** handler errors after which the same batch is tried again, with backoff, nothing committed; any other stops the stage */
@@ -55,6 +55,8 @@ export interface Stage {
    * only for a handler that computes outputs and has no side effect of its own (default false)
    */
   pipeline?: boolean
+  /** with `pipeline`: the most records one handler call gets (default 500; ConsumerLoopOptions.pipelineSlice) */
+  pipelineSlice?: number
   /** the stage keeps its offsets itself (e.g. in PostgreSQL, in the transaction of its rows): where each assigned partition starts */
   startingOffsets?: (partitions: TopicPartition[]) => Promise<Map<string, bigint>>
   /** false when the stage commits its offsets itself (default true: the runtime commits them to Kafka) */
@@ -118,6 +120,7 @@ export class StageComponent implements Component {
       part: s.name,
       ...(s.committed ? { onCommitted: s.committed } : {}),
       ...(s.pipeline ? { pipeline: true } : {}),
+      ...(s.pipelineSlice ? { pipelineSlice: s.pipelineSlice } : {}),
       ...(s.producer ? { producer: s.producer } : {}),
       ...(s.punctuation ? { punctuation: s.punctuation } : {}),
       ...(s.retry ? { isRetriable: s.retry.isRetriable } : {}),

@@ -25,7 +25,7 @@ export interface ProcessorRunOptions {
   signal: AbortSignal
   /** default 5000 */
   maxBatchSize?: number
-  /** handle the next batch while the one before is written and committed (default false: no gain measured yet; see docs/benchmarks.md) */
+  /** handle the next batch, in slices, while the one before is written and committed (default true; docs/benchmarks.md) */
   pipeline?: boolean
 }
 
@@ -57,9 +57,9 @@ export function loginProcessorStage(options: Omit<ProcessorRunOptions, 'signal' 
     producer,
     delivery: options.exactlyOnce ? 'exactly-once' : 'at-least-once',
     from: options.from,
-    // the handler only computes outputs (its counts travel in the batch's context): safe to run
-    // ahead, but off until it measures faster (exactly-once was slower with it, docs/benchmarks.md)
-    pipeline: options.pipeline ?? false,
+    // the handler only computes outputs (its counts travel in each call's context): safe to run
+    // ahead; in slices, it is 15–20 % faster in both modes (docs/benchmarks.md)
+    pipeline: options.pipeline ?? true,
     ...(options.maxBatchSize ? { maxBatchSize: options.maxBatchSize } : {}),
     log,
     prepare: async (signal) => {

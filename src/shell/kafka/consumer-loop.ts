@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { Consumer, FetchIsolationLevels, type MessagesStream } from '@platformatic/kafka'
 import type { Logger } from '../log.ts'
 import { sleep } from '../backoff.ts'
@@ -39,7 +40,10 @@ export interface ConsumerLoopOptions {
   maxBatchSize?: number
   /** handler errors for which the same batch is retried with backoff (e.g. the database is down); others stop the loop */
   isRetriable?: (error: unknown) => boolean
-  /** called once a batch's outputs are acknowledged and its offsets committed, with the context the handler got for it */
+  /**
+   * called once a batch's outputs are acknowledged and its offsets committed, once per handler
+   * call (a pipelined batch is handed over in slices), with the records, outputs and context of that call
+   */
   onCommitted?: (batch: ConsumedRecord[], outputs: OutputRecord[], context: BatchContext) => void
   /**
    * Handle the next batch while the one before is being written and committed (depth 1): the
@@ -50,6 +54,13 @@ export interface ConsumerLoopOptions {
    * it is committed (default: false).
    */
   pipeline?: boolean
+  /**
+   * With `pipeline`: the handler gets a batch in slices of at most this many records, and the loop
+   * lets the event loop turn between them (default 500). One long synchronous handler call held
+   * back the batch in flight, whose acknowledgements and commit each need the main thread: with
+   * the batch in one piece, pipelining gained nothing (docs/benchmarks.md).
+   */
+  pipelineSlice?: number
   /** read only committed records of transactional producers (default: true) */
   readCommitted?: boolean
   sessionTimeoutMs?: number
@@ -98,11 +109,18 @@ export interface Punctuation {
 
 const partitionKey = (topic: string, partition: number) => `${topic}\0${partition}`
 
-/** A batch the handler has turned into outputs, with the context it was handled in. */
-interface Handled {
+/** What one handler call made of its records, with the context it was handled in. */
+interface HandledPart {
   batch: ConsumedRecord[]
   outputs: OutputRecord[]
   context: BatchContext
+}
+
+/** A batch the handler has turned into outputs: the whole, and the handler calls it took (one, or its slices). */
+interface Handled {
+  batch: ConsumedRecord[]
+  outputs: OutputRecord[]
+  parts: HandledPart[]
 }
 
 /**
@@ -155,6 +173,7 @@ const WRITE_ATTEMPTS = 6
 /** how long leaving the group may take at shutdown before the loop moves on */
 const CLOSE_BUDGET_MS = 3000
 const FETCH_MAX_BYTES = 2 * 1024 * 1024
+const PIPELINE_SLICE = 500
 
 /**
  * The one consumer loop of kpipe: fetch a batch → hand it to the handler → write its outputs
@@ -454,8 +473,30 @@ export class ConsumerLoop {
     for (const [topic, n] of tally(outputs)) recordsOut.inc({ part, topic, outcome: outcomes[topic] ?? 'output' }, n)
   }
 
-  /** The handler's outputs for a batch (handler errors retried as the stage says), with the batch's context. */
+  /**
+   * The handler's outputs for a batch. Pipelined, the batch goes to the handler in slices, with a
+   * turn of the event loop between them, so that the batch in flight moves on meanwhile.
+   */
   async #handle(batch: ConsumedRecord[]): Promise<Handled> {
+    const o = this.#options
+    const slice = o.pipeline ? Math.max(1, o.pipelineSlice ?? PIPELINE_SLICE) : batch.length
+    if (batch.length <= slice) {
+      const part = await this.#handlePart(batch)
+      return { batch, outputs: part.outputs, parts: [part] }
+    }
+    const outputs: OutputRecord[] = []
+    const parts: HandledPart[] = []
+    for (let i = 0; i < batch.length; i += slice) {
+      if (i > 0) await nextTurn()
+      const part = await this.#handlePart(batch.slice(i, i + slice))
+      for (const output of part.outputs) outputs.push(output)
+      parts.push(part)
+    }
+    return { batch, outputs, parts }
+  }
+
+  /** One handler call (handler errors retried as the stage says), with its context. */
+  async #handlePart(batch: ConsumedRecord[]): Promise<HandledPart> {
     const o = this.#options
     let context: BatchContext = { attempt: 0 }
     const outputs = await retryWithBackoff((attempt) => {
@@ -477,7 +518,7 @@ export class ConsumerLoop {
    * one transaction. Only once the batch before it is committed: the periodic records made here
    * count what is committed.
    */
-  async #write(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, { batch, outputs, context }: Handled): Promise<void> {
+  async #write(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, { batch, outputs, parts }: Handled): Promise<void> {
     const o = this.#options
     // the stage's periodic records go out with the batch: same producer, same transaction
     const periodic = o.punctuation ? this.#punctuate(false) : []
@@ -492,7 +533,7 @@ export class ConsumerLoop {
     for (const last of lastPerPartition(batch)) this.#next.set(partitionKey(last.topic, last.partition), { topic: last.topic, partition: last.partition, next: last.offset + 1n })
     this.#countIn(batch)
     this.#countOut(all)
-    o.onCommitted?.(batch, outputs, context)
+    if (o.onCommitted) for (const part of parts) o.onCommitted(part.batch, part.outputs, part.context)
   }
 
   async #writeOutputs(outputs: OutputRecord[]): Promise<void> {
