@@ -107,7 +107,7 @@ it('a batch written whose acknowledgement was lost, Kafka then away for longer t
   }
 })
 
-/** Stopped while the client repeats a send into an outage: the generator ends at once and counts only what was acknowledged. */
+/** Stopped while the client repeats a send into an outage: the generator ends without Kafka coming back and counts only what was acknowledged. */
 it('stopped while Kafka is away: ends without waiting for Kafka, counting only acknowledged events', async () => {
   const proxy = await AckLosingProxy.start()
   const broker = await ownBroker({ properties: () => ({ 'advertised.listeners': `PLAINTEXT://127.0.0.1:${proxy.port}` }) })
