@@ -84,14 +84,19 @@ async function committedOffset(groupId: string, topic: string, partition = 0): P
   }
 }
 
+/** An input topic holding `count` records, an output topic (one partition each) and a group id, all new. */
+async function pipedTopics(name: string, count: number): Promise<{ input: string; output: string; groupId: string }> {
+  const input = unique(`${name}-in`)
+  const output = unique(`${name}-out`)
+  await ensureTopics(connection, [input, output].map((topic) => ({ name: topic, partitions: 1, replicationFactor: 1 })))
+  await produce(input, count)
+  return { input, output, groupId: unique(name) }
+}
+
 describe.each(['at-least-once', 'exactly-once'] as const)('a pipelined stage, %s', (delivery) => {
   it('handles batch n + 1 while batch n is written, but writes it only after batch n is committed, each batch with its own context', async () => {
-    const input = unique('pipe-in')
     // outputs and the periodic ticks in one partition: the order they were written in
-    const output = unique('pipe-out')
-    await ensureTopics(connection, [input, output].map((name) => ({ name, partitions: 1, replicationFactor: 1 })))
-    await produce(input, 200)
-    const groupId = unique('pipe')
+    const { input, output, groupId } = await pipedTopics('pipe', 200)
     let handled = 0
     let committed = 0
     let handledAhead = 0
@@ -159,11 +164,7 @@ describe.each(['at-least-once', 'exactly-once'] as const)('a pipelined stage, %s
   })
 
   it('hands a batch to the handler in slices, each committed with its own context, every record once and in order', async () => {
-    const input = unique('slice-in')
-    const output = unique('slice-out')
-    await ensureTopics(connection, [input, output].map((name) => ({ name, partitions: 1, replicationFactor: 1 })))
-    await produce(input, 200)
-    const groupId = unique('slice')
+    const { input, output, groupId } = await pipedTopics('slice', 200)
     const calls: number[] = []
     const committedRecords: bigint[] = []
     const wrongContext: string[] = []
@@ -205,11 +206,7 @@ describe.each(['at-least-once', 'exactly-once'] as const)('a pipelined stage, %s
   })
 
   it('a batch whose write fails: the next one, handled meanwhile, is dropped (not written, not committed, not counted) and read again', async () => {
-    const input = unique('pipe-fail-in')
-    const output = unique('pipe-fail-out')
-    await ensureTopics(connection, [input, output].map((name) => ({ name, partitions: 1, replicationFactor: 1 })))
-    await produce(input, 30)
-    const groupId = unique('pipe-fail')
+    const { input, output, groupId } = await pipedTopics('pipe-fail', 30)
     const handledFirsts: bigint[] = []
     const committedFirsts: bigint[] = []
     const stop = new AbortController()

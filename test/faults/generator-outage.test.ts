@@ -68,14 +68,10 @@ it('logins generate --count rides through a broker restart: exactly N events, no
  */
 it('a batch written whose acknowledgement was lost, Kafka then away for longer than the client tries: written once', async () => {
   const { seed } = faultSeed('generator-lost-ack')
-  const proxy = await AckLosingProxy.start()
-  const broker = await ownBroker({ properties: () => ({ 'advertised.listeners': `PLAINTEXT://127.0.0.1:${proxy.port}` }) })
-  proxy.forwardTo(broker.info.port)
+  const { proxy, broker, settings } = await brokerBehindProxy()
   const lines: string[] = []
   const log = createLogger('warn', 'generator', { write: (line: string) => void lines.push(line) })
   try {
-    const settings = settingsOf(loginEnv({ KAFKA_BROKERS: `127.0.0.1:${proxy.port}` }))
-    await createLoginTopics(settings)
     const count = 6000
     let lostAfter: number | undefined
     const generating = runGenerator({
@@ -109,12 +105,8 @@ it('a batch written whose acknowledgement was lost, Kafka then away for longer t
 
 /** Stopped while the client repeats a send into an outage: the generator ends without Kafka coming back and counts only what was acknowledged. */
 it('stopped while Kafka is away: ends without waiting for Kafka, counting only acknowledged events', async () => {
-  const proxy = await AckLosingProxy.start()
-  const broker = await ownBroker({ properties: () => ({ 'advertised.listeners': `PLAINTEXT://127.0.0.1:${proxy.port}` }) })
-  proxy.forwardTo(broker.info.port)
+  const { proxy, broker, settings } = await brokerBehindProxy()
   try {
-    const settings = settingsOf(loginEnv({ KAFKA_BROKERS: `127.0.0.1:${proxy.port}` }))
-    await createLoginTopics(settings)
     const stop = new AbortController()
     let lostAfter: number | undefined
     const generating = runGenerator({
@@ -142,6 +134,22 @@ it('stopped while Kafka is away: ends without waiting for Kafka, counting only a
     await proxy.close()
   }
 })
+
+/** A broker of the test's own, advertised as (and reached only through) an AckLosingProxy, with the login topics. */
+async function brokerBehindProxy(): Promise<{ proxy: AckLosingProxy; broker: Awaited<ReturnType<typeof ownBroker>>; settings: Settings }> {
+  const proxy = await AckLosingProxy.start()
+  const broker = await ownBroker({ properties: () => ({ 'advertised.listeners': `PLAINTEXT://127.0.0.1:${proxy.port}` }) })
+  proxy.forwardTo(broker.info.port)
+  const settings = settingsOf(loginEnv({ KAFKA_BROKERS: `127.0.0.1:${proxy.port}` }))
+  try {
+    await createLoginTopics(settings)
+  } catch (error) {
+    await broker.remove()
+    await proxy.close()
+    throw error
+  }
+  return { proxy, broker, settings }
+}
 
 /** The keys in the topic against the `count` keys the seed draws: how many are missing, how many extra. */
 async function compareWithSeed(settings: Settings, seed: number, count: number): Promise<{ inTopic: number; lost: number; repeated: number }> {
