@@ -73,21 +73,7 @@ it('a batch written whose acknowledgement was lost, Kafka then away for longer t
   const log = createLogger('warn', 'generator', { write: (line: string) => void lines.push(line) })
   try {
     const count = 6000
-    let lostAfter: number | undefined
-    const generating = runGenerator({
-      settings,
-      log,
-      rate: 0,
-      count,
-      seed,
-      invalidRatio: 0.2,
-      signal: new AbortController().signal,
-      onProgress: (sent) => {
-        if (lostAfter !== undefined) return
-        lostAfter = sent
-        proxy.loseNextProduceAck()
-      },
-    })
+    const { generating, lostAfter } = generateLosingSecondAck(proxy, settings, { count, seed, log, signal: new AbortController().signal })
     // away until the client has tried more often than its usual three times
     await waitFor(() => (proxy.refused > 6 ? true : undefined), 60_000, 'the client trying through the outage')
     proxy.heal()
@@ -95,7 +81,7 @@ it('a batch written whose acknowledgement was lost, Kafka then away for longer t
     expect(proxy.lostAcks).toBe(1)
     expect(lines.join('')).toMatch(/Kafka unavailable, sending the same \d+ events again/)
     const { inTopic, lost, repeated } = await compareWithSeed(settings, seed, count)
-    reportFigures('generator-lost-ack', { seed, count, lostAckAfter: lostAfter, refusedConnections: proxy.refused, sent: result.sent, inTopic, lost, repeated })
+    reportFigures('generator-lost-ack', { seed, count, lostAckAfter: lostAfter(), refusedConnections: proxy.refused, sent: result.sent, inTopic, lost, repeated })
     expect({ sent: result.sent, inTopic, lost, repeated }).toEqual({ sent: count, inTopic: count, lost: 0, repeated: 0 })
   } finally {
     await broker.remove()
@@ -108,26 +94,12 @@ it('stopped while Kafka is away: ends without waiting for Kafka, counting only a
   const { proxy, broker, settings } = await brokerBehindProxy()
   try {
     const stop = new AbortController()
-    let lostAfter: number | undefined
-    const generating = runGenerator({
-      settings,
-      log: createLogger('silent'),
-      rate: 0,
-      count: 6000,
-      seed: 1,
-      invalidRatio: 0.2,
-      signal: stop.signal,
-      onProgress: (sent) => {
-        if (lostAfter !== undefined) return
-        lostAfter = sent
-        proxy.loseNextProduceAck()
-      },
-    })
+    const { generating, lostAfter } = generateLosingSecondAck(proxy, settings, { count: 6000, seed: 1, log: createLogger('silent'), signal: stop.signal })
     await waitFor(() => (proxy.refused > 2 ? true : undefined), 60_000, 'the client trying through the outage')
     // Kafka stays away: without the stop ending the client's repeating this would never return
     stop.abort()
     const result = await generating
-    expect(result.sent).toBe(lostAfter)
+    expect(result.sent).toBe(lostAfter())
     expect(proxy.lostAcks).toBe(1)
   } finally {
     await broker.remove()
@@ -149,6 +121,23 @@ async function brokerBehindProxy(): Promise<{ proxy: AckLosingProxy; broker: Awa
     throw error
   }
   return { proxy, broker, settings }
+}
+
+/** runGenerator through the proxy, as fast as it goes; the answer to its second send is lost. `lostAfter`: the events acknowledged before it. */
+function generateLosingSecondAck(proxy: AckLosingProxy, settings: Settings, options: { count: number; seed: number; log: ReturnType<typeof createLogger>; signal: AbortSignal }) {
+  let acknowledgedBefore: number | undefined
+  const generating = runGenerator({
+    ...options,
+    settings,
+    rate: 0,
+    invalidRatio: 0.2,
+    onProgress: (sent) => {
+      if (acknowledgedBefore !== undefined) return
+      acknowledgedBefore = sent
+      proxy.loseNextProduceAck()
+    },
+  })
+  return { generating, lostAfter: () => acknowledgedBefore }
 }
 
 /** The keys in the topic against the `count` keys the seed draws: how many are missing, how many extra. */
