@@ -30,3 +30,12 @@ test('freeBrokerPort: the port and the next one (the controller\'s) are both fre
   expect(await portInUse(port)).toBe(false)
   expect(await portInUse(port + 1)).toBe(false)
 })
+
+test('no port is handed out twice by one process, nor the controller port that goes with a broker port', async () => {
+  // two picks before anything listens on either (a broker's and a dashboard's) must differ: 2,000
+  // random draws from ~22,000 ports would repeat one almost surely
+  const broker = await freeBrokerPort()
+  const ports = [broker, broker + 1]
+  for (let i = 0; i < 2000; i++) ports.push(await freePort())
+  expect(new Set(ports).size).toBe(ports.length)
+})

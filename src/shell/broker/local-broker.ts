@@ -87,10 +87,22 @@ export async function freePort(): Promise<number> {
   if (lowest !== undefined && lowest > FIXED_PORTS_FROM + 1000) {
     for (let i = 0; i < 50; i++) {
       const port = FIXED_PORTS_FROM + Math.floor(Math.random() * (lowest - FIXED_PORTS_FROM))
-      if (!(await portInUse(port))) return port
+      if (!handedOut.has(port) && !(await portInUse(port))) return handOut(port)
     }
   }
-  return osChosenPort()
+  return handOut(await osChosenPort())
+}
+
+/**
+ * The ports this process has handed out, most recent last: a caller that picks two ports before
+ * starting anything on either (a broker's and a dashboard's) must get two different ones, and a
+ * draw at random could repeat one. Kept to the last 4,096.
+ */
+const handedOut = new Set<number>()
+function handOut(port: number): number {
+  handedOut.add(port)
+  if (handedOut.size > 4096) handedOut.delete(handedOut.values().next().value!)
+  return port
 }
 
 /** where freePort draws from: above the ports well-known services tend to use */
@@ -125,7 +137,7 @@ function osChosenPort(): Promise<number> {
 export async function freeBrokerPort(): Promise<number> {
   for (;;) {
     const port = await freePort()
-    if (port < 65535 && !(await portInUse(port + 1))) return port
+    if (port < 65535 && !handedOut.has(port + 1) && !(await portInUse(port + 1))) return handOut(port + 1) - 1
   }
 }
 
