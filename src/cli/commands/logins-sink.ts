@@ -4,7 +4,7 @@ import { commandContext, intFlag, untilSignal } from '../context.ts'
 import { SetupError } from '../../shell/errors.ts'
 import { sleep } from '../../shell/backoff.ts'
 import { describe } from '../../shell/kafka/connection-errors.ts'
-import { metricsAddressLine, serveMetrics } from '../../shell/observability/prometheus.ts'
+import { serveMetrics } from '../../shell/observability/prometheus.ts'
 import { StoppedWaiting } from '../../shell/retry.ts'
 import { startLoginSink } from '../../logins/sink/run-login-sink.ts'
 
@@ -31,8 +31,7 @@ export function loginsSinkCommand(): Command {
         throw error
       }
       const running = sink
-      const server = options.metricsPort !== undefined ? await serveMetrics(options.metricsPort, settings.HOST, () => running.ready()) : undefined
-      if (server) log.info(metricsAddressLine(server, settings.HOST))
+      const server = options.metricsPort !== undefined ? await serveMetrics(options.metricsPort, settings.HOST, log, () => running.ready()) : undefined
       let refused: SetupError | undefined
       try {
         const outcome = await Promise.race([stopped, sink.done.then(() => undefined)])

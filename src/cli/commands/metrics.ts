@@ -5,7 +5,7 @@ import { commandContext, intFlag, untilSignal } from '../context.ts'
 import { SetupError, UserError } from '../../shell/errors.ts'
 import { sleep } from '../../shell/backoff.ts'
 import { describe } from '../../shell/kafka/connection-errors.ts'
-import { metricsAddressLine, serveMetrics } from '../../shell/observability/prometheus.ts'
+import { serveMetrics } from '../../shell/observability/prometheus.ts'
 import { CollectorComponent } from '../../host-metrics/collector/collector.ts'
 import { startSink } from '../../host-metrics/sink/sink.ts'
 import { StoppedWaiting } from '../../shell/retry.ts'
@@ -33,8 +33,7 @@ export function metricsCommand(): Command {
         log.info(`${signal}: stopping the collector`)
         stop.abort()
       })
-      const server = options.metricsPort !== undefined ? await serveMetrics(options.metricsPort, settings.HOST, () => collector.ready()) : undefined
-      if (server) log.info(metricsAddressLine(server, settings.HOST))
+      const server = options.metricsPort !== undefined ? await serveMetrics(options.metricsPort, settings.HOST, log, () => collector.ready()) : undefined
       try {
         // a signal while waiting for Kafka ends the command cleanly
         await collector.start(stop.signal)
@@ -58,8 +57,7 @@ export function metricsCommand(): Command {
       const stopped = untilSignal(() => stop.abort())
       const sink = await startSink({ settings, log, groupId: options.group, from: options.from, signal: stop.signal }).catch(stoppedOrThrow)
       if (sink === STOPPED) return
-      const server = options.metricsPort !== undefined ? await serveMetrics(options.metricsPort, settings.HOST, () => sink.ready()) : undefined
-      if (server) log.info(metricsAddressLine(server, settings.HOST))
+      const server = options.metricsPort !== undefined ? await serveMetrics(options.metricsPort, settings.HOST, log, () => sink.ready()) : undefined
       let refused: SetupError | undefined
       try {
         const outcome = await Promise.race([stopped, sink.done.then(() => undefined)])

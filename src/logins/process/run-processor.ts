@@ -9,7 +9,7 @@ import { kafkaConnection, type KafkaConnection } from '../../shell/kafka/connect
 import { isRetriableKafkaError, kafkaSetupError } from '../../shell/kafka/connection-errors.ts'
 import { createProducer, type KpipeProducer } from '../../shell/kafka/producer.ts'
 import { ensureTopics } from '../../shell/kafka/topics.ts'
-import { metricsAddressLine, serveMetrics } from '../../shell/observability/prometheus.ts'
+import { serveMetrics } from '../../shell/observability/prometheus.ts'
 import { LoginProcessor, METRICS_INTERVAL_MS } from './login-processor.ts'
 
 export interface ProcessorRunOptions {
@@ -82,8 +82,7 @@ export async function runProcessor(options: ProcessorRunOptions): Promise<LoginP
   const { component, processor } = loginProcessorStage(options)
   let server: Server | undefined
   if (options.metricsPort !== undefined) {
-    server = await serveMetrics(options.metricsPort, settings.HOST, () => component.ready())
-    log.info(metricsAddressLine(server, settings.HOST))
+    server = await serveMetrics(options.metricsPort, settings.HOST, log, () => component.ready())
   }
   try {
     await component.start(signal)

@@ -137,7 +137,10 @@ function osChosenPort(): Promise<number> {
 export async function freeBrokerPort(): Promise<number> {
   for (;;) {
     const port = await freePort()
-    if (port < 65535 && !handedOut.has(port + 1) && !(await portInUse(port + 1))) return handOut(port + 1) - 1
+    if (port < 65535 && !handedOut.has(port + 1) && !(await portInUse(port + 1))) {
+      handOut(port + 1) // the controller's
+      return port
+    }
   }
 }
 

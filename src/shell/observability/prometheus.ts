@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { Logger } from '../log.ts'
 
 /**
  * The Prometheus series of every kpipe part, all prefixed `kpipe_`. One registry per process;
@@ -66,10 +67,12 @@ export const collectorSamplingSeconds = new Histogram({
 })
 
 /**
- * `/metrics`, `/healthz` and `/readyz` on a port of its own, for the processor, the sink and
- * the collector (`--metrics-port`). `ready` says whether the part's dependencies answer.
+ * `/metrics`, `/healthz` and `/readyz` on a port of its own, for the processor, the sinks and
+ * the collector (`--metrics-port`). `ready` says whether the part's dependencies answer. Once it
+ * serves, it logs `metrics on http://host:port/metrics` with the port bound (`--metrics-port 0`
+ * takes any free one, and this line is how a user or a test learns which).
  */
-export async function serveMetrics(port: number, host: string, ready: () => Promise<boolean> | boolean = () => true): Promise<Server> {
+export async function serveMetrics(port: number, host: string, log: Pick<Logger, 'info'>, ready: () => Promise<boolean> | boolean = () => true): Promise<Server> {
   const server = createServer((req, res) => {
     void (async () => {
       if (req.url === '/metrics') {
@@ -96,10 +99,6 @@ export async function serveMetrics(port: number, host: string, ready: () => Prom
     server.once('error', reject)
     server.listen(port, host, () => resolve())
   })
+  log.info(`metrics on http://${host}:${(server.address() as { port: number }).port}/metrics`)
   return server
-}
-
-/** The line a part logs once it serves its metrics: the port is the one bound (`--metrics-port 0` takes any free one). */
-export function metricsAddressLine(server: Server, host: string): string {
-  return `metrics on http://${host}:${(server.address() as { port: number }).port}/metrics`
 }
