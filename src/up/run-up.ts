@@ -190,17 +190,20 @@ export async function runUp(options: UpOptions): Promise<number> {
     }
 
     unlessStopped()
-    print('')
-    print(`kpipe is running.`)
-    print(`  dashboard   ${dashboard.url ?? ''}`)
-    print(`  kafka       ${settings.KAFKA_BROKERS.join(',')}${startedBroker ? ' (local broker)' : ''}`)
-    print(`  database    ${db.description}`)
-    print(`  logins      ${options.rate}/s generated into ${settings.TOPIC_LOGINS} → ${settings.TOPIC_PROCESSED}, ${settings.TOPIC_CLEANED}, ${settings.TOPIC_ERRORS}`)
-    print(`  metrics     ${hostname()} every ${settings.METRICS_INTERVAL} ms into ${settings.TOPIC_PERFORMANCE} → table performance`)
-    print(`  topics      ${topics.join(', ')}`)
-    print(`  tail one    npx kpipe tail ${settings.TOPIC_PROCESSED} --brokers ${settings.KAFKA_BROKERS.join(',')}`)
-    print(`Press Ctrl-C to stop everything.`)
-    print('')
+    // one write: whoever reads "kpipe is running." (a user's pipe, a test) has the whole banner
+    print([
+      '',
+      `kpipe is running.`,
+      `  dashboard   ${dashboard.url ?? ''}`,
+      `  kafka       ${settings.KAFKA_BROKERS.join(',')}${startedBroker ? ' (local broker)' : ''}`,
+      `  database    ${db.description}`,
+      `  logins      ${options.rate}/s generated into ${settings.TOPIC_LOGINS} → ${settings.TOPIC_PROCESSED}, ${settings.TOPIC_CLEANED}, ${settings.TOPIC_ERRORS}`,
+      `  metrics     ${hostname()} every ${settings.METRICS_INTERVAL} ms into ${settings.TOPIC_PERFORMANCE} → table performance`,
+      `  topics      ${topics.join(', ')}`,
+      `  tail one    npx kpipe tail ${settings.TOPIC_PROCESSED} --brokers ${settings.KAFKA_BROKERS.join(',')}`,
+      `Press Ctrl-C to stop everything.`,
+      '',
+    ].join('\n'))
 
     await Promise.race([options.stopRequested, somethingEnded])
   } catch (error) {
