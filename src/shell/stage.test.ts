@@ -93,7 +93,38 @@ async function pipedTopics(name: string, count: number): Promise<{ input: string
   return { input, output, groupId: unique(name) }
 }
 
-describe.each(['at-least-once', 'exactly-once'] as const)('a pipelined stage, %s', (delivery) => {
+/**
+ * The producers of a stage under test: one, transactional under exactly-once; or two transactional
+ * ones that alternate (`secondProducer`), each counting the transactions it began.
+ */
+function stageWriters(delivery: 'at-least-once' | 'exactly-once', producers: 1 | 2) {
+  const begun = [0, 0]
+  const make = (i: number) => {
+    const producer = createProducer(connection, delivery === 'exactly-once' ? { transactionalId: unique('tx') } : {})
+    const begin = producer.beginTransaction.bind(producer)
+    producer.beginTransaction = ((...args: Parameters<typeof begin>) => {
+      begun[i]!++
+      return begin(...args)
+    }) as typeof producer.beginTransaction
+    return producer
+  }
+  return {
+    producers: producers === 2 ? { producer: make(0), secondProducer: make(1) } : { producer: make(0) },
+    /** with two producers: both began transactions, in turn (without failed ones retried, the counts differ by one at most) */
+    expectAlternated(retried = false) {
+      if (producers === 1) return
+      expect(begun[0]).toBeGreaterThan(0)
+      expect(begun[1]).toBeGreaterThan(0)
+      if (!retried) expect(Math.abs(begun[0]! - begun[1]!)).toBeLessThanOrEqual(1)
+    },
+  }
+}
+
+describe.each([
+  { delivery: 'at-least-once', producers: 1 },
+  { delivery: 'exactly-once', producers: 1 },
+  { delivery: 'exactly-once', producers: 2 },
+] as const)('a pipelined stage, $delivery, $producers producer(s)', ({ delivery, producers }) => {
   it('handles batch n + 1 while batch n is written, but writes it only after batch n is committed, each batch with its own context', async () => {
     // outputs and the periodic ticks in one partition: the order they were written in
     const { input, output, groupId } = await pipedTopics('pipe', 200)
@@ -103,6 +134,7 @@ describe.each(['at-least-once', 'exactly-once'] as const)('a pipelined stage, %s
     let batches = 0
     const wrongContext: string[] = []
     const stop = new AbortController()
+    const writers = stageWriters(delivery, producers)
     const stage = new StageComponent({
       name: unique('part'),
       connection,
@@ -123,7 +155,7 @@ describe.each(['at-least-once', 'exactly-once'] as const)('a pipelined stage, %s
       },
       // a tick with every batch (and the last one at the stop): what was committed when it was written
       punctuation: { everyMs: 60_000, records: ({ final }) => [{ topic: output, key: 'tick', value: JSON.stringify({ committed, final }) }] },
-      producer: createProducer(connection, delivery === 'exactly-once' ? { transactionalId: unique('tx') } : {}),
+      ...writers.producers,
       delivery,
       maxBatchSize: 10,
       pipeline: true,
@@ -133,6 +165,7 @@ describe.each(['at-least-once', 'exactly-once'] as const)('a pipelined stage, %s
     await waitFor(() => committed === 200, 30_000, 'the 200 records committed')
     stop.abort()
     await stage.done
+    writers.expectAlternated()
     expect(wrongContext).toEqual([])
     // the input was there before the start: every batch after the first was handled while the one before was in flight
     expect(handledAhead).toBeGreaterThan(0)
@@ -169,6 +202,7 @@ describe.each(['at-least-once', 'exactly-once'] as const)('a pipelined stage, %s
     const committedRecords: bigint[] = []
     const wrongContext: string[] = []
     const stop = new AbortController()
+    const writers = stageWriters(delivery, producers)
     const stage = new StageComponent({
       name: unique('part'),
       connection,
@@ -184,7 +218,7 @@ describe.each(['at-least-once', 'exactly-once'] as const)('a pipelined stage, %s
         if (carry.first !== batch[0]!.offset || carry.size !== batch.length || outputs.length !== batch.length) wrongContext.push(`${batch[0]!.offset}: ${carry.first}/${carry.size}`)
         for (const r of batch) committedRecords.push(r.offset)
       },
-      producer: createProducer(connection, delivery === 'exactly-once' ? { transactionalId: unique('tx') } : {}),
+      ...writers.producers,
       delivery,
       maxBatchSize: 10,
       pipeline: true,
@@ -195,6 +229,7 @@ describe.each(['at-least-once', 'exactly-once'] as const)('a pipelined stage, %s
     await waitFor(() => committedRecords.length === 200, 30_000, 'the 200 records committed')
     stop.abort()
     await stage.done
+    writers.expectAlternated()
     // batches of up to 10 were read (the input was there before the start): handed over 4 at most at a time
     expect(Math.max(...calls)).toBe(4)
     expect(calls.reduce((a, b) => a + b, 0)).toBe(200)
@@ -210,6 +245,7 @@ describe.each(['at-least-once', 'exactly-once'] as const)('a pipelined stage, %s
     const handledFirsts: bigint[] = []
     const committedFirsts: bigint[] = []
     const stop = new AbortController()
+    const writers = stageWriters(delivery, producers)
     const stage = new StageComponent({
       name: unique('part'),
       connection,
@@ -226,7 +262,7 @@ describe.each(['at-least-once', 'exactly-once'] as const)('a pipelined stage, %s
       committed: (_batch, _outputs, context) => {
         committedFirsts.push(context.carry as bigint)
       },
-      producer: createProducer(connection, delivery === 'exactly-once' ? { transactionalId: unique('tx') } : {}),
+      ...writers.producers,
       delivery,
       maxBatchSize: 10,
       pipeline: true,
@@ -237,6 +273,8 @@ describe.each(['at-least-once', 'exactly-once'] as const)('a pipelined stage, %s
     await waitFor(() => handledFirsts.filter((f) => f === 10n).length >= 2, 60_000, 'the second batch read again after its write failed')
     stop.abort()
     await stage.done
+    // the second batch's transaction was tried again on its producer
+    writers.expectAlternated(true)
     // the third batch was handled while the second was being written, then dropped with it
     expect(handledFirsts.indexOf(20n)).toBeGreaterThan(handledFirsts.indexOf(10n))
     expect(handledFirsts.indexOf(20n)).toBeLessThan(handledFirsts.lastIndexOf(10n))

@@ -44,7 +44,10 @@ export function loginProcessorStage(options: Omit<ProcessorRunOptions, 'signal' 
   const instanceId = options.instanceId ?? defaultInstanceId()
   const connection = kafkaConnection(settings, 'logins')
   const processor = new LoginProcessor(settings, instanceId)
-  const producer = createProducer(connection, options.exactlyOnce ? { transactionalId: `kpipe-logins-${options.groupId}-${instanceId}` } : {})
+  const transactionalId = `kpipe-logins-${options.groupId}-${instanceId}`
+  const producer = createProducer(connection, options.exactlyOnce ? { transactionalId } : {})
+  // exactly-once: transactions alternate between two transactional ids (ConsumerLoopOptions.secondProducer)
+  const secondProducer = options.exactlyOnce ? createProducer(connection, { transactionalId: `${transactionalId}-2`, clientId: `${connection.clientId}-producer-2` }) : undefined
   const component = new StageComponent({
     name: 'logins',
     connection,
@@ -55,6 +58,7 @@ export function loginProcessorStage(options: Omit<ProcessorRunOptions, 'signal' 
     punctuation: { everyMs: METRICS_INTERVAL_MS, records: (context) => processor.periodic(context) },
     outcomes: processor.outcomes,
     producer,
+    ...(secondProducer ? { secondProducer } : {}),
     delivery: options.exactlyOnce ? 'exactly-once' : 'at-least-once',
     from: options.from,
     // the handler only computes outputs (its counts travel in each call's context): safe to run
@@ -64,7 +68,7 @@ export function loginProcessorStage(options: Omit<ProcessorRunOptions, 'signal' 
     log,
     prepare: async (signal) => {
       await untilReady('create topics', connection, log, signal, () => ensureLoginTopics(connection, settings))
-      if (options.exactlyOnce) await untilReady('initialise transactions', connection, log, signal, () => fenceEarlierTransactions(producer))
+      if (secondProducer) await untilReady('initialise transactions', connection, log, signal, () => fenceEarlierTransactions([producer, secondProducer]))
       log.info({ group: options.groupId, instance: instanceId, delivery: options.exactlyOnce ? 'exactly-once' : 'at-least-once' },
         `processing ${settings.TOPIC_LOGINS} → ${settings.TOPIC_PROCESSED}, ${settings.TOPIC_CLEANED}, ${settings.TOPIC_ERRORS}`)
     },
@@ -103,13 +107,15 @@ async function ensureLoginTopics(connection: KafkaConnection, s: Settings): Prom
 }
 
 /**
- * Initialising the transactional id completes or aborts whatever an earlier process with the
- * same id left open (e.g. killed mid-transaction), before the consumer reads committed offsets:
+ * Initialising the transactional ids completes or aborts whatever an earlier process with the
+ * same ids left open (e.g. killed mid-transaction), before the consumer reads committed offsets:
  * otherwise it could read offsets from before that transaction's commit and process it again.
  */
-async function fenceEarlierTransactions(producer: KpipeProducer): Promise<void> {
-  const tx = await producer.beginTransaction()
-  await tx.cancel()
+async function fenceEarlierTransactions(producers: KpipeProducer[]): Promise<void> {
+  for (const producer of producers) {
+    const tx = await producer.beginTransaction()
+    await tx.cancel()
+  }
 }
 
 /** Retries `action` with backoff while Kafka is unreachable; refused credentials or certificates fail at once. */

@@ -34,6 +34,15 @@ export interface ConsumerLoopOptions {
   log: Logger
   /** needed when the handler returns records */
   producer?: KpipeProducer
+  /**
+   * Exactly-once only: a second transactional producer (a transactional id of its own).
+   * Consecutive transactions then alternate between the two. The coordinator is still writing the
+   * markers of a transaction it has just committed, and the next transaction of the same id is
+   * answered CONCURRENT_TRANSACTIONS until it is done (and waits 20 ms, connection.ts): the other id does
+   * not wait. Transactions still run one at a time and in order, so outputs keep their order, and
+   * of two committed offsets of a partition the group coordinator keeps the one written last.
+   */
+  secondProducer?: KpipeProducer
   delivery?: Delivery
   /** where a group with no committed offset starts */
   from?: 'earliest' | 'latest'
@@ -198,6 +207,8 @@ export class ConsumerLoop {
   #lastLagAt = 0
   /** a transaction was neither committed nor aborted for sure: resolved before the next session reads offsets */
   #unresolvedTransaction = false
+  /** transactions begun: with a second producer, the even ones are the first producer's */
+  #transactions = 0
   /** assigned partitions as the group coordinator last told us */
   assignments: { topic: string; partitions: number[] }[] = []
   batches = 0
@@ -214,6 +225,9 @@ export class ConsumerLoop {
     }
     if (this.#options.delivery === 'exactly-once' && !this.#options.producer) {
       throw new Error('exactly-once delivery needs a transactional producer')
+    }
+    if (this.#options.secondProducer && this.#options.delivery !== 'exactly-once') {
+      throw new Error('a second producer alternates transactions: exactly-once delivery only')
     }
     if (this.#options.readCommitted) assertReadCommittedCorrected()
     if (this.#options.delivery === 'exactly-once' && this.#options.commitOffsets === false) {
@@ -555,7 +569,8 @@ export class ConsumerLoop {
   }
 
   async #writeTransaction(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, batch: ConsumedRecord[], outputs: OutputRecord[]): Promise<void> {
-    const producer = this.#options.producer!
+    const { producer: first, secondProducer } = this.#options
+    const producer = secondProducer && this.#transactions++ % 2 === 1 ? secondProducer : first!
     await this.#withRetries('commit transaction', async () => {
       const tx = await producer.beginTransaction()
       try {
@@ -586,22 +601,25 @@ export class ConsumerLoop {
   }
 
   /**
-   * After a transaction whose outcome is unknown: a new epoch of the transactional id. The
-   * coordinator completes or aborts the old transaction first, so the committed offsets read
-   * next include its offsets exactly when its outputs were committed.
+   * After a transaction whose outcome is unknown: a new epoch of the transactional id (of both,
+   * with a second producer). The coordinator completes or aborts the old transaction first, so
+   * the committed offsets read next include its offsets exactly when its outputs were committed.
    */
   async #resolveTransactions(): Promise<void> {
     if (!this.#unresolvedTransaction) return
-    const producer = this.#options.producer!
-    // the client re-initialises the producer id only inside a transaction; the empty one is then forgotten
-    const tx = await producer.beginTransaction()
-    try {
-      await producer.initIdempotentProducer({})
-    } finally {
-      await tx.cancel()
+    const { producer, secondProducer } = this.#options
+    const producers = secondProducer ? [producer!, secondProducer] : [producer!]
+    for (const p of producers) {
+      // the client re-initialises the producer id only inside a transaction; the empty one is then forgotten
+      const tx = await p.beginTransaction()
+      try {
+        await p.initIdempotentProducer({})
+      } finally {
+        await tx.cancel()
+      }
     }
     this.#unresolvedTransaction = false
-    this.#options.log.info('the transactional id has a new epoch; the batch of the unresolved transaction is read again from the committed offsets')
+    this.#options.log.info(`${producers.length === 1 ? 'the transactional id has' : 'both transactional ids have'} a new epoch; the batch of the unresolved transaction is read again from the committed offsets`)
   }
 
   /** A write that failed for a reason other than a refused login is tried again a few times, the same records. */
