@@ -37,6 +37,13 @@ export interface RunningSink {
 }
 
 /**
+ * Rows per COPY into embedded PGlite (the loop's default, 5000, for PostgreSQL): fewer records
+ * held while PGlite's single thread copies them, so less for V8 to promote. The sink's peak RSS
+ * was 375–388 MB instead of 385–438 MB (docs/benchmarks.md, "Memory (peak RSS), December 2026").
+ */
+export const PGLITE_MAX_BATCH = 2000
+
+/**
  * The metrics sink as a stage: `performance` → PostgreSQL (or PGlite). Its start-up opens the
  * database, creates the table (waiting with backoff while the database is away) and the
  * topics; its handler writes each batch's rows in one statement and routes what it cannot
@@ -47,6 +54,7 @@ export function metricsSinkStage(options: Omit<SinkOptions, 'signal'>): { compon
   const { settings, log } = options
   const connection = kafkaConnection(settings, 'metrics-sink')
   const database = new SinkDatabase(settings, options.db)
+  const maxBatchSize = options.maxBatchSize ?? (settings.DATABASE_URL ? undefined : PGLITE_MAX_BATCH)
   let handler: BatchHandler | undefined
   const component = new StageComponent({
     name: 'sink',
@@ -58,7 +66,7 @@ export function metricsSinkStage(options: Omit<SinkOptions, 'signal'>): { compon
     outcomes: { [settings.TOPIC_PERFORMANCE_ERRORS]: 'error' },
     producer: createProducer(connection),
     from: options.from ?? 'earliest',
-    ...(options.maxBatchSize ? { maxBatchSize: options.maxBatchSize } : {}),
+    ...(maxBatchSize ? { maxBatchSize } : {}),
     log,
     prepare: async (signal) => {
       const db = await database.open()

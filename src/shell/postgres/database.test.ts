@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, inject, it } from 'vitest'
-import { openPglite, openPostgres, redactUrl, type Database } from './database.ts'
+import { openPglite, openPostgres, PGLITE_SHARED_BUFFERS, redactUrl, type Database } from './database.ts'
 
 async function roundTrip(db: Database, table: string) {
   await db.query(`CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, name text NOT NULL, at timestamptz NOT NULL)`)
@@ -42,6 +42,8 @@ describe('database shell', () => {
       await db.close()
       db = await openPglite(dir)
       expect((await db.query('SELECT count(*)::int AS n FROM shell_test')).rows[0]).toEqual({ n: 2 })
+      // the smaller buffer pool kpipe gives PGlite (its memory), not the template's 128 MB
+      expect((await db.query('SHOW shared_buffers')).rows[0]).toEqual({ shared_buffers: PGLITE_SHARED_BUFFERS })
       await db.close()
     } finally {
       rmSync(dir, { recursive: true, force: true })

@@ -173,6 +173,15 @@ export function lockPgliteDir(dir: string): () => void {
   return release
 }
 
+/**
+ * PGlite's PostgreSQL keeps its shared buffers in the WebAssembly memory, and the process keeps
+ * every page of it once touched: 128 MB by default (postgresql.conf of the template), a third of
+ * the sink's peak. At 32 MB the sink peaked ~100 MB lower for the same CPU per row
+ * (docs/benchmarks.md, "Memory (peak RSS), December 2026"); pages beyond it are read again
+ * from the files, i.e. from the operating system's page cache.
+ */
+export const PGLITE_SHARED_BUFFERS = '32MB'
+
 export async function openPglite(dir: string): Promise<Database> {
   mkdirSync(dir, { recursive: true })
   const release = lockPgliteDir(dir)
@@ -180,7 +189,7 @@ export async function openPglite(dir: string): Promise<Database> {
   let db: InstanceType<typeof PGlite>
   try {
     await initialisePgliteDir(dir)
-    db = await PGlite.create(dir)
+    db = await PGlite.create(dir, { startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`] })
   } catch (error) {
     release()
     throw error
