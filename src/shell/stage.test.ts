@@ -72,6 +72,38 @@ describe.each(['at-least-once', 'exactly-once'] as const)('a stage, %s', (delive
     expect(await counterValue('kpipe_records_in_total', { topic: input })).toBe(40)
     expect(await counterValue('kpipe_records_out_total', { topic: output, outcome: 'copied' })).toBe(40)
   })
+
+  it("a batch's outputs of 3 MB, keyed over three partitions: sent in chunks the broker takes (1 MiB per partition), every output once", async () => {
+    const input = unique('big-in')
+    const output = unique('big-out')
+    await ensureTopics(connection, [{ name: input, partitions: 1, replicationFactor: 1 }, { name: output, partitions: 3, replicationFactor: 1 }])
+    await produce(input, 10)
+    let committed = 0
+    const stop = new AbortController()
+    const stage = new StageComponent({
+      name: unique('part'),
+      connection,
+      groupId: unique('big'),
+      inputs: [input],
+      // 300 outputs of ~1 KB per input: one batch of 10 gives 3 MB, ~1 MB per partition
+      handle: (batch) => batch.flatMap((r) => Array.from({ length: 300 }, (_, i) => ({ topic: output, key: `${r.key!.toString()}-${i}`, value: 'x'.repeat(1000) }))),
+      committed: (batch) => {
+        committed += batch.length
+      },
+      producer: createProducer(connection, delivery === 'exactly-once' ? { transactionalId: unique('tx') } : {}),
+      delivery,
+      maxBatchSize: 10,
+      log,
+    })
+    await stage.start(stop.signal)
+    await waitFor(() => committed === 10, 30_000, 'the 10 inputs committed')
+    stop.abort()
+    await stage.done
+    const records = await readUntil(connection, output, 3000)
+    expect(records).toHaveLength(3000)
+    expect(new Set(records.map((r) => r.key!.toString())).size).toBe(3000)
+    expect(new Set(records.map((r) => r.partition)).size).toBe(3)
+  })
 })
 
 async function committedOffset(groupId: string, topic: string, partition = 0): Promise<bigint> {

@@ -7,6 +7,7 @@ import { clientOptions, type KafkaConnection } from './connection.ts'
 import { describe, isRetriableKafkaError, kafkaSetupError } from './connection-errors.ts'
 import { assertReadCommittedCorrected } from './read-committed.ts'
 import type { KpipeProducer } from './producer.ts'
+import { recordKeyPartition } from './partitioner.ts'
 import { consumerLag, recordsIn, recordsOut } from '../observability/prometheus.ts'
 import { rawDeserializers, type ConsumedRecord, type OutputRecord } from './records.ts'
 
@@ -209,6 +210,8 @@ export class ConsumerLoop {
   #unresolvedTransaction = false
   /** transactions begun: with a second producer, the even ones are the first producer's */
   #transactions = 0
+  /** partitions per output topic, from the producer's metadata, this session (0: not known; sendChunks counts the topic whole) */
+  readonly #partitionCounts = new Map<string, number>()
   /** assigned partitions as the group coordinator last told us */
   assignments: { topic: string; partitions: number[] }[] = []
   batches = 0
@@ -268,6 +271,8 @@ export class ConsumerLoop {
   async #session(onProgress: () => void): Promise<void> {
     const o = this.#options
     await this.#resolveTransactions()
+    // asked again each session: a topic may have been given more partitions
+    this.#partitionCounts.clear()
     const consumer = new Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>({
       ...clientOptions(o.connection, `${o.connection.clientId}-consumer`),
       groupId: o.groupId,
@@ -554,7 +559,28 @@ export class ConsumerLoop {
     if (outputs.length === 0) return
     const producer = this.#options.producer
     if (!producer) throw new FatalHandlerError(new Error('the handler returned records but the loop has no producer'))
-    for (const chunk of sendChunks(outputs)) await this.#withRetries('write outputs', () => producer.send({ messages: chunk }))
+    const partitionsOf = await this.#partitionsOf(outputs)
+    for (const chunk of sendChunks(outputs, MAX_SEND_BYTES, partitionsOf)) await this.#withRetries('write outputs', () => producer.send({ messages: chunk }))
+  }
+
+  /**
+   * The partition count of each output topic, for sendChunks: asked of the producer's metadata
+   * once per topic and session. A topic it cannot tell (yet) is counted whole this session.
+   */
+  async #partitionsOf(outputs: OutputRecord[]): Promise<(topic: string) => number | undefined> {
+    const counts = this.#partitionCounts
+    let unknown: Set<string> | undefined
+    for (const output of outputs) if (!counts.has(output.topic)) (unknown ??= new Set()).add(output.topic)
+    if (unknown) {
+      try {
+        const metadata = await this.#options.producer!.metadata({ topics: [...unknown] })
+        for (const topic of unknown) counts.set(topic, metadata.topics.get(topic)?.partitionsCount ?? 0)
+      } catch (error) {
+        this.#options.log.debug({ err: error }, `partition counts not available (${describe(error)}); bytes counted per topic`)
+      }
+      for (const topic of unknown) if (!counts.has(topic)) counts.set(topic, 0)
+    }
+    return (topic) => counts.get(topic) || undefined
   }
 
   async #commit(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, batch: ConsumedRecord[]): Promise<void> {
@@ -571,11 +597,12 @@ export class ConsumerLoop {
   async #writeTransaction(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, batch: ConsumedRecord[], outputs: OutputRecord[]): Promise<void> {
     const { producer: first, secondProducer } = this.#options
     const producer = secondProducer && this.#transactions++ % 2 === 1 ? secondProducer : first!
+    const partitionsOf = await this.#partitionsOf(outputs)
     await this.#withRetries('commit transaction', async () => {
       const tx = await producer.beginTransaction()
       try {
         if (batch.length > 0) await tx.addConsumer(consumer)
-        for (const chunk of sendChunks(outputs)) await tx.send({ messages: chunk })
+        for (const chunk of sendChunks(outputs, MAX_SEND_BYTES, partitionsOf)) await tx.send({ messages: chunk })
         for (const last of lastPerPartition(batch)) await tx.addOffset(last)
         await tx.commit()
       } catch (error) {
@@ -638,30 +665,59 @@ export class ConsumerLoop {
 
 /**
  * The client sends one record batch per partition per send, and the broker refuses batches over
- * message.max.bytes (1 MiB by default): a big handler output goes out in chunks below that.
- * A partition's batch never holds more than its topic's share of a chunk, so the bytes are
- * counted per topic: a batch of outputs spread over three topics needs fewer sends (and fewer
- * acks=all round trips) than when every byte counted against one limit.
+ * message.max.bytes (1 MiB by default): a big handler output goes out in chunks below that. The
+ * bytes are counted per partition where the loop knows the topic's partition count
+ * (`partitionsOf`): a keyed record goes where the producer's partitioner will put it, murmur2 of
+ * its key modulo the partitions. A record without a key goes to the partitioner's next partition
+ * in turn, which is not known here, so it counts against every partition of its topic; so does
+ * every record of a topic whose partition count is not known. Outputs spread over partitions and
+ * topics then need fewer sends, each an acks=all round trip (and, in a transaction, one more
+ * AddPartitionsToTxn for partitions the chunk before did not have).
  */
 const MAX_SEND_BYTES = 768 * 1024
 
-export function* sendChunks(outputs: OutputRecord[], maxBytes = MAX_SEND_BYTES): Generator<OutputRecord[]> {
+/** A topic's bytes in the chunk: per partition where known, and those that may land on any. */
+interface TopicBytes {
+  anywhere: number
+  placed: Map<number, number>
+  /** the most bytes of one partition in `placed` */
+  most: number
+}
+
+export function* sendChunks(outputs: OutputRecord[], maxBytes = MAX_SEND_BYTES, partitionsOf?: (topic: string) => number | undefined): Generator<OutputRecord[]> {
   let start = 0
-  const bytes = new Map<string, number>()
+  const topics = new Map<string, TopicBytes>()
   for (let i = 0; i < outputs.length; i++) {
     const record = outputs[i]!
     const size = approximateSize(record)
-    const topicBytes = bytes.get(record.topic) ?? 0
-    if (i > start && topicBytes + size > maxBytes) {
+    const partition = partitionOf(record, partitionsOf)
+    let bytes = topics.get(record.topic)
+    if (bytes === undefined) topics.set(record.topic, (bytes = { anywhere: 0, placed: new Map(), most: 0 }))
+    const fullest = partition === undefined ? bytes.most : (bytes.placed.get(partition) ?? 0)
+    if (i > start && bytes.anywhere + fullest + size > maxBytes) {
       yield outputs.slice(start, i)
       start = i
-      bytes.clear()
-      bytes.set(record.topic, size)
-    } else {
-      bytes.set(record.topic, topicBytes + size)
+      topics.clear()
+      topics.set(record.topic, (bytes = { anywhere: 0, placed: new Map(), most: 0 }))
+    }
+    if (partition === undefined) bytes.anywhere += size
+    else {
+      const placed = (bytes.placed.get(partition) ?? 0) + size
+      bytes.placed.set(partition, placed)
+      if (placed > bytes.most) bytes.most = placed
     }
   }
   if (start < outputs.length) yield start === 0 ? outputs : outputs.slice(start)
+}
+
+/** The partition a record will be written to, when it can be told before the send. */
+function partitionOf(record: OutputRecord, partitionsOf: ((topic: string) => number | undefined) | undefined): number | undefined {
+  const partitions = partitionsOf?.(record.topic)
+  if (!partitions) return undefined
+  // the client takes an explicit partition modulo the partitions, as it does the partitioner's
+  if (typeof record.partition === 'number') return record.partition % partitions
+  const key = record.key
+  return key === undefined || key === null ? undefined : recordKeyPartition(key) % partitions
 }
 
 function approximateSize(record: OutputRecord): number {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { defaultPartitioner as clientDefaultPartitioner, murmur2 as clientMurmur2 } from '@platformatic/kafka'
 import { describe, expect, inject, it } from 'vitest'
 import { type KafkaConnection } from './connection.ts'
-import { defaultPartitioner, keyPartition, murmur2 } from './partitioner.ts'
+import { defaultPartitioner, keyPartition, murmur2, recordKeyPartition } from './partitioner.ts'
 import { createProducer } from './producer.ts'
 import { ensureTopics } from './topics.ts'
 import { readUntil } from '../../../test/support/kafka.ts'
@@ -17,6 +17,12 @@ describe("kpipe's partitioner", () => {
       expect(murmur2(key), key.toString('hex')).toBe(clientMurmur2(key))
       expect(keyPartition(key)).toBe(clientDefaultPartitioner(undefined as never, key))
     }
+  })
+
+  it('places a string key as its UTF-8 bytes: ASCII, other scripts, lone surrogates, and keys longer than the scratch buffer', () => {
+    const keys = ['', 'user-123', randomUUID(), 'Zoë-Ünal', 'ユーザー42', '😀 emoji', 'lone \ud800 surrogate', 'x'.repeat(341), 'é'.repeat(400), 'y'.repeat(5000)]
+    for (const key of keys) expect(recordKeyPartition(key), key.slice(0, 20)).toBe(keyPartition(Buffer.from(key)))
+    expect(recordKeyPartition(Buffer.from('user-123'))).toBe(keyPartition(Buffer.from('user-123')))
   })
 
   it('takes turns per topic for records without a key', () => {

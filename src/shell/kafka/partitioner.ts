@@ -9,9 +9,8 @@
 const SEED = 0x9747b28c
 const M = 0x5bd1e995
 
-/** Kafka's murmur2 of the bytes, as a signed 32-bit integer (the client's `murmur2`). */
-export function murmur2(data: Uint8Array): number {
-  const length = data.length
+/** Kafka's murmur2 of the bytes (the first `length` of them), as a signed 32-bit integer (the client's `murmur2`). */
+export function murmur2(data: Uint8Array, length = data.length): number {
   let h = SEED ^ length
   let i = 0
   for (; i + 4 <= length; i += 4) {
@@ -37,6 +36,16 @@ export function murmur2(data: Uint8Array): number {
 /** Where the client's default puts a record with this key: this modulo the topic's partitions. */
 export function keyPartition(key: Uint8Array): number {
   return murmur2(key) >>> 0
+}
+
+const scratch = Buffer.allocUnsafe(1024)
+
+/** keyPartition of a key as the producer serialises it (a string as its UTF-8 bytes), without a buffer per key. */
+export function recordKeyPartition(key: string | Uint8Array): number {
+  if (typeof key !== 'string') return keyPartition(key)
+  // at most 3 bytes per UTF-16 unit: a key that might not fit the scratch buffer gets its own
+  if (key.length * 3 > scratch.length) return keyPartition(Buffer.from(key))
+  return murmur2(scratch, scratch.write(key, 0, 'utf8')) >>> 0
 }
 
 /** A partitioner for one producer: its own turn per topic for records without a key, as the client keeps one. */
