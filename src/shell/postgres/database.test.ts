@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, inject, it } from 'vitest'
-import { openPglite, openPostgres, PGLITE_SHARED_BUFFERS, redactUrl, type Database } from './database.ts'
+import { EmbeddedDatabaseError, openPglite, openPostgres, PGLITE_SHARED_BUFFERS, redactUrl, type Database } from './database.ts'
 
 async function roundTrip(db: Database, table: string) {
   await db.query(`CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, name text NOT NULL, at timestamptz NOT NULL)`)
@@ -47,6 +47,23 @@ describe('database shell', () => {
       await db.close()
     } finally {
       rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('embedded PGlite on files it cannot start: an error that names the directory and what to do, and the directory is not left locked', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'kpipe-pglite-bad-'))
+    const dir = join(parent, 'pg')
+    try {
+      // a directory that claims to be initialised and holds nothing else (e.g. a first start cut short)
+      mkdirSync(dir)
+      writeFileSync(join(dir, 'PG_VERSION'), '17\n')
+      const error = await openPglite(dir).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(EmbeddedDatabaseError)
+      expect((error as EmbeddedDatabaseError).message).toContain(`the embedded database at ${dir} could not be started`)
+      expect((error as EmbeddedDatabaseError).hint).toContain('move it away')
+      expect(existsSync(`${dir}.lock`)).toBe(false)
+    } finally {
+      rmSync(parent, { recursive: true, force: true })
     }
   })
 

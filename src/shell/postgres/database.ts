@@ -129,6 +129,24 @@ export class DatabaseInUseError extends SetupError {
   }
 }
 
+/**
+ * PGlite could not start on the files of its directory: not a database this PGlite can open
+ * (a first start that was interrupted, another PostgreSQL version's files, a disk that filled).
+ * PGlite itself only says "PGlite failed to initialize properly".
+ */
+export class EmbeddedDatabaseError extends SetupError {
+  override name = 'EmbeddedDatabaseError'
+  constructor(
+    readonly dir: string,
+    cause: unknown,
+  ) {
+    super(
+      `the embedded database at ${dir} could not be started (${cause instanceof Error ? cause.message : String(cause)})`,
+      `if ${dir} holds nothing you need, move it away and kpipe makes a new one there; its PG_VERSION names the PostgreSQL that wrote it. Or set DATABASE_URL to a PostgreSQL server`,
+    )
+  }
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
@@ -189,7 +207,9 @@ export async function openPglite(dir: string): Promise<Database> {
   let db: InstanceType<typeof PGlite>
   try {
     await initialisePgliteDir(dir)
-    db = await PGlite.create(dir, { startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`] })
+    db = await PGlite.create(dir, { startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`] }).catch((error: unknown) => {
+      throw new EmbeddedDatabaseError(dir, error)
+    })
   } catch (error) {
     release()
     throw error
