@@ -678,6 +678,8 @@ const MAX_SEND_BYTES = 768 * 1024
 
 /** A topic's bytes in the chunk: per partition where known, and those that may land on any. */
 interface TopicBytes {
+  /** the topic's partition count, when known: records are then placed */
+  partitions: number | undefined
   anywhere: number
   placed: Map<number, number>
   /** the most bytes of one partition in `placed` */
@@ -687,18 +689,22 @@ interface TopicBytes {
 export function* sendChunks(outputs: OutputRecord[], maxBytes = MAX_SEND_BYTES, partitionsOf?: (topic: string) => number | undefined): Generator<OutputRecord[]> {
   let start = 0
   const topics = new Map<string, TopicBytes>()
+  const counted = (topic: string): TopicBytes => {
+    let bytes = topics.get(topic)
+    if (bytes === undefined) topics.set(topic, (bytes = { partitions: partitionsOf?.(topic), anywhere: 0, placed: new Map(), most: 0 }))
+    return bytes
+  }
   for (let i = 0; i < outputs.length; i++) {
     const record = outputs[i]!
     const size = approximateSize(record)
-    const partition = partitionOf(record, partitionsOf)
-    let bytes = topics.get(record.topic)
-    if (bytes === undefined) topics.set(record.topic, (bytes = { anywhere: 0, placed: new Map(), most: 0 }))
+    let bytes = counted(record.topic)
+    const partition = partitionOf(record, bytes.partitions)
     const fullest = partition === undefined ? bytes.most : (bytes.placed.get(partition) ?? 0)
     if (i > start && bytes.anywhere + fullest + size > maxBytes) {
       yield outputs.slice(start, i)
       start = i
       topics.clear()
-      topics.set(record.topic, (bytes = { anywhere: 0, placed: new Map(), most: 0 }))
+      bytes = counted(record.topic)
     }
     if (partition === undefined) bytes.anywhere += size
     else {
@@ -710,9 +716,8 @@ export function* sendChunks(outputs: OutputRecord[], maxBytes = MAX_SEND_BYTES, 
   if (start < outputs.length) yield start === 0 ? outputs : outputs.slice(start)
 }
 
-/** The partition a record will be written to, when it can be told before the send. */
-function partitionOf(record: OutputRecord, partitionsOf: ((topic: string) => number | undefined) | undefined): number | undefined {
-  const partitions = partitionsOf?.(record.topic)
+/** The partition a record will be written to, when it can be told before the send (its topic's partition count known). */
+function partitionOf(record: OutputRecord, partitions: number | undefined): number | undefined {
   if (!partitions) return undefined
   // the client takes an explicit partition modulo the partitions, as it does the partitioner's
   if (typeof record.partition === 'number') return record.partition % partitions
