@@ -68,14 +68,14 @@ async function processUntil(settings: Settings, total: number, extra: Partial<Pa
 }
 
 describe('kpipe logins process on a real broker', () => {
-  it('routes every input to exactly one of the three topics, with content, keys and lineage headers; summary and metrics follow', async () => {
+  it.each([{ rulesThread: true }, { rulesThread: false }])('routes every input to exactly one of the three topics, with content, keys and lineage headers; summary and metrics follow (rules on a thread of their own: $rulesThread)', async ({ rulesThread }) => {
     const env = loginEnv({ SUMMARY_PUBLISH_INTERVAL: '100' })
     const settings = settingsOf(env)
     await createLoginTopics(settings)
     const { values, expected } = mixedInput()
     await produceRaw(settings, values, (i) => `key-${i}`)
 
-    const processor = await processUntil(settings, values.length, { exactlyOnce: true })
+    const processor = await processUntil(settings, values.length, { exactlyOnce: true, rulesThread })
 
     const [processed, cleaned, errors] = await Promise.all([readAll(settings, settings.TOPIC_PROCESSED), readAll(settings, settings.TOPIC_CLEANED), readAll(settings, settings.TOPIC_ERRORS)])
     // where did each input go? (input i is the i-th record produced; keys tell them apart)

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http'
-import { hostname } from 'node:os'
+import { availableParallelism, hostname } from 'node:os'
 import type { Settings } from '../../shell/settings.ts'
 import type { Logger } from '../../shell/log.ts'
 import { UserError } from '../../shell/errors.ts'
@@ -11,6 +11,7 @@ import { createProducer, type KpipeProducer } from '../../shell/kafka/producer.t
 import { ensureTopics } from '../../shell/kafka/topics.ts'
 import { serveMetrics } from '../../shell/observability/prometheus.ts'
 import { LoginProcessor, METRICS_INTERVAL_MS } from './login-processor.ts'
+import { RulesThread } from './rules-thread.ts'
 
 export interface ProcessorRunOptions {
   settings: Settings
@@ -27,7 +28,15 @@ export interface ProcessorRunOptions {
   maxBatchSize?: number
   /** handle the next batch, in slices, while the one before is written and committed (default true; docs/benchmarks.md) */
   pipeline?: boolean
+  /**
+   * apply the login rules on a thread of their own (default: when the machine has more than one
+   * core and METRICS_MODE is interval; docs/decisions.md)
+   */
+  rulesThread?: boolean
 }
+
+/** The default batch size of the processor (the consumer loop's). */
+const MAX_BATCH_SIZE = 5000
 
 export function defaultInstanceId(): string {
   return `${hostname()}-${process.pid}`
@@ -44,6 +53,7 @@ export function loginProcessorStage(options: Omit<ProcessorRunOptions, 'signal' 
   const instanceId = options.instanceId ?? defaultInstanceId()
   const connection = kafkaConnection(settings, 'logins')
   const processor = new LoginProcessor(settings, instanceId)
+  const thread = (options.rulesThread ?? (availableParallelism() > 1 && settings.METRICS_MODE !== 'per-message')) ? new RulesThread(processor.rules) : undefined
   const transactionalId = `kpipe-logins-${options.groupId}-${instanceId}`
   const producer = createProducer(connection, options.exactlyOnce ? { transactionalId } : {})
   // exactly-once: transactions alternate between two transactional ids (ConsumerLoopOptions.secondProducer)
@@ -53,7 +63,7 @@ export function loginProcessorStage(options: Omit<ProcessorRunOptions, 'signal' 
     connection,
     groupId: options.groupId,
     inputs: [settings.TOPIC_LOGINS],
-    handle: processor.handle,
+    handle: thread ? processor.threaded(thread) : processor.handle,
     committed: processor.committed,
     punctuation: { everyMs: METRICS_INTERVAL_MS, records: (context) => processor.periodic(context) },
     outcomes: processor.outcomes,
@@ -64,8 +74,11 @@ export function loginProcessorStage(options: Omit<ProcessorRunOptions, 'signal' 
     // the handler only computes outputs (its counts travel in each call's context): safe to run
     // ahead; in slices, it is 15–20 % faster in both modes (docs/benchmarks.md)
     pipeline: options.pipeline ?? true,
-    ...(options.maxBatchSize ? { maxBatchSize: options.maxBatchSize } : {}),
+    // with a rules thread the handler does not hold the main thread: it takes a batch whole
+    ...(thread ? { pipelineSlice: options.maxBatchSize ?? MAX_BATCH_SIZE } : {}),
+    maxBatchSize: options.maxBatchSize ?? MAX_BATCH_SIZE,
     log,
+    ...(thread ? { close: () => thread.close() } : {}),
     prepare: async (signal) => {
       await untilReady('create topics', connection, log, signal, () => ensureLoginTopics(connection, settings))
       if (secondProducer) await untilReady('initialise transactions', connection, log, signal, () => fenceEarlierTransactions([producer, secondProducer]))

@@ -1,0 +1,79 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { loadSettings } from '../../shell/settings.ts'
+import { HASH_KEY } from '../logins.fixture.ts'
+import { NOW, corpus } from '../core/login-corpus.fixture.ts'
+import { LoginProcessor } from './login-processor.ts'
+import { RulesThread } from './rules-thread.ts'
+import type { BatchContext } from '../../shell/kafka/consumer-loop.ts'
+import type { ConsumedRecord, OutputRecord } from '../../shell/kafka/records.ts'
+
+const settings = (extra: Record<string, string> = {}) => loadSettings({ KPIPE_HASH_KEY: HASH_KEY, ALLOWED_APP_VERSIONS: '2.3.0,3.0.0-beta', ...extra })
+const bytes = (data: string | Buffer | null | undefined) => (data === undefined || data === null ? data : Buffer.from(data))
+
+/** An output as the producer writes it: strings as their UTF-8 bytes. */
+const written = (o: OutputRecord) => ({
+  topic: o.topic,
+  key: bytes(o.key),
+  value: bytes(o.value),
+  headers: [...(o.headers as Map<string, Buffer>)].map(([name, value]) => [name, Buffer.from(value)]),
+})
+
+/** Records of three partitions, as the consumer hands them over. */
+function batchOf(values: (Buffer | undefined)[]): ConsumedRecord[] {
+  return values.map((value, i) => ({
+    topic: 'user-login', partition: i % 3, offset: BigInt(1_000 + i), timestamp: BigInt(NOW - 50), key: undefined, headers: new Map(), value,
+  })) as unknown as ConsumedRecord[]
+}
+
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+describe('the login processor with its rules on a thread of their own', () => {
+  it('writes what it writes without the thread, byte for byte, and counts the same', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(NOW)
+    const values: (Buffer | undefined)[] = corpus(2_345, 21)
+    values.splice(600, 0, undefined)
+    const batch = batchOf(values)
+    const here = new LoginProcessor(settings(), 'p-1', NOW)
+    const there = new LoginProcessor(settings(), 'p-1', NOW)
+    const thread = new RulesThread(there.rules)
+    try {
+      const hereContext: BatchContext = { attempt: 0 }
+      const thereContext: BatchContext = { attempt: 0 }
+      const expected = here.handle(batch, hereContext)
+      const actual = await there.threaded(thread)(batch, thereContext)
+      expect(actual.map(written)).toEqual(expected.map(written))
+      // every outcome is among them, so each path was compared
+      expect(new Set(actual.map((o) => o.topic))).toEqual(new Set(['processed-output', 'cleaned-data', 'processed-errors']))
+
+      here.committed(batch, expected, hereContext)
+      there.committed(batch, actual, thereContext)
+      expect(there.total.toJSON()).toEqual(here.total.toJSON())
+      expect(there.total.received).toBe(values.length)
+      // the summary and the interval metrics (with the processed events' age) are the same records
+      expect(String(there.takeSummary(NOW + 1_000).value)).toBe(String(here.takeSummary(NOW + 1_000).value))
+      expect(String(there.takeMetrics([], NOW + 1_000).value)).toBe(String(here.takeMetrics([], NOW + 1_000).value))
+    } finally {
+      await thread.close()
+    }
+  })
+
+  it('fails the batch, with the reason, when the thread is gone: nothing is written for it', async () => {
+    const processor = new LoginProcessor(settings(), 'p-1')
+    const thread = new RulesThread(processor.rules)
+    await thread.close()
+    await expect(processor.threaded(thread)(batchOf(corpus(10, 3)))).rejects.toThrow(/rules thread/)
+  })
+
+  it('is not used with METRICS_MODE=per-message, which times each record where its rules run', async () => {
+    const processor = new LoginProcessor(settings({ METRICS_MODE: 'per-message' }), 'p-1')
+    const thread = new RulesThread(processor.rules)
+    try {
+      expect(() => processor.threaded(thread)).toThrow(/per-message/)
+    } finally {
+      await thread.close()
+    }
+  })
+})
