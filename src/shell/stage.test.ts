@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { Admin } from '@platformatic/kafka'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Admin, Consumer } from '@platformatic/kafka'
 import { describe, expect, inject, it } from 'vitest'
 import { createLogger } from './log.ts'
 import { retryWithBackoff } from './retry.ts'
@@ -157,7 +158,7 @@ describe.each([
   { delivery: 'exactly-once', producers: 1 },
   { delivery: 'exactly-once', producers: 2 },
 ] as const)('a pipelined stage, $delivery, $producers producer(s)', ({ delivery, producers }) => {
-  it('handles batch n + 1 while batch n is written, but writes it only after batch n is committed, each batch with its own context', async () => {
+  it('handles batch n + 1 while batch n is written, but writes it only after batch n is written, with periodic records that count batch n, each batch with its own context', async () => {
     // outputs and the periodic ticks in one partition: the order they were written in
     const { input, output, groupId } = await pipedTopics('pipe', 200)
     let handled = 0
@@ -207,8 +208,8 @@ describe.each([
     const records = await readUntil(connection, output, written)
     expect(records).toHaveLength(written)
     // In write order: each batch's copies, then its tick. A tick counts exactly the copies before
-    // the tick before it: the batch it went out with was written only once the previous one was
-    // committed (never earlier: it would count less), and counted only once committed (never more).
+    // the tick before it: the tick was made only once the previous batch was committed (never
+    // earlier: it would count less), and a batch is counted only once committed (never more).
     let copies = 0
     let copiesAtLastTick = 0
     let ticks = 0
@@ -320,6 +321,77 @@ describe.each([
     expect(records.map((r) => r.value!.toString())).toEqual([...Array.from({ length: 10 }, (_, i) => `v${i}`), 'end'])
     expect(await counterValue('kpipe_records_out_total', { topic: output })).toBe(10)
   }, 90_000)
+})
+
+describe('a pipelined stage, at-least-once', () => {
+  it('writes batch n + 1\'s outputs while batch n\'s offsets are being committed; commits stay in order, each after its outputs', async () => {
+    const { input, output, groupId } = await pipedTopics('overlap', 100)
+    // what happened, in order: outputs acknowledged, offset commits begun and ended (each commit slowed by 100 ms)
+    const events: string[] = []
+    const commit = Consumer.prototype.commit
+    Consumer.prototype.commit = async function (this: Consumer, ...args: Parameters<typeof commit>) {
+      if (args.length > 1) return commit.apply(this, args)
+      const offset = args[0].offsets.map((o) => o.offset).join(',')
+      events.push(`commit ${offset}`)
+      await sleep(100)
+      await (commit.apply(this, args) as unknown as Promise<void>)
+      events.push(`committed ${offset}`)
+    } as typeof commit
+    const producer = createProducer(connection)
+    const send = producer.send.bind(producer)
+    producer.send = (async (...args: Parameters<typeof send>) => {
+      const result = await send(...args)
+      events.push(`acked ${args[0].messages.map((m) => String(m.value)).join(' ')}`)
+      return result
+    }) as typeof producer.send
+    let committed = 0
+    const stop = new AbortController()
+    const stage = new StageComponent({
+      name: unique('part'),
+      connection,
+      groupId,
+      inputs: [input],
+      handle: (batch) => batch.map((r) => ({ topic: output, key: r.key, value: r.value })),
+      committed: (batch) => {
+        committed += batch.length
+      },
+      producer,
+      maxBatchSize: 10,
+      pipeline: true,
+      log,
+    })
+    try {
+      await stage.start(stop.signal)
+      await waitFor(() => committed === 100, 30_000, 'the 100 records committed')
+      stop.abort()
+      await stage.done
+    } finally {
+      Consumer.prototype.commit = commit
+    }
+    // the outputs of a batch were acknowledged while the commit of the batch before was under way
+    const overlapped = events.filter((e, i) => e.startsWith('acked') && events[i - 1]?.startsWith('commit ') && events[i + 1]?.startsWith('committed'))
+    expect(overlapped.length, events.join('\n')).toBeGreaterThan(0)
+    // each commit begins after its batch's outputs are acknowledged and after the commit before it ended, offsets rising
+    const acked = new Set<number>()
+    let last = 0
+    let open = false
+    for (const e of events) {
+      const [kind, rest] = [e.slice(0, e.indexOf(' ')), e.slice(e.indexOf(' ') + 1)]
+      if (kind === 'acked') for (const v of rest.split(' ')) acked.add(Number(v.slice(1)))
+      else if (kind === 'commit') {
+        const offset = Number(rest)
+        expect(open, e).toBe(false)
+        expect(offset).toBeGreaterThan(last)
+        for (let i = 0; i < offset; i++) expect(acked.has(i), `output v${i} acknowledged before the commit of ${offset}`).toBe(true)
+        last = offset
+        open = true
+      } else open = false
+    }
+    expect(last).toBe(100)
+    expect(await committedOffset(groupId, input)).toBe(100n)
+    const records = await readUntil(connection, output, 100)
+    expect(records.map((r) => r.value!.toString())).toEqual(Array.from({ length: 100 }, (_, i) => `v${i}`))
+  })
 })
 
 describe('a stage that keeps its own offsets', () => {

@@ -57,9 +57,13 @@ export interface ConsumerLoopOptions {
   onCommitted?: (batch: ConsumedRecord[], outputs: OutputRecord[], context: BatchContext) => void
   /**
    * Handle the next batch while the one before is being written and committed (depth 1): the
-   * handler of batch n + 1 runs during batch n's acks and commit (or transaction); batch n + 1 is
-   * written only once batch n is committed, so writes, commits and transactions stay one at a
-   * time and in order. Only for a handler without side effects of its own (it computes the
+   * handler of batch n + 1 runs during batch n's acks and commit (or transaction). Under
+   * exactly-once, batch n + 1 is written only once batch n is committed. Under at-least-once, its
+   * outputs are written once batch n's are acknowledged, while batch n's offsets are being
+   * committed; its periodic records only once batch n is committed (so they count it), and its
+   * offsets after batch n's. So writes, commits and transactions each stay one at a time and in
+   * order, and offsets are committed only after every output of the batch and of the batches
+   * before it is acknowledged. Only for a handler without side effects of its own (it computes the
    * outputs, nothing else): a handler that writes elsewhere would do so before the batch before
    * it is committed (default: false).
    */
@@ -212,6 +216,13 @@ export class ConsumerLoop {
   #transactions = 0
   /** partitions per output topic, from the producer's metadata, this session (0: not known; sendChunks counts the topic whole) */
   readonly #partitionCounts = new Map<string, number>()
+  /**
+   * At-least-once, pipelined: the offset commit of the last batch written, with what follows it
+   * (the batch counted, `onCommitted`), while the next batch's outputs go out. Never rejects: a
+   * failure of what follows the commit is kept in #commitFailure and thrown by #commits().
+   */
+  #committing: Promise<void> = Promise.resolve()
+  #commitFailure: { error: unknown } | undefined
   /** assigned partitions as the group coordinator last told us */
   assignments: { topic: string; partitions: number[] }[] = []
   batches = 0
@@ -325,6 +336,7 @@ export class ConsumerLoop {
         if (inFlight?.settled) await settle()
         if (this.#reassigned) {
           await settle()
+          await this.#commits()
           await this.#seekToStageOffsets(stream)
         }
         if (o.startingOffsets && batch.length > 0) batch = this.#unseen(batch)
@@ -338,11 +350,13 @@ export class ConsumerLoop {
           }
         } else if (o.punctuation && Date.now() >= this.#nextPunctuation) {
           await settle()
+          await this.#commits()
           await this.#writeAlone(consumer, this.#punctuate(false))
         }
       }
       // stopping: the batch in flight finishes and commits first
       await settle()
+      await this.#commits()
       // a graceful stop: the stage's last periodic records (a final summary), bounded
       if (o.punctuation) {
         const last = this.#punctuate(true)
@@ -355,6 +369,10 @@ export class ConsumerLoop {
         await inFlight.done
         if (inFlight.failed) o.log.debug({ err: inFlight.error }, 'the batch in flight failed too')
       }
+      // and its offset commit (at-least-once, pipelined) before the consumer closes
+      await this.#committing
+      if (this.#commitFailure) o.log.debug({ err: this.#commitFailure.error }, 'what followed an offset commit failed')
+      this.#commitFailure = undefined
       this.#consumer = undefined
       // Everything handled is committed by now: closing must not wait on requests to a broker
       // that is gone (the client retries them for up to a minute), so each step is bounded.
@@ -537,8 +555,26 @@ export class ConsumerLoop {
    * one transaction. Only once the batch before it is committed: the periodic records made here
    * count what is committed.
    */
-  async #write(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, { batch, outputs, parts }: Handled): Promise<void> {
+  async #write(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, handled: Handled): Promise<void> {
     const o = this.#options
+    const { batch, outputs } = handled
+    if (o.delivery === 'at-least-once' && o.pipeline && o.commitOffsets !== false) {
+      // Pipelined at-least-once: the outputs go out while the batch before is still being
+      // committed; this batch's offsets are committed after that batch's, once its outputs (and
+      // those of every batch before) are acknowledged. The periodic records are made once the
+      // batch before is committed, so that they count it, and go out after the outputs.
+      await this.#writeOutputs(outputs)
+      await this.#commits()
+      const periodic = o.punctuation ? this.#punctuate(false) : []
+      await this.#writeOutputs(periodic)
+      const all = periodic.length > 0 ? outputs.concat(periodic) : outputs
+      this.#committing = this.#commit(consumer, batch)
+        .then(() => this.#counted(handled, all))
+        .catch((error: unknown) => {
+          this.#commitFailure ??= { error }
+        })
+      return
+    }
     // the stage's periodic records go out with the batch: same producer, same transaction
     const periodic = o.punctuation ? this.#punctuate(false) : []
     const all = periodic.length > 0 ? outputs.concat(periodic) : outputs
@@ -547,6 +583,20 @@ export class ConsumerLoop {
       await this.#writeOutputs(all)
       if (o.commitOffsets !== false) await this.#commit(consumer, batch)
     }
+    this.#counted(handled, all)
+  }
+
+  /** The last offset commit under way (at-least-once, pipelined) has ended; throws if what followed it failed. */
+  async #commits(): Promise<void> {
+    await this.#committing
+    const failure = this.#commitFailure
+    this.#commitFailure = undefined
+    if (failure) throw failure.error
+  }
+
+  /** A batch is committed: its figures, its partitions' next offsets, its counters, and the stage told. */
+  #counted({ batch, parts }: Handled, all: OutputRecord[]): void {
+    const o = this.#options
     this.batches++
     this.records += batch.length
     for (const last of lastPerPartition(batch)) this.#next.set(partitionKey(last.topic, last.partition), { topic: last.topic, partition: last.partition, next: last.offset + 1n })
