@@ -133,7 +133,12 @@ export class LoginProcessor {
     return async (batch, context) => {
       const now = Date.now()
       const runs: Promise<RulesResult>[] = []
-      for (let from = 0; from < batch.length; from += RULES_RUN) runs.push(thread.run(packValues(batch, from, Math.min(batch.length, from + RULES_RUN)), now))
+      for (let from = 0; from < batch.length; from += RULES_RUN) {
+        const run = thread.run(packValues(batch, from, Math.min(batch.length, from + RULES_RUN)), now)
+        // a thread that fails fails every run: the first one awaited throws, the others are not left unhandled
+        run.catch(() => {})
+        runs.push(run)
+      }
       const counts = new OutcomeCounts()
       const outputs: OutputRecord[] = []
       const time = { iso: undefined as string | undefined }
