@@ -552,8 +552,8 @@ export class ConsumerLoop {
 
   /**
    * Writes a handled batch and commits it: its outputs (acks=all) then its offsets, or both in
-   * one transaction. Only once the batch before it is committed: the periodic records made here
-   * count what is committed.
+   * one transaction. Only once the batch before it is written (and, but for pipelined
+   * at-least-once, committed): the periodic records made here count what is committed.
    */
   async #write(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, handled: Handled): Promise<void> {
     const o = this.#options
