@@ -42,8 +42,9 @@ export class RulesThread {
     })
   }
 
+  /** Ends the thread: runs not answered yet fail now (an answer on its way is dropped), later ones at once. */
   async close(): Promise<void> {
-    this.#failure ??= new Error('the login rules thread is closed')
+    this.#fail(new Error('the login rules thread is closed'))
     await this.#worker.terminate()
   }
 
