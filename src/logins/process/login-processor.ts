@@ -6,7 +6,7 @@ import { transformLogin } from '../core/transform-login.ts'
 import { errorRecord, errorUserId } from '../core/error-record.ts'
 import { OutcomeCounts, summaryRecord } from '../core/outcome-counts.ts'
 import { PercentileHistogram } from '../core/percentiles.ts'
-import type { LoginRules } from '../core/login-event.ts'
+import type { FailedLogin, LoginRules } from '../core/login-event.ts'
 import type { IntervalMetricsRecord, PartitionLag } from '../../record-formats.ts'
 import { FAILED, PROCESSED, packValues, type RulesResult } from '../core/rules-batch.ts'
 import type { RulesThread } from './rules-thread.ts'
@@ -102,9 +102,7 @@ export class LoginProcessor {
         outputs.push({ topic: s.TOPIC_CLEANED, key: outcome.userId, value: outcome.value, headers })
       } else {
         time ??= new Date(now).toISOString()
-        const value = errorRecord(outcome, record.value, record, time)
-        const key = errorUserId(outcome)
-        outputs.push(key === null ? { topic: s.TOPIC_ERRORS, value, headers } : { topic: s.TOPIC_ERRORS, key, value, headers })
+        outputs.push(this.#errorOutput(outcome, record, headers, time))
       }
       if (this.#perMessage) {
         // built as text on the per-record path; its shape is perMessageMetricsSchema's (checked by the tests)
@@ -163,11 +161,8 @@ export class LoginProcessor {
       const headers = lineageHeaders(record)
       const kind = kinds[i]
       if (kind === FAILED) {
-        const outcome = failures[failed++]!
         time.iso ??= new Date(now).toISOString()
-        const value = errorRecord(outcome, record.value, record, time.iso)
-        const key = errorUserId(outcome)
-        outputs.push(key === null ? { topic: s.TOPIC_ERRORS, value, headers } : { topic: s.TOPIC_ERRORS, key, value, headers })
+        outputs.push(this.#errorOutput(failures[failed++]!, record, headers, time.iso))
         continue
       }
       const value = bytes.subarray(bounds[3 * i]!, bounds[3 * i + 1]!)
@@ -179,6 +174,14 @@ export class LoginProcessor {
         outputs.push({ topic: s.TOPIC_CLEANED, key, value, headers })
       }
     }
+  }
+
+  /** The error record of a failed input, keyed by its user id where it has one. `time`: when it was handled. */
+  #errorOutput(outcome: FailedLogin, record: ConsumedRecord, headers: OutputRecord['headers'], time: string): OutputRecord {
+    const topic = this.#settings.TOPIC_ERRORS
+    const value = errorRecord(outcome, record.value, record, time)
+    const key = errorUserId(outcome)
+    return key === null ? { topic, value, headers } : { topic, key, value, headers }
   }
 
   /** The batch's outputs are acknowledged and its offsets committed: its counts (carried from `handle`) count now. */

@@ -8,6 +8,7 @@ import { StageComponent } from '../../shell/stage.ts'
 import { kafkaConnection, type KafkaConnection } from '../../shell/kafka/connection.ts'
 import { isRetriableKafkaError, kafkaSetupError } from '../../shell/kafka/connection-errors.ts'
 import { createProducer, type KpipeProducer } from '../../shell/kafka/producer.ts'
+import { DEFAULT_MAX_BATCH_SIZE } from '../../shell/kafka/consumer-loop.ts'
 import { ensureTopics } from '../../shell/kafka/topics.ts'
 import { serveMetrics } from '../../shell/observability/prometheus.ts'
 import { LoginProcessor, METRICS_INTERVAL_MS } from './login-processor.ts'
@@ -24,7 +25,7 @@ export interface ProcessorRunOptions {
   metricsPort?: number
   /** aborting it stops the processor gracefully */
   signal: AbortSignal
-  /** default 5000 */
+  /** default: the consumer loop's, DEFAULT_MAX_BATCH_SIZE */
   maxBatchSize?: number
   /** handle the next batch, in slices, while the one before is written and committed (default true; docs/benchmarks.md) */
   pipeline?: boolean
@@ -34,9 +35,6 @@ export interface ProcessorRunOptions {
    */
   rulesThread?: boolean
 }
-
-/** The default batch size of the processor (the consumer loop's). */
-const MAX_BATCH_SIZE = 5000
 
 export function defaultInstanceId(): string {
   return `${hostname()}-${process.pid}`
@@ -75,8 +73,8 @@ export function loginProcessorStage(options: Omit<ProcessorRunOptions, 'signal' 
     // ahead; in slices, it is 15–20 % faster in both modes (docs/benchmarks.md)
     pipeline: options.pipeline ?? true,
     // with a rules thread the handler does not hold the main thread: it takes a batch whole
-    ...(thread ? { pipelineSlice: options.maxBatchSize ?? MAX_BATCH_SIZE } : {}),
-    maxBatchSize: options.maxBatchSize ?? MAX_BATCH_SIZE,
+    ...(thread ? { pipelineSlice: options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE } : {}),
+    ...(options.maxBatchSize ? { maxBatchSize: options.maxBatchSize } : {}),
     log,
     ...(thread ? { close: () => thread.close() } : {}),
     prepare: async (signal) => {

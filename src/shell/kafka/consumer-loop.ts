@@ -188,6 +188,8 @@ const WRITE_ATTEMPTS = 6
 const CLOSE_BUDGET_MS = 3000
 const FETCH_MAX_BYTES = 2 * 1024 * 1024
 const PIPELINE_SLICE = 500
+/** the most records one batch holds, unless a stage says otherwise */
+export const DEFAULT_MAX_BATCH_SIZE = 5000
 
 /**
  * The one consumer loop of kpipe: fetch a batch → hand it to the handler → write its outputs
@@ -232,7 +234,7 @@ export class ConsumerLoop {
     this.#options = {
       delivery: 'at-least-once',
       from: 'earliest',
-      maxBatchSize: 5000,
+      maxBatchSize: DEFAULT_MAX_BATCH_SIZE,
       readCommitted: true,
       sessionTimeoutMs: 10_000,
       ...options,
@@ -370,9 +372,7 @@ export class ConsumerLoop {
         if (inFlight.failed) o.log.debug({ err: inFlight.error }, 'the batch in flight failed too')
       }
       // and its offset commit (at-least-once, pipelined) before the consumer closes
-      await this.#committing
-      if (this.#commitFailure) o.log.debug({ err: this.#commitFailure.error }, 'what followed an offset commit failed')
-      this.#commitFailure = undefined
+      await this.#commits().catch((error: unknown) => o.log.debug({ err: error }, 'what followed an offset commit failed'))
       this.#consumer = undefined
       // Everything handled is committed by now: closing must not wait on requests to a broker
       // that is gone (the client retries them for up to a minute), so each step is bounded.
