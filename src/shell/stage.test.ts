@@ -394,6 +394,155 @@ describe('a pipelined stage, at-least-once', () => {
   })
 })
 
+/**
+ * The two transactional producers of an overlapped exactly-once stage, each transaction's steps
+ * written to `events` in order: outputs acknowledged (`acked v3 v4`), its commit begun and ended
+ * (`commit 20`, `committed 20`: the offset its transaction commits). `commit` may replace a
+ * transaction's commit (it gets the real one and the offset).
+ */
+function tracedTransactions(events: string[], commit: (real: () => Promise<void>, offset: number) => Promise<void>) {
+  const make = () => {
+    const producer = createProducer(connection, { transactionalId: unique('tx') })
+    const begin = producer.beginTransaction.bind(producer)
+    producer.beginTransaction = (async (...args: Parameters<typeof begin>) => {
+      const tx = await begin(...args)
+      let offset = 0
+      const send = tx.send.bind(tx)
+      tx.send = (async (...a: Parameters<typeof send>) => {
+        const result = await send(...a)
+        events.push(`acked ${a[0].messages.map((m) => String(m.value)).join(' ')}`)
+        return result
+      }) as typeof tx.send
+      const addOffset = tx.addOffset.bind(tx)
+      tx.addOffset = ((...a: Parameters<typeof addOffset>) => {
+        offset = Math.max(offset, Number(a[0].offset) + 1)
+        return addOffset(...a)
+      }) as typeof tx.addOffset
+      const realCommit = tx.commit.bind(tx) as () => Promise<void>
+      tx.commit = (async () => {
+        events.push(`commit ${offset}`)
+        await commit(realCommit, offset)
+        events.push(`committed ${offset}`)
+      }) as typeof tx.commit
+      return tx
+    }) as typeof producer.beginTransaction
+    return producer
+  }
+  return { producer: make(), secondProducer: make() }
+}
+
+/** Everything `topic` holds before a last record written now, read_committed or not. */
+async function readAll(topic: string, readCommitted = true): Promise<string[]> {
+  const end = unique('end')
+  const after = createProducer(connection)
+  await after.send({ messages: [{ topic, key: 'end', value: end }] })
+  await after.close()
+  const records = await readUntil(connection, topic, (out) => out.some((r) => r.value?.toString() === end), { readCommitted })
+  return records.map((r) => r.value!.toString()).filter((v) => v !== end)
+}
+
+describe('a pipelined stage, exactly-once, two producers: transactions overlap', () => {
+  it("writes batch n + 1's outputs while batch n's transaction commits; commits stay in order, each after its outputs; every output once, in order", async () => {
+    const { input, output, groupId } = await pipedTopics('tx-overlap', 100)
+    const events: string[] = []
+    // each commit slowed by 100 ms
+    const producers = tracedTransactions(events, async (real) => {
+      await sleep(100)
+      await real()
+    })
+    let committed = 0
+    const stop = new AbortController()
+    const stage = new StageComponent({
+      name: unique('part'),
+      connection,
+      groupId,
+      inputs: [input],
+      handle: (batch) => batch.map((r) => ({ topic: output, key: r.key, value: r.value })),
+      committed: (batch) => {
+        committed += batch.length
+      },
+      ...producers,
+      delivery: 'exactly-once',
+      maxBatchSize: 10,
+      pipeline: true,
+      log,
+    })
+    await stage.start(stop.signal)
+    await waitFor(() => committed === 100, 30_000, 'the 100 records committed')
+    stop.abort()
+    await stage.done
+    // the outputs of a batch were acknowledged while the transaction before was committing
+    const overlapped = events.filter((e, i) => e.startsWith('acked') && events[i - 1]?.startsWith('commit ') && events[i + 1]?.startsWith('committed'))
+    expect(overlapped.length, events.join('\n')).toBeGreaterThan(0)
+    // each commit begins after its outputs are acknowledged and after the commit before it ended, offsets rising
+    const acked = new Set<number>()
+    let last = 0
+    let open = false
+    for (const e of events) {
+      const [kind, rest] = [e.slice(0, e.indexOf(' ')), e.slice(e.indexOf(' ') + 1)]
+      if (kind === 'acked') for (const v of rest.split(' ')) acked.add(Number(v.slice(1)))
+      else if (kind === 'commit') {
+        const offset = Number(rest)
+        expect(open, e).toBe(false)
+        expect(offset).toBeGreaterThan(last)
+        for (let i = 0; i < offset; i++) expect(acked.has(i), `output v${i} acknowledged before the commit of ${offset}`).toBe(true)
+        last = offset
+        open = true
+      } else open = false
+    }
+    expect(last).toBe(100)
+    expect(await committedOffset(groupId, input)).toBe(100n)
+    expect(await readAll(output)).toEqual(Array.from({ length: 100 }, (_, i) => `v${i}`))
+  })
+
+  it("a transaction whose commit fails after the next one's outputs went out: both end uncommitted, and both batches are read again, every output once, in order", async () => {
+    const { input, output, groupId } = await pipedTopics('tx-overlap-fail', 60)
+    const events: string[] = []
+    let failed = false
+    // the commit of offsets 10–19 fails once, after the next batch's outputs are acknowledged
+    const producers = tracedTransactions(events, async (real, offset) => {
+      if (offset !== 20 || failed) return real()
+      await waitFor(() => events.some((e) => e.startsWith('acked v20')), 30_000, 'the outputs of the next batch acknowledged')
+      failed = true
+      throw new Error('the commit was refused (a test)')
+    })
+    const handledFirsts: bigint[] = []
+    let committed = 0
+    const stop = new AbortController()
+    const stage = new StageComponent({
+      name: unique('part'),
+      connection,
+      groupId,
+      inputs: [input],
+      handle: (batch) => {
+        handledFirsts.push(batch[0]!.offset)
+        return batch.map((r) => ({ topic: output, key: r.key, value: r.value }))
+      },
+      committed: (batch) => {
+        committed += batch.length
+      },
+      ...producers,
+      delivery: 'exactly-once',
+      maxBatchSize: 10,
+      pipeline: true,
+      log,
+    })
+    await stage.start(stop.signal)
+    await waitFor(() => committed === 60, 60_000, 'the 60 records committed')
+    stop.abort()
+    await stage.done
+    expect(failed).toBe(true)
+    // both batches were read again: the failed one, and the one whose outputs had gone out behind it
+    expect(handledFirsts.filter((f) => f === 10n)).toHaveLength(2)
+    expect(handledFirsts.filter((f) => f === 20n)).toHaveLength(2)
+    expect(await committedOffset(groupId, input)).toBe(60n)
+    expect(await readAll(output)).toEqual(Array.from({ length: 60 }, (_, i) => `v${i}`))
+    // the aborted outputs are in the log, hidden from read_committed: both batches' were written twice
+    const all = await readAll(output, false)
+    for (const v of ['v10', 'v20']) expect(all.filter((x) => x === v), v).toHaveLength(2)
+  }, 90_000)
+})
+
 describe('a stage that keeps its own offsets', () => {
   it('starts each partition where the stage says, skips what it has, and commits nothing to Kafka', async () => {
     const input = unique('own-in')

@@ -40,8 +40,10 @@ export interface ConsumerLoopOptions {
    * Consecutive transactions then alternate between the two. The coordinator is still writing the
    * markers of a transaction it has just committed, and the next transaction of the same id is
    * answered CONCURRENT_TRANSACTIONS until it is done (and waits 20 ms, connection.ts): the other id does
-   * not wait. Transactions still run one at a time and in order, so outputs keep their order, and
-   * of two committed offsets of a partition the group coordinator keeps the one written last.
+   * not wait. Of two committed offsets of a partition the group coordinator keeps the one written
+   * last. With `pipeline`, consecutive transactions overlap (#overlappedTransaction): one commits
+   * while the next one's outputs go out; otherwise they run one at a time. Either way outputs keep
+   * their order, and offsets are committed in order.
    */
   secondProducer?: KpipeProducer
   delivery?: Delivery
@@ -58,12 +60,13 @@ export interface ConsumerLoopOptions {
   /**
    * Handle the next batch while the one before is being written and committed (depth 1): the
    * handler of batch n + 1 runs during batch n's acks and commit (or transaction). Under
-   * exactly-once, batch n + 1 is written only once batch n is committed. Under at-least-once, its
-   * outputs are written once batch n's are acknowledged, while batch n's offsets are being
+   * at-least-once, and under exactly-once with a second producer, batch n + 1's outputs are
+   * written once batch n's are acknowledged, while batch n's offsets (its transaction) are being
    * committed; its periodic records only once batch n is committed (so they count it), and its
-   * offsets after batch n's. So writes, commits and transactions each stay one at a time and in
-   * order, and offsets are committed only after every output of the batch and of the batches
-   * before it is acknowledged. Only for a handler without side effects of its own (it computes the
+   * offsets after batch n's. Under exactly-once with one producer, batch n + 1 is written only
+   * once batch n is committed. So writes, commits and transactions each stay in order, and
+   * offsets are committed only after every output of the batch and of the batches before it is
+   * acknowledged (under exactly-once, committed). Only for a handler without side effects of its own (it computes the
    * outputs, nothing else): a handler that writes elsewhere would do so before the batch before
    * it is committed (default: false).
    */
@@ -147,15 +150,23 @@ class InFlight {
   error: unknown
   /** settles when the batch is committed or has failed; never rejects */
   readonly done: Promise<void>
+  /** resolves when the batch's outputs (and periodic records) are acknowledged, or it has settled; never rejects */
+  readonly sent: Promise<void>
+  /** overlapped transactions: the batch written before this one, until this one settles (it settles first) */
+  previous: InFlight | undefined
 
-  constructor(work: Promise<void>) {
+  constructor(work: Promise<void>, sent?: Promise<void>, previous?: InFlight) {
+    this.previous = previous
     this.done = work.then(() => {
       this.settled = true
     }, (error: unknown) => {
       this.error = error
       this.failed = true
       this.settled = true
+    }).finally(() => {
+      this.previous = undefined
     })
+    this.sent = sent ? Promise.race([sent, this.done]) : this.done
   }
 
   async result(): Promise<void> {
@@ -180,6 +191,14 @@ export class UnresolvedTransaction extends Error {
   override name = 'UnresolvedTransaction'
   constructor(override readonly cause: unknown, readonly abortError: unknown) {
     super(`transaction failed (${describe(cause)}) and its abort failed (${describe(abortError)}); its outcome is left to the coordinator`)
+  }
+}
+
+/** Overlapped transactions: the transaction before this one failed, so this one is aborted (`cause`: its failure). */
+class PredecessorFailed extends Error {
+  override name = 'PredecessorFailed'
+  constructor(override readonly cause: unknown) {
+    super(`the transaction before failed (${describe(cause)})`)
   }
 }
 
@@ -325,6 +344,7 @@ export class ConsumerLoop {
       // buffer has been full (the loop stalled after some 45k records).
       stream.on('readable', () => {})
       this.#nextPunctuation = Date.now() + (o.punctuation?.everyMs ?? 0)
+      const overlapped = this.#overlapsTransactions
       // the batch written while the next is handled (pipeline): batch n's failure is thrown here,
       // before anything of batch n + 1 is written; its outputs are dropped, and it is read again
       // from the committed offsets by the next session (its counts were never applied)
@@ -344,11 +364,25 @@ export class ConsumerLoop {
         if (o.startingOffsets && batch.length > 0) batch = this.#unseen(batch)
         if (batch.length > 0) {
           const handled = await this.#handle(batch)
-          await settle()
-          if (o.pipeline) inFlight = new InFlight(this.#write(consumer, handled).then(() => onProgress()))
-          else {
-            await this.#write(consumer, handled)
-            onProgress()
+          if (overlapped) {
+            // Two transactions at most: the one in flight, and this batch's, on the producer of the
+            // one before it, which must have ended first. It begins now; its outputs go out once
+            // those of the one in flight are acknowledged (#overlappedTransaction).
+            await inFlight?.previous?.done
+            if (inFlight?.settled || inFlight?.previous?.failed) await settle()
+            const before = inFlight
+            let markSent!: () => void
+            const sent = new Promise<void>((resolve) => {
+              markSent = resolve
+            })
+            inFlight = new InFlight(this.#overlappedTransaction(consumer, handled, before, markSent).then(() => onProgress()), sent, before)
+          } else {
+            await settle()
+            if (o.pipeline) inFlight = new InFlight(this.#write(consumer, handled).then(() => onProgress()))
+            else {
+              await this.#write(consumer, handled)
+              onProgress()
+            }
           }
         } else if (o.punctuation && Date.now() >= this.#nextPunctuation) {
           await settle()
@@ -645,8 +679,7 @@ export class ConsumerLoop {
   }
 
   async #writeTransaction(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, batch: ConsumedRecord[], outputs: OutputRecord[]): Promise<void> {
-    const { producer: first, secondProducer } = this.#options
-    const producer = secondProducer && this.#transactions++ % 2 === 1 ? secondProducer : first!
+    const producer = this.#nextProducer()
     const partitionsOf = await this.#partitionsOf(outputs)
     await this.#withRetries('commit transaction', async () => {
       const tx = await producer.beginTransaction()
@@ -656,25 +689,97 @@ export class ConsumerLoop {
         for (const last of lastPerPartition(batch)) await tx.addOffset(last)
         await tx.commit()
       } catch (error) {
-        // Only an acknowledged abort makes it safe to write the same outputs again. When the
-        // abort fails too (e.g. after a commit whose answer was lost, or while the coordinator
-        // is unreachable), the transaction may still commit, or have committed: the producer
-        // forgets it, and the session ends; the next one gives the transactional id a new epoch
-        // (the coordinator then completes or aborts the old transaction) before reading the
-        // committed offsets again.
-        if (!tx.completed) {
-          const abortError = await tx.abort().then(() => undefined, (e: unknown) => e ?? new Error('abort failed'))
-          if (abortError !== undefined) {
-            await tx.cancel().catch(() => {})
-            // a fatal error (e.g. fenced by another process with the same id) stops the loop anyway
-            if (isFatal(error, this.#options.connection)) throw error
-            this.#unresolvedTransaction = true
-            throw new UnresolvedTransaction(error, abortError)
-          }
-        }
-        throw error
+        throw await this.#failed(tx, error)
       }
     })
+  }
+
+  /**
+   * Exactly-once with two producers, pipelined: consecutive transactions overlap. This batch's
+   * transaction begins (on the producer the one before did not use) while the one before
+   * (`before`) is still under way; its outputs go out once `before`'s are acknowledged, while
+   * `before`'s offsets and commit are under way. Its periodic records are made once `before` has
+   * committed, so that they count it, and its offsets are committed after `before`'s commit. So
+   * outputs keep their order in every partition, and offsets are committed in order, each in the
+   * transaction of its outputs. `sent` says that this batch's outputs and periodic records are
+   * acknowledged: the next batch's may follow.
+   *
+   * When either fails, both end uncommitted. A transaction is tried again in place only until its
+   * outputs are acknowledged: after that, the next batch's outputs may already be in the log behind
+   * them, and writing them again would put them after those. The next batch's transaction aborts
+   * when `before` fails, and the session ends: both batches are read again from the committed offsets.
+   */
+  async #overlappedTransaction(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, handled: Handled, before: InFlight | undefined, sent: () => void): Promise<void> {
+    const { batch, outputs } = handled
+    const producer = this.#nextProducer()
+    const partitionsOf = await this.#partitionsOf(outputs)
+    // the batch before failed: this one is not written (and not tried again here)
+    const beforeFailed = () => {
+      if (before?.failed) throw new PredecessorFailed(before.error)
+    }
+    let periodic: OutputRecord[] | undefined
+    let acknowledged = false
+    try {
+      await this.#withRetries('commit transaction', async () => {
+        const tx = await producer.beginTransaction()
+        try {
+          if (batch.length > 0) await tx.addConsumer(consumer)
+          await before?.sent
+          beforeFailed()
+          for (const chunk of sendChunks(outputs, MAX_SEND_BYTES, partitionsOf)) await tx.send({ messages: chunk })
+          await before?.done
+          beforeFailed()
+          periodic ??= this.#options.punctuation ? this.#punctuate(false) : []
+          if (periodic.length > 0) for (const chunk of sendChunks(periodic, MAX_SEND_BYTES, await this.#partitionsOf(periodic))) await tx.send({ messages: chunk })
+          acknowledged = true
+          sent()
+          for (const last of lastPerPartition(batch)) await tx.addOffset(last)
+          await tx.commit()
+        } catch (error) {
+          throw await this.#failed(tx, error)
+        }
+      }, (error) => !acknowledged && !(error instanceof PredecessorFailed))
+      this.#counted(handled, periodic!.length > 0 ? outputs.concat(periodic!) : outputs)
+    } catch (error) {
+      // the failure of the batch before is the session's reason; an unresolved transaction of this one comes first
+      throw error instanceof PredecessorFailed ? error.cause : error
+    } finally {
+      sent()
+      // the batches settle in order: this one only once the one before has
+      await before?.done
+    }
+  }
+
+  /** Exactly-once: the producer of the next transaction (with a second producer, the two in turn). */
+  #nextProducer(): KpipeProducer {
+    const { producer: first, secondProducer } = this.#options
+    return secondProducer && this.#transactions++ % 2 === 1 ? secondProducer : first!
+  }
+
+  /** Exactly-once, pipelined, with two producers: consecutive transactions overlap (#overlappedTransaction). */
+  get #overlapsTransactions(): boolean {
+    const o = this.#options
+    return o.delivery === 'exactly-once' && o.pipeline === true && o.secondProducer !== undefined
+  }
+
+  /**
+   * A transaction that failed with `error`: aborted, and the error to throw. Only an acknowledged
+   * abort makes it safe to write the same outputs again. When the abort fails too (e.g. after a
+   * commit whose answer was lost, or while the coordinator is unreachable), the transaction may
+   * still commit, or have committed: the producer forgets it, and the session ends; the next one
+   * gives the transactional id a new epoch (the coordinator then completes or aborts the old
+   * transaction) before reading the committed offsets again.
+   */
+  async #failed(tx: Awaited<ReturnType<KpipeProducer['beginTransaction']>>, error: unknown): Promise<unknown> {
+    if (tx.completed) return error
+    const abortError = await tx.abort().then(() => undefined, (e: unknown) => e ?? new Error('abort failed'))
+    if (abortError === undefined) return error
+    await tx.cancel().catch(() => {})
+    const reason = error instanceof PredecessorFailed ? error.cause : error
+    // a fatal error (e.g. fenced by another process with the same id) stops the loop anyway
+    if (isFatal(reason, this.#options.connection)) return error
+    this.#unresolvedTransaction = true
+    return new UnresolvedTransaction(reason, abortError)
   }
 
   /**
@@ -699,14 +804,14 @@ export class ConsumerLoop {
     this.#options.log.info(`${producers.length === 1 ? 'the transactional id has' : 'both transactional ids have'} a new epoch; the batch of the unresolved transaction is read again from the committed offsets`)
   }
 
-  /** A write that failed for a reason other than a refused login is tried again a few times, the same records. */
-  async #withRetries(what: string, action: () => Promise<unknown>): Promise<void> {
+  /** A write that failed for a reason other than a refused login is tried again a few times, the same records (and `also` says so). */
+  async #withRetries(what: string, action: () => Promise<unknown>, also: (error: unknown) => boolean = () => true): Promise<void> {
     await retryWithBackoff(action, {
       what: `${what} failed`,
       log: this.#options.log,
       // on stop, the attempt under way may still finish the batch; no new one starts after it fails
       // an unresolved transaction ends the session: its batch is read again from the committed offsets
-      retriable: (error) => !(error instanceof UnresolvedTransaction) && !isFatal(error, this.#options.connection) && !this.stopping,
+      retriable: (error) => !(error instanceof UnresolvedTransaction) && !isFatal(error, this.#options.connection) && !this.stopping && also(error),
       attempts: WRITE_ATTEMPTS,
       maxDelayMs: 5000,
     })
