@@ -127,11 +127,12 @@ async function pipedTopics(name: string, count: number): Promise<{ input: string
 }
 
 /**
- * The producers of a stage under test: one, transactional under exactly-once; or two transactional
- * ones that alternate (`secondProducer`), each counting the transactions it began.
+ * The producers of a stage under test: one, transactional under exactly-once; or several
+ * transactional ones that take transactions in turn (`moreProducers`), each counting the
+ * transactions it began.
  */
-function stageWriters(delivery: 'at-least-once' | 'exactly-once', producers: 1 | 2) {
-  const begun = [0, 0]
+function stageWriters(delivery: 'at-least-once' | 'exactly-once', producers: 1 | 2 | 3) {
+  const begun = Array.from({ length: producers }, () => 0)
   const make = (i: number) => {
     const producer = createProducer(connection, delivery === 'exactly-once' ? { transactionalId: unique('tx') } : {})
     const begin = producer.beginTransaction.bind(producer)
@@ -142,13 +143,12 @@ function stageWriters(delivery: 'at-least-once' | 'exactly-once', producers: 1 |
     return producer
   }
   return {
-    producers: producers === 2 ? { producer: make(0), secondProducer: make(1) } : { producer: make(0) },
-    /** with two producers: both began transactions, in turn (without failed ones retried, the counts differ by one at most) */
+    producers: producers > 1 ? { producer: make(0), moreProducers: Array.from({ length: producers - 1 }, (_, i) => make(i + 1)) } : { producer: make(0) },
+    /** with more producers: each began transactions, in turn (without failed ones retried, the counts differ by one at most) */
     expectAlternated(retried = false) {
       if (producers === 1) return
-      expect(begun[0]).toBeGreaterThan(0)
-      expect(begun[1]).toBeGreaterThan(0)
-      if (!retried) expect(Math.abs(begun[0]! - begun[1]!)).toBeLessThanOrEqual(1)
+      for (const n of begun) expect(n).toBeGreaterThan(0)
+      if (!retried) expect(Math.max(...begun) - Math.min(...begun)).toBeLessThanOrEqual(1)
     },
   }
 }
@@ -157,6 +157,7 @@ describe.each([
   { delivery: 'at-least-once', producers: 1 },
   { delivery: 'exactly-once', producers: 1 },
   { delivery: 'exactly-once', producers: 2 },
+  { delivery: 'exactly-once', producers: 3 },
 ] as const)('a pipelined stage, $delivery, $producers producer(s)', ({ delivery, producers }) => {
   it('handles batch n + 1 while batch n is written, but writes it only after batch n is written, with periodic records that count batch n, each batch with its own context', async () => {
     // outputs and the periodic ticks in one partition: the order they were written in
@@ -395,16 +396,17 @@ describe('a pipelined stage, at-least-once', () => {
 })
 
 /**
- * The two transactional producers of an overlapped exactly-once stage, each transaction's steps
- * written to `events` in order: outputs acknowledged (`acked v3 v4`), its commit begun and ended
+ * The `count` transactional producers of an overlapped exactly-once stage, each transaction's steps
+ * written to `events` in order: begun (`begin`), outputs acknowledged (`acked v3 v4`), its commit begun and ended
  * (`commit 20`, `committed 20`: the offset its transaction commits). `commit` may replace a
  * transaction's commit (it gets the real one and the offset).
  */
-function tracedTransactions(events: string[], commit: (real: () => Promise<void>, offset: number) => Promise<void>) {
+function tracedTransactions(count: number, events: string[], commit: (real: () => Promise<void>, offset: number) => Promise<void>) {
   const make = () => {
     const producer = createProducer(connection, { transactionalId: unique('tx') })
     const begin = producer.beginTransaction.bind(producer)
     producer.beginTransaction = (async (...args: Parameters<typeof begin>) => {
+      events.push('begin')
       const tx = await begin(...args)
       let offset = 0
       const send = tx.send.bind(tx)
@@ -428,7 +430,7 @@ function tracedTransactions(events: string[], commit: (real: () => Promise<void>
     }) as typeof producer.beginTransaction
     return producer
   }
-  return { producer: make(), secondProducer: make() }
+  return { producer: make(), moreProducers: Array.from({ length: count - 1 }, make) }
 }
 
 /** Everything `topic` holds before a last record written now, read_committed or not. */
@@ -441,12 +443,12 @@ async function readAll(topic: string, readCommitted = true): Promise<string[]> {
   return records.map((r) => r.value!.toString()).filter((v) => v !== end)
 }
 
-describe('a pipelined stage, exactly-once, two producers: transactions overlap', () => {
+describe.each([2, 3])('a pipelined stage, exactly-once, %i producers: transactions overlap', (count) => {
   it("writes batch n + 1's outputs while batch n's transaction commits; commits stay in order, each after its outputs; every output once, in order", async () => {
     const { input, output, groupId } = await pipedTopics('tx-overlap', 100)
     const events: string[] = []
     // each commit slowed by 100 ms
-    const producers = tracedTransactions(events, async (real) => {
+    const producers = tracedTransactions(count, events, async (real) => {
       await sleep(100)
       await real()
     })
@@ -472,13 +474,14 @@ describe('a pipelined stage, exactly-once, two producers: transactions overlap',
     stop.abort()
     await stage.done
     // the outputs of a batch were acknowledged while the transaction before was committing
-    const overlapped = events.filter((e, i) => e.startsWith('acked') && events[i - 1]?.startsWith('commit ') && events[i + 1]?.startsWith('committed'))
+    const steps = events.filter((e) => e !== 'begin')
+    const overlapped = steps.filter((e, i) => e.startsWith('acked') && steps[i - 1]?.startsWith('commit ') && steps[i + 1]?.startsWith('committed'))
     expect(overlapped.length, events.join('\n')).toBeGreaterThan(0)
     // each commit begins after its outputs are acknowledged and after the commit before it ended, offsets rising
     const acked = new Set<number>()
     let last = 0
     let open = false
-    for (const e of events) {
+    for (const e of steps) {
       const [kind, rest] = [e.slice(0, e.indexOf(' ')), e.slice(e.indexOf(' ') + 1)]
       if (kind === 'acked') for (const v of rest.split(' ')) acked.add(Number(v.slice(1)))
       else if (kind === 'commit') {
@@ -491,6 +494,14 @@ describe('a pipelined stage, exactly-once, two producers: transactions overlap',
       } else open = false
     }
     expect(last).toBe(100)
+    // as many transactions under way at once as there are producers, never more
+    let underWay = 0
+    let most = 0
+    for (const e of events) {
+      if (e === 'begin') most = Math.max(most, ++underWay)
+      else if (e.startsWith('committed')) underWay--
+    }
+    expect(most).toBe(count)
     expect(await committedOffset(groupId, input)).toBe(100n)
     expect(await readAll(output)).toEqual(Array.from({ length: 100 }, (_, i) => `v${i}`))
   })
@@ -500,7 +511,7 @@ describe('a pipelined stage, exactly-once, two producers: transactions overlap',
     const events: string[] = []
     let failed = false
     // the commit of offsets 10–19 fails once, after the next batch's outputs are acknowledged
-    const producers = tracedTransactions(events, async (real, offset) => {
+    const producers = tracedTransactions(count, events, async (real, offset) => {
       if (offset !== 20 || failed) return real()
       await waitFor(() => events.some((e) => e.startsWith('acked v20')), 30_000, 'the outputs of the next batch acknowledged')
       failed = true

@@ -46,8 +46,8 @@ export interface Stage {
   outcomes?: Record<string, string>
   /** writes the outputs; closed by the runtime when the stage stops */
   producer?: KpipeProducer
-  /** exactly-once: a second transactional producer, transactions alternating between the two (ConsumerLoopOptions.secondProducer); closed with the first */
-  secondProducer?: KpipeProducer
+  /** exactly-once: more transactional producers, transactions going to each in turn (ConsumerLoopOptions.moreProducers); closed with the first */
+  moreProducers?: KpipeProducer[]
   delivery?: Delivery
   from?: 'earliest' | 'latest'
   maxBatchSize?: number
@@ -124,7 +124,7 @@ export class StageComponent implements Component {
       ...(s.pipeline ? { pipeline: true } : {}),
       ...(s.pipelineSlice ? { pipelineSlice: s.pipelineSlice } : {}),
       ...(s.producer ? { producer: s.producer } : {}),
-      ...(s.secondProducer ? { secondProducer: s.secondProducer } : {}),
+      ...(s.moreProducers ? { moreProducers: s.moreProducers } : {}),
       ...(s.punctuation ? { punctuation: s.punctuation } : {}),
       ...(s.retry ? { isRetriable: s.retry.isRetriable } : {}),
       ...(s.outcomes ? { outcomes: s.outcomes } : {}),
@@ -162,7 +162,7 @@ export class StageComponent implements Component {
   async #release(): Promise<void> {
     const s = this.#stage
     // bounded: a producer waiting on a broker that is gone must not hold up the exit (everything handled is committed)
-    const producers = [s.producer, s.secondProducer].filter((p) => p !== undefined)
+    const producers = [s.producer, ...(s.moreProducers ?? [])].filter((p) => p !== undefined)
     if (producers.length > 0) await Promise.race([Promise.all(producers.map((p) => p.close().catch(() => {}))), sleep(CLOSE_BUDGET_MS)])
     await s.close?.().catch((error: unknown) => s.log.warn({ err: error }, `${s.name}: closing failed`))
   }

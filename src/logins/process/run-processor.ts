@@ -54,8 +54,10 @@ export function loginProcessorStage(options: Omit<ProcessorRunOptions, 'signal' 
   const thread = (options.rulesThread ?? (availableParallelism() > 1 && settings.METRICS_MODE !== 'per-message')) ? new RulesThread(processor.rules) : undefined
   const transactionalId = `kpipe-logins-${options.groupId}-${instanceId}`
   const producer = createProducer(connection, options.exactlyOnce ? { transactionalId } : {})
-  // exactly-once: transactions alternate between two transactional ids (ConsumerLoopOptions.secondProducer)
-  const secondProducer = options.exactlyOnce ? createProducer(connection, { transactionalId: `${transactionalId}-2`, clientId: `${connection.clientId}-producer-2` }) : undefined
+  // exactly-once: transactions go to three transactional ids in turn (ConsumerLoopOptions.moreProducers)
+  const moreProducers = options.exactlyOnce
+    ? Array.from({ length: TRANSACTIONAL_IDS - 1 }, (_, i) => createProducer(connection, { transactionalId: `${transactionalId}-${i + 2}`, clientId: `${connection.clientId}-producer-${i + 2}` }))
+    : []
   const component = new StageComponent({
     name: 'logins',
     connection,
@@ -66,7 +68,7 @@ export function loginProcessorStage(options: Omit<ProcessorRunOptions, 'signal' 
     punctuation: { everyMs: METRICS_INTERVAL_MS, records: (context) => processor.periodic(context) },
     outcomes: processor.outcomes,
     producer,
-    ...(secondProducer ? { secondProducer } : {}),
+    ...(moreProducers.length > 0 ? { moreProducers } : {}),
     delivery: options.exactlyOnce ? 'exactly-once' : 'at-least-once',
     from: options.from,
     // the handler only computes outputs (its counts travel in each call's context): safe to run
@@ -79,7 +81,7 @@ export function loginProcessorStage(options: Omit<ProcessorRunOptions, 'signal' 
     ...(thread ? { close: () => thread.close() } : {}),
     prepare: async (signal) => {
       await untilReady('create topics', connection, log, signal, () => ensureLoginTopics(connection, settings))
-      if (secondProducer) await untilReady('initialise transactions', connection, log, signal, () => fenceEarlierTransactions([producer, secondProducer]))
+      if (options.exactlyOnce) await untilReady('initialise transactions', connection, log, signal, () => fenceEarlierTransactions([producer, ...moreProducers]))
       log.info({ group: options.groupId, instance: instanceId, delivery: options.exactlyOnce ? 'exactly-once' : 'at-least-once' },
         `processing ${settings.TOPIC_LOGINS} → ${settings.TOPIC_PROCESSED}, ${settings.TOPIC_CLEANED}, ${settings.TOPIC_ERRORS}`)
     },
@@ -116,6 +118,14 @@ async function ensureLoginTopics(connection: KafkaConnection, s: Settings): Prom
   const names = [s.TOPIC_LOGINS, s.TOPIC_PROCESSED, s.TOPIC_ERRORS, s.TOPIC_CLEANED, s.TOPIC_SUMMARY, s.TOPIC_METRICS]
   await ensureTopics(connection, names.map((name) => ({ name, partitions: -1, replicationFactor: -1 })))
 }
+
+/**
+ * Exactly-once: the processor's transactional ids, `kpipe-logins-<group>-<instance id>`, then with
+ * `-2` and `-3`. Pipelined, a transaction commits while the next one's outputs go out and the one
+ * after that begins: each id's previous transaction has ended, and its markers are written, by then
+ * (docs/decisions.md).
+ */
+const TRANSACTIONAL_IDS = 3
 
 /**
  * Initialising the transactional ids completes or aborts whatever an earlier process with the

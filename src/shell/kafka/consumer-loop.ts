@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises'
-import { Consumer, FetchIsolationLevels, type MessagesStream } from '@platformatic/kafka'
+import { Consumer, FetchIsolationLevels, type ClusterMetadata, type MessageRecord, type MessagesStream } from '@platformatic/kafka'
 import type { Logger } from '../log.ts'
 import { sleep } from '../backoff.ts'
 import { retryWithBackoff, StoppedWaiting } from '../retry.ts'
@@ -36,16 +36,17 @@ export interface ConsumerLoopOptions {
   /** needed when the handler returns records */
   producer?: KpipeProducer
   /**
-   * Exactly-once only: a second transactional producer (a transactional id of its own).
-   * Consecutive transactions then alternate between the two. The coordinator is still writing the
-   * markers of a transaction it has just committed, and the next transaction of the same id is
-   * answered CONCURRENT_TRANSACTIONS until it is done (and waits 20 ms, connection.ts): the other id does
-   * not wait. Of two committed offsets of a partition the group coordinator keeps the one written
-   * last. With `pipeline`, consecutive transactions overlap (#overlappedTransaction): one commits
-   * while the next one's outputs go out; otherwise they run one at a time. Either way outputs keep
-   * their order, and offsets are committed in order.
+   * Exactly-once only: more transactional producers (each a transactional id of its own).
+   * Consecutive transactions then go to `producer` and these in turn. The coordinator is still
+   * writing the markers of a transaction it has just committed, and the next transaction of the
+   * same id is answered CONCURRENT_TRANSACTIONS until it is done (and waits 20 ms, connection.ts):
+   * another id does not wait. Of two committed offsets of a partition the group coordinator keeps
+   * the one written last. With `pipeline`, consecutive transactions overlap
+   * (#overlappedTransaction): one commits while the next one's outputs go out, and with three
+   * producers or more the one after that begins meanwhile; otherwise they run one at a time.
+   * Either way outputs keep their order, and offsets are committed in order.
    */
-  secondProducer?: KpipeProducer
+  moreProducers?: KpipeProducer[]
   delivery?: Delivery
   /** where a group with no committed offset starts */
   from?: 'earliest' | 'latest'
@@ -60,7 +61,7 @@ export interface ConsumerLoopOptions {
   /**
    * Handle the next batch while the one before is being written and committed (depth 1): the
    * handler of batch n + 1 runs during batch n's acks and commit (or transaction). Under
-   * at-least-once, and under exactly-once with a second producer, batch n + 1's outputs are
+   * at-least-once, and under exactly-once with more producers, batch n + 1's outputs are
    * written once batch n's are acknowledged, while batch n's offsets (its transaction) are being
    * committed; its periodic records only once batch n is committed (so they count it), and its
    * offsets after batch n's. Under exactly-once with one producer, batch n + 1 is written only
@@ -152,19 +153,14 @@ class InFlight {
   readonly done: Promise<void>
   /** resolves when the batch's outputs (and periodic records) are acknowledged, or it has settled; never rejects */
   readonly sent: Promise<void>
-  /** overlapped transactions: the batch written before this one, until this one settles (it settles first) */
-  previous: InFlight | undefined
 
-  constructor(work: Promise<void>, sent?: Promise<void>, previous?: InFlight) {
-    this.previous = previous
+  constructor(work: Promise<void>, sent?: Promise<void>) {
     this.done = work.then(() => {
       this.settled = true
     }, (error: unknown) => {
       this.error = error
       this.failed = true
       this.settled = true
-    }).finally(() => {
-      this.previous = undefined
     })
     this.sent = sent ? Promise.race([sent, this.done]) : this.done
   }
@@ -202,6 +198,8 @@ class PredecessorFailed extends Error {
   }
 }
 
+/** the value of the placeholder records that name a partition to `Transaction.addPartitions` (it reads only topic and partition) */
+const NO_VALUE = Buffer.alloc(0)
 const WRITE_ATTEMPTS = 6
 /** how long leaving the group may take at shutdown before the loop moves on */
 const CLOSE_BUDGET_MS = 3000
@@ -233,7 +231,7 @@ export class ConsumerLoop {
   #lastLagAt = 0
   /** a transaction was neither committed nor aborted for sure: resolved before the next session reads offsets */
   #unresolvedTransaction = false
-  /** transactions begun: with a second producer, the even ones are the first producer's */
+  /** transactions begun: with more producers, the one of the next is this modulo their count */
   #transactions = 0
   /** partitions per output topic, from the producer's metadata, this session (0: not known; sendChunks counts the topic whole) */
   readonly #partitionCounts = new Map<string, number>()
@@ -244,6 +242,8 @@ export class ConsumerLoop {
    */
   #committing: Promise<void> = Promise.resolve()
   #commitFailure: { error: unknown } | undefined
+  /** the topics of the periodic records written so far (overlapped transactions add their partitions ahead) */
+  readonly #periodicTopics = new Set<string>()
   /** assigned partitions as the group coordinator last told us */
   assignments: { topic: string; partitions: number[] }[] = []
   batches = 0
@@ -261,8 +261,8 @@ export class ConsumerLoop {
     if (this.#options.delivery === 'exactly-once' && !this.#options.producer) {
       throw new Error('exactly-once delivery needs a transactional producer')
     }
-    if (this.#options.secondProducer && this.#options.delivery !== 'exactly-once') {
-      throw new Error('a second producer alternates transactions: exactly-once delivery only')
+    if (this.#options.moreProducers?.length && this.#options.delivery !== 'exactly-once') {
+      throw new Error('more producers take transactions in turn: exactly-once delivery only')
     }
     if (this.#options.readCommitted) assertReadCommittedCorrected()
     if (this.#options.delivery === 'exactly-once' && this.#options.commitOffsets === false) {
@@ -345,6 +345,8 @@ export class ConsumerLoop {
       stream.on('readable', () => {})
       this.#nextPunctuation = Date.now() + (o.punctuation?.everyMs ?? 0)
       const overlapped = this.#overlapsTransactions
+      // overlapped transactions: the last one of each producer
+      const lastOf = new Map<KpipeProducer, InFlight>()
       // the batch written while the next is handled (pipeline): batch n's failure is thrown here,
       // before anything of batch n + 1 is written; its outputs are dropped, and it is read again
       // from the committed offsets by the next session (its counts were never applied)
@@ -365,17 +367,20 @@ export class ConsumerLoop {
         if (batch.length > 0) {
           const handled = await this.#handle(batch)
           if (overlapped) {
-            // Two transactions at most: the one in flight, and this batch's, on the producer of the
-            // one before it, which must have ended first. It begins now; its outputs go out once
-            // those of the one in flight are acknowledged (#overlappedTransaction).
-            await inFlight?.previous?.done
-            if (inFlight?.settled || inFlight?.previous?.failed) await settle()
+            // As many transactions under way as there are producers: this batch's begins once the
+            // last one of its producer has ended; its outputs go out once those of the one in
+            // flight are acknowledged (#overlappedTransaction).
+            const producer = this.#nextProducer()
+            const last = lastOf.get(producer)
+            await last?.done
+            if (inFlight?.settled || last?.failed) await settle()
             const before = inFlight
             let markSent!: () => void
             const sent = new Promise<void>((resolve) => {
               markSent = resolve
             })
-            inFlight = new InFlight(this.#overlappedTransaction(consumer, handled, before, markSent).then(() => onProgress()), sent, before)
+            inFlight = new InFlight(this.#overlappedTransaction(consumer, handled, producer, before, markSent).then(() => onProgress()), sent)
+            lastOf.set(producer, inFlight)
           } else {
             await settle()
             if (o.pipeline) inFlight = new InFlight(this.#write(consumer, handled).then(() => onProgress()))
@@ -709,9 +714,8 @@ export class ConsumerLoop {
    * them, and writing them again would put them after those. The next batch's transaction aborts
    * when `before` fails, and the session ends: both batches are read again from the committed offsets.
    */
-  async #overlappedTransaction(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, handled: Handled, before: InFlight | undefined, sent: () => void): Promise<void> {
+  async #overlappedTransaction(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, handled: Handled, producer: KpipeProducer, before: InFlight | undefined, sent: () => void): Promise<void> {
     const { batch, outputs } = handled
-    const producer = this.#nextProducer()
     const partitionsOf = await this.#partitionsOf(outputs)
     // the batch before failed: this one is not written (and not tried again here)
     const beforeFailed = () => {
@@ -724,12 +728,17 @@ export class ConsumerLoop {
         const tx = await producer.beginTransaction()
         try {
           if (batch.length > 0) await tx.addConsumer(consumer)
+          // the output partitions too (and those of the periodic records so far), while the
+          // transaction before is under way: the client would add them before each send, a round
+          // trip to the coordinator on the way of the outputs
+          await tx.addPartitions(...await this.#outputPartitions(producer, outputs))
           await before?.sent
           beforeFailed()
           for (const chunk of sendChunks(outputs, MAX_SEND_BYTES, partitionsOf)) await tx.send({ messages: chunk })
           await before?.done
           beforeFailed()
           periodic ??= this.#options.punctuation ? this.#punctuate(false) : []
+          for (const record of periodic) this.#periodicTopics.add(record.topic)
           if (periodic.length > 0) for (const chunk of sendChunks(periodic, MAX_SEND_BYTES, await this.#partitionsOf(periodic))) await tx.send({ messages: chunk })
           acknowledged = true
           sent()
@@ -750,16 +759,30 @@ export class ConsumerLoop {
     }
   }
 
-  /** Exactly-once: the producer of the next transaction (with a second producer, the two in turn). */
-  #nextProducer(): KpipeProducer {
-    const { producer: first, secondProducer } = this.#options
-    return secondProducer && this.#transactions++ % 2 === 1 ? secondProducer : first!
+  /** Every partition of the topics `outputs` and the periodic records so far go to, with the producer's metadata, as `Transaction.addPartitions` takes them. */
+  async #outputPartitions(producer: KpipeProducer, outputs: OutputRecord[]): Promise<[ClusterMetadata, MessageRecord[]]> {
+    const topics = [...new Set([...outputs.map((o) => o.topic), ...this.#periodicTopics])]
+    const metadata = await producer.metadata({ topics })
+    const partitions = topics.flatMap((topic) => Array.from({ length: metadata.topics.get(topic)?.partitionsCount ?? 0 }, (_, partition) => ({ topic, partition, value: NO_VALUE })))
+    return [metadata, partitions]
   }
 
-  /** Exactly-once, pipelined, with two producers: consecutive transactions overlap (#overlappedTransaction). */
+  /** Exactly-once: the producer of the next transaction (with more producers, each in turn). */
+  #nextProducer(): KpipeProducer {
+    const producers = this.#producers
+    return producers[this.#transactions++ % producers.length]!
+  }
+
+  /** Exactly-once: the transactional producers, `producer` first. */
+  get #producers(): KpipeProducer[] {
+    const { producer, moreProducers } = this.#options
+    return [producer!, ...(moreProducers ?? [])]
+  }
+
+  /** Exactly-once, pipelined, with more than one producer: consecutive transactions overlap (#overlappedTransaction). */
   get #overlapsTransactions(): boolean {
     const o = this.#options
-    return o.delivery === 'exactly-once' && o.pipeline === true && o.secondProducer !== undefined
+    return o.delivery === 'exactly-once' && o.pipeline === true && (o.moreProducers?.length ?? 0) > 0
   }
 
   /**
@@ -783,14 +806,13 @@ export class ConsumerLoop {
   }
 
   /**
-   * After a transaction whose outcome is unknown: a new epoch of the transactional id (of both,
-   * with a second producer). The coordinator completes or aborts the old transaction first, so
+   * After a transaction whose outcome is unknown: a new epoch of the transactional id (of each,
+   * with more producers). The coordinator completes or aborts the old transaction first, so
    * the committed offsets read next include its offsets exactly when its outputs were committed.
    */
   async #resolveTransactions(): Promise<void> {
     if (!this.#unresolvedTransaction) return
-    const { producer, secondProducer } = this.#options
-    const producers = secondProducer ? [producer!, secondProducer] : [producer!]
+    const producers = this.#producers
     for (const p of producers) {
       // the client re-initialises the producer id only inside a transaction; the empty one is then forgotten
       const tx = await p.beginTransaction()
@@ -801,7 +823,7 @@ export class ConsumerLoop {
       }
     }
     this.#unresolvedTransaction = false
-    this.#options.log.info(`${producers.length === 1 ? 'the transactional id has' : 'both transactional ids have'} a new epoch; the batch of the unresolved transaction is read again from the committed offsets`)
+    this.#options.log.info(`${producers.length === 1 ? 'the transactional id has' : `the ${producers.length} transactional ids have`} a new epoch; the batch of the unresolved transaction is read again from the committed offsets`)
   }
 
   /** A write that failed for a reason other than a refused login is tried again a few times, the same records (and `also` says so). */
