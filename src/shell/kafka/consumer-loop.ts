@@ -700,19 +700,19 @@ export class ConsumerLoop {
   }
 
   /**
-   * Exactly-once with two producers, pipelined: consecutive transactions overlap. This batch's
-   * transaction begins (on the producer the one before did not use) while the one before
-   * (`before`) is still under way; its outputs go out once `before`'s are acknowledged, while
+   * Exactly-once with more than one producer, pipelined: consecutive transactions overlap. This
+   * batch's transaction begins (on `producer`, whose last transaction has ended) while the one
+   * before (`before`) is still under way; its outputs go out once `before`'s are acknowledged, while
    * `before`'s offsets and commit are under way. Its periodic records are made once `before` has
    * committed, so that they count it, and its offsets are committed after `before`'s commit. So
    * outputs keep their order in every partition, and offsets are committed in order, each in the
    * transaction of its outputs. `sent` says that this batch's outputs and periodic records are
    * acknowledged: the next batch's may follow.
    *
-   * When either fails, both end uncommitted. A transaction is tried again in place only until its
-   * outputs are acknowledged: after that, the next batch's outputs may already be in the log behind
-   * them, and writing them again would put them after those. The next batch's transaction aborts
-   * when `before` fails, and the session ends: both batches are read again from the committed offsets.
+   * When one fails, it and those behind it end uncommitted. A transaction is tried again in place
+   * only until its outputs are acknowledged: after that, the next batch's outputs may already be in
+   * the log behind them, and writing them again would put them after those. A transaction aborts
+   * when `before` fails, and the session ends: the batches are read again from the committed offsets.
    */
   async #overlappedTransaction(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, handled: Handled, producer: KpipeProducer, before: InFlight | undefined, sent: () => void): Promise<void> {
     const { batch, outputs } = handled
