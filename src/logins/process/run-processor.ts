@@ -7,7 +7,7 @@ import { retryWithBackoff } from '../../shell/retry.ts'
 import { StageComponent } from '../../shell/stage.ts'
 import { kafkaConnection, type KafkaConnection } from '../../shell/kafka/connection.ts'
 import { isRetriableKafkaError, kafkaSetupError } from '../../shell/kafka/connection-errors.ts'
-import { createProducer, type KpipeProducer } from '../../shell/kafka/producer.ts'
+import { beginTransaction, createProducer, type KpipeProducer } from '../../shell/kafka/producer.ts'
 import { DEFAULT_MAX_BATCH_SIZE } from '../../shell/kafka/consumer-loop.ts'
 import { ensureTopics } from '../../shell/kafka/topics.ts'
 import { serveMetrics } from '../../shell/observability/prometheus.ts'
@@ -134,7 +134,7 @@ const TRANSACTIONAL_IDS = 3
  */
 async function fenceEarlierTransactions(producers: KpipeProducer[]): Promise<void> {
   for (const producer of producers) {
-    const tx = await producer.beginTransaction()
+    const tx = await beginTransaction(producer)
     await tx.cancel()
   }
 }

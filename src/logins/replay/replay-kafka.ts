@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { Admin, Consumer, FetchIsolationLevels, type Message, type MessagesStream } from '@platformatic/kafka'
 import { clientOptions, type KafkaConnection } from '../../shell/kafka/connection.ts'
-import { createProducer, type KpipeProducer } from '../../shell/kafka/producer.ts'
+import { beginTransaction, createProducer, type KpipeProducer } from '../../shell/kafka/producer.ts'
 import { rawDeserializers, type ConsumedRecord } from '../../shell/kafka/records.ts'
 import { sendChunks } from '../../shell/kafka/consumer-loop.ts'
 import type { SourceCoordinates } from '../core/error-record.ts'
@@ -57,7 +57,7 @@ export class KafkaReplayIo implements ReplayIo {
     if (!this.#dryRun) {
       this.#producer = createProducer(this.#connection, { transactionalId: this.#groupId, clientId: `${this.#connection.clientId}-producer` })
       // initialising the transactional id aborts what an earlier run left open, before its offsets are read
-      const tx = await this.#producer.beginTransaction()
+      const tx = await beginTransaction(this.#producer)
       await tx.cancel()
     }
     const starts = (await this.#group.listOffsets({ topics: [this.#topic], timestamp: -2n })).get(this.#topic) ?? []
@@ -224,7 +224,7 @@ export class KafkaReplayIo implements ReplayIo {
     const producer = this.#producer
     if (!producer) throw new Error('a dry run commits nothing')
     const coordinatorId = await this.#group.findGroupCoordinator()
-    const tx = await producer.beginTransaction()
+    const tx = await beginTransaction(producer)
     try {
       await tx.addConsumer(this.#group)
       for (const chunk of sendChunks(copies)) await tx.send({ messages: chunk })

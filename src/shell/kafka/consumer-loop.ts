@@ -6,7 +6,7 @@ import { retryWithBackoff, StoppedWaiting } from '../retry.ts'
 import { clientOptions, type KafkaConnection } from './connection.ts'
 import { describe, isRetriableKafkaError, kafkaSetupError } from './connection-errors.ts'
 import { assertReadCommittedCorrected } from './read-committed.ts'
-import type { KpipeProducer } from './producer.ts'
+import { beginTransaction, type KpipeProducer, type KpipeTransaction } from './producer.ts'
 import { recordKeyPartition } from './partitioner.ts'
 import { consumerLag, recordsIn, recordsOut } from '../observability/prometheus.ts'
 import { rawDeserializers, type ConsumedRecord, type OutputRecord } from './records.ts'
@@ -687,7 +687,7 @@ export class ConsumerLoop {
     const producer = this.#nextProducer()
     const partitionsOf = await this.#partitionsOf(outputs)
     await this.#withRetries('commit transaction', async () => {
-      const tx = await producer.beginTransaction()
+      const tx = await beginTransaction(producer)
       try {
         if (batch.length > 0) await tx.addConsumer(consumer)
         for (const chunk of sendChunks(outputs, MAX_SEND_BYTES, partitionsOf)) await tx.send({ messages: chunk })
@@ -725,7 +725,7 @@ export class ConsumerLoop {
     let acknowledged = false
     try {
       await this.#withRetries('commit transaction', async () => {
-        const tx = await producer.beginTransaction()
+        const tx = await beginTransaction(producer)
         try {
           if (batch.length > 0) await tx.addConsumer(consumer)
           // the output partitions too (and those of the periodic records so far), while the
@@ -793,7 +793,7 @@ export class ConsumerLoop {
    * gives the transactional id a new epoch (the coordinator then completes or aborts the old
    * transaction) before reading the committed offsets again.
    */
-  async #failed(tx: Awaited<ReturnType<KpipeProducer['beginTransaction']>>, error: unknown): Promise<unknown> {
+  async #failed(tx: KpipeTransaction, error: unknown): Promise<unknown> {
     if (tx.completed) return error
     const abortError = await tx.abort().then(() => undefined, (e: unknown) => e ?? new Error('abort failed'))
     if (abortError === undefined) return error
@@ -815,7 +815,7 @@ export class ConsumerLoop {
     const producers = this.#producers
     for (const p of producers) {
       // the client re-initialises the producer id only inside a transaction; the empty one is then forgotten
-      const tx = await p.beginTransaction()
+      const tx = await beginTransaction(p)
       try {
         await p.initIdempotentProducer({})
       } finally {

@@ -43,3 +43,23 @@ export function createProducer(connection: KafkaConnection, options: ProducerSet
     partitioner: defaultPartitioner(),
   })
 }
+
+export type KpipeTransaction = Awaited<ReturnType<KpipeProducer['beginTransaction']>>
+
+/**
+ * `producer.beginTransaction()`, and when it fails, the producer freed of the transaction it could
+ * not begin. The client (2.12.1) registers the new transaction before it finds the coordinator and
+ * initialises the producer id; when either fails (the broker unreachable), the transaction stays
+ * registered, and every later begin fails with "There is already an active transaction": an
+ * exactly-once stage could never write again (docs/upstream/failed-begin-transaction.md).
+ */
+export async function beginTransaction(producer: KpipeProducer): Promise<KpipeTransaction> {
+  try {
+    return await producer.beginTransaction()
+  } catch (error) {
+    // nothing was begun at the coordinator: the registration is all there is to undo
+    const stuck = producer.transaction
+    if (stuck && !stuck.completed) await stuck.cancel().catch(() => {})
+    throw error
+  }
+}
