@@ -324,6 +324,33 @@ describe.each([
   }, 90_000)
 })
 
+/**
+ * `events` (`acked v3 v4`, `commit 20`, `committed 20`, in the order they happened) show the
+ * overlap and its limits: some batch's outputs were acknowledged while the commit before them was
+ * under way; each commit began after every output below its offset was acknowledged and after the
+ * commit before it ended, offsets rising up to `total`.
+ */
+function expectOverlappedCommits(events: string[], total: number): void {
+  const overlapped = events.filter((e, i) => e.startsWith('acked') && events[i - 1]?.startsWith('commit ') && events[i + 1]?.startsWith('committed'))
+  expect(overlapped.length, events.join('\n')).toBeGreaterThan(0)
+  const acked = new Set<number>()
+  let last = 0
+  let open = false
+  for (const e of events) {
+    const [kind, rest] = [e.slice(0, e.indexOf(' ')), e.slice(e.indexOf(' ') + 1)]
+    if (kind === 'acked') for (const v of rest.split(' ')) acked.add(Number(v.slice(1)))
+    else if (kind === 'commit') {
+      const offset = Number(rest)
+      expect(open, e).toBe(false)
+      expect(offset).toBeGreaterThan(last)
+      for (let i = 0; i < offset; i++) expect(acked.has(i), `output v${i} acknowledged before the commit of ${offset}`).toBe(true)
+      last = offset
+      open = true
+    } else open = false
+  }
+  expect(last).toBe(total)
+}
+
 describe('a pipelined stage, at-least-once', () => {
   it('writes batch n + 1\'s outputs while batch n\'s offsets are being committed; commits stay in order, each after its outputs', async () => {
     const { input, output, groupId } = await pipedTopics('overlap', 100)
@@ -369,26 +396,7 @@ describe('a pipelined stage, at-least-once', () => {
     } finally {
       Consumer.prototype.commit = commit
     }
-    // the outputs of a batch were acknowledged while the commit of the batch before was under way
-    const overlapped = events.filter((e, i) => e.startsWith('acked') && events[i - 1]?.startsWith('commit ') && events[i + 1]?.startsWith('committed'))
-    expect(overlapped.length, events.join('\n')).toBeGreaterThan(0)
-    // each commit begins after its batch's outputs are acknowledged and after the commit before it ended, offsets rising
-    const acked = new Set<number>()
-    let last = 0
-    let open = false
-    for (const e of events) {
-      const [kind, rest] = [e.slice(0, e.indexOf(' ')), e.slice(e.indexOf(' ') + 1)]
-      if (kind === 'acked') for (const v of rest.split(' ')) acked.add(Number(v.slice(1)))
-      else if (kind === 'commit') {
-        const offset = Number(rest)
-        expect(open, e).toBe(false)
-        expect(offset).toBeGreaterThan(last)
-        for (let i = 0; i < offset; i++) expect(acked.has(i), `output v${i} acknowledged before the commit of ${offset}`).toBe(true)
-        last = offset
-        open = true
-      } else open = false
-    }
-    expect(last).toBe(100)
+    expectOverlappedCommits(events, 100)
     expect(await committedOffset(groupId, input)).toBe(100n)
     const records = await readUntil(connection, output, 100)
     expect(records.map((r) => r.value!.toString())).toEqual(Array.from({ length: 100 }, (_, i) => `v${i}`))
@@ -473,27 +481,7 @@ describe.each([2, 3])('a pipelined stage, exactly-once, %i producers: transactio
     await waitFor(() => committed === 100, 30_000, 'the 100 records committed')
     stop.abort()
     await stage.done
-    // the outputs of a batch were acknowledged while the transaction before was committing
-    const steps = events.filter((e) => e !== 'begin')
-    const overlapped = steps.filter((e, i) => e.startsWith('acked') && steps[i - 1]?.startsWith('commit ') && steps[i + 1]?.startsWith('committed'))
-    expect(overlapped.length, events.join('\n')).toBeGreaterThan(0)
-    // each commit begins after its outputs are acknowledged and after the commit before it ended, offsets rising
-    const acked = new Set<number>()
-    let last = 0
-    let open = false
-    for (const e of steps) {
-      const [kind, rest] = [e.slice(0, e.indexOf(' ')), e.slice(e.indexOf(' ') + 1)]
-      if (kind === 'acked') for (const v of rest.split(' ')) acked.add(Number(v.slice(1)))
-      else if (kind === 'commit') {
-        const offset = Number(rest)
-        expect(open, e).toBe(false)
-        expect(offset).toBeGreaterThan(last)
-        for (let i = 0; i < offset; i++) expect(acked.has(i), `output v${i} acknowledged before the commit of ${offset}`).toBe(true)
-        last = offset
-        open = true
-      } else open = false
-    }
-    expect(last).toBe(100)
+    expectOverlappedCommits(events.filter((e) => e !== 'begin'), 100)
     // as many transactions under way at once as there are producers, never more
     let underWay = 0
     let most = 0
