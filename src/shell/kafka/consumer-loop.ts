@@ -761,7 +761,10 @@ export class ConsumerLoop {
 
   /** Every partition of the topics `outputs` and the periodic records so far go to, with the producer's metadata, as `Transaction.addPartitions` takes them. */
   async #outputPartitions(producer: KpipeProducer, outputs: OutputRecord[]): Promise<[ClusterMetadata, MessageRecord[]]> {
-    const topics = [...new Set([...outputs.map((o) => o.topic), ...this.#periodicTopics])]
+    // a batch's thousands of outputs go to a handful of topics: the set, without an array of all their names
+    const names = new Set(this.#periodicTopics)
+    for (const output of outputs) names.add(output.topic)
+    const topics = [...names]
     const metadata = await producer.metadata({ topics })
     const partitions = topics.flatMap((topic) => Array.from({ length: metadata.topics.get(topic)?.partitionsCount ?? 0 }, (_, partition) => ({ topic, partition, value: NO_VALUE })))
     return [metadata, partitions]
