@@ -3,7 +3,6 @@ import { sleep } from './backoff.ts'
 import { StoppedWaiting } from './retry.ts'
 import type { KafkaConnection } from './kafka/connection.ts'
 import type { KpipeProducer } from './kafka/producer.ts'
-import type { ConsumedRecord, OutputRecord } from './kafka/records.ts'
 import { ConsumerLoop, type BatchContext, type BatchHandler, type Delivery, type Punctuation, type TopicPartition } from './kafka/consumer-loop.ts'
 
 /**
@@ -37,8 +36,8 @@ export interface Stage {
   groupId: string
   inputs: string[]
   handle: BatchHandler
-  /** after a batch's outputs are acknowledged and its offsets committed, once per `handle` call (pipelined: per slice), with that call's records, outputs and context */
-  committed?: (batch: ConsumedRecord[], outputs: OutputRecord[], context: BatchContext) => void
+  /** after a batch's outputs are acknowledged and its offsets committed, once per `handle` call (pipelined: per slice), with that call's number of records and context (what it wants of the records then, it carries in `context.carry`) */
+  committed?: (records: number, context: BatchContext) => void
   punctuation?: Punctuation
   /** handler errors after which the same batch is tried again, with backoff, nothing committed; any other stops the stage */
   retry?: { isRetriable(error: unknown): boolean }

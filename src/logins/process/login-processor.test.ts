@@ -48,8 +48,8 @@ describe('the login processor with its rules on a thread of their own', () => {
       // every outcome is among them, so each path was compared
       expect(new Set(actual.map((o) => o.topic))).toEqual(new Set(['processed-output', 'cleaned-data', 'processed-errors']))
 
-      here.committed(batch, expected, hereContext)
-      there.committed(batch, actual, thereContext)
+      here.committed(batch.length, hereContext)
+      there.committed(batch.length, thereContext)
       expect(there.total.toJSON()).toEqual(here.total.toJSON())
       expect(there.total.received).toBe(values.length)
       // the summary and the interval metrics (with the processed events' age) are the same records

@@ -23,6 +23,21 @@ export const METRICS_INTERVAL_MS = 1000
 export const RULES_RUN = 500
 
 /**
+ * What a handled batch carries to its commit (BatchContext.carry): its outcomes counted, and its
+ * records' timestamps, whose latency is measured when the batch is committed. The records
+ * themselves are let go once handled.
+ */
+class Carried {
+  constructor(readonly counts: OutcomeCounts, readonly timestamps: Float64Array) {}
+
+  static of(counts: OutcomeCounts, batch: ConsumedRecord[]): Carried {
+    const timestamps = new Float64Array(batch.length)
+    for (let i = 0; i < batch.length; i++) timestamps[i] = Number(batch[i]!.timestamp)
+    return new Carried(counts, timestamps)
+  }
+}
+
+/**
  * The login processor's logic as a stage: a batch in, the routed records out (`handle`).
  * Counts are taken when the runtime reports a batch committed (`committed`), so a batch that is
  * written again after a failure is not counted twice. Summary and interval metrics are its
@@ -116,7 +131,7 @@ export class LoginProcessor {
         })
       }
     }
-    if (context) context.carry = counts
+    if (context) context.carry = Carried.of(counts, batch)
     return outputs
   }
 
@@ -145,7 +160,7 @@ export class LoginProcessor {
         this.#outputsOf(batch, r * RULES_RUN, result, now, outputs, time)
         counts.merge(result.counts)
       }
-      if (context) context.carry = counts
+      if (context) context.carry = Carried.of(counts, batch)
       return outputs
     }
   }
@@ -184,10 +199,11 @@ export class LoginProcessor {
     return key === null ? { topic, value, headers } : { topic, key, value, headers }
   }
 
-  /** The batch's outputs are acknowledged and its offsets committed: its counts (carried from `handle`) count now. */
-  readonly committed = (batch: ConsumedRecord[], _outputs: OutputRecord[], context: BatchContext): void => {
-    const counts = context.carry
-    if (!(counts instanceof OutcomeCounts)) return
+  /** The batch's outputs are acknowledged and its offsets committed: its counts and latency (carried from `handle`) count now. */
+  readonly committed = (_records: number, context: BatchContext): void => {
+    const carried = context.carry
+    if (!(carried instanceof Carried)) return
+    const { counts, timestamps } = carried
     this.total.merge(counts)
     this.#window.merge(counts)
     this.#sinceSummary += counts.received
@@ -197,8 +213,8 @@ export class LoginProcessor {
     this.#outErrors += counts.errorsTotal
 
     const now = Date.now()
-    for (let i = 0; i < batch.length; i++) {
-      const ms = now - Number(batch[i]!.timestamp)
+    for (let i = 0; i < timestamps.length; i++) {
+      const ms = now - timestamps[i]!
       this.#latency.record(ms)
       this.#latencyChild.observe(ms / 1000)
     }

@@ -55,9 +55,11 @@ export interface ConsumerLoopOptions {
   isRetriable?: (error: unknown) => boolean
   /**
    * called once a batch's outputs are acknowledged and its offsets committed, once per handler
-   * call (a pipelined batch is handed over in slices), with the records, outputs and context of that call
+   * call (a pipelined batch is handed over in slices), with the number of records of that call and
+   * its context. The records themselves are not kept until then (they are let go once handled):
+   * what the stage wants of them at the commit, it carries in `context.carry`.
    */
-  onCommitted?: (batch: ConsumedRecord[], outputs: OutputRecord[], context: BatchContext) => void
+  onCommitted?: (records: number, context: BatchContext) => void
   /**
    * Handle the next batch while the one before is being written and committed (depth 1): the
    * handler of batch n + 1 runs during batch n's acks and commit (or transaction). Under
@@ -127,18 +129,32 @@ export interface Punctuation {
 
 const partitionKey = (topic: string, partition: number) => `${topic}\0${partition}`
 
-/** What one handler call made of its records, with the context it was handled in. */
+/** One handler call: how many records it had, and the context it handled them in. */
 interface HandledPart {
-  batch: ConsumedRecord[]
-  outputs: OutputRecord[]
+  records: number
   context: BatchContext
 }
 
-/** A batch the handler has turned into outputs: the whole, and the handler calls it took (one, or its slices). */
-interface Handled {
-  batch: ConsumedRecord[]
-  outputs: OutputRecord[]
+/**
+ * What the loop keeps of a handled batch until it is committed: not its records (they are let go
+ * once handled, so that they die young instead of being promoted while the batch is written and
+ * committed; docs/benchmarks.md, "Memory"), only what its commit and its counting need.
+ */
+interface Receipt {
+  records: number
+  /** the last record of each partition: its offset is committed (and, in a transaction, its group metadata names the group) */
+  lasts: ConsumedRecord[]
+  /** records per input topic, for the counter of records in */
+  inputs: Map<string, number>
+  /** the handler calls the batch took (one, or its slices) */
   parts: HandledPart[]
+}
+
+/** A batch the handler has turned into outputs. */
+interface Handled {
+  receipt: Receipt
+  /** until they are acknowledged for good (an overlapped transaction then lets them go) */
+  outputs: OutputRecord[]
 }
 
 /**
@@ -366,6 +382,8 @@ export class ConsumerLoop {
         if (o.startingOffsets && batch.length > 0) batch = this.#unseen(batch)
         if (batch.length > 0) {
           const handled = await this.#handle(batch)
+          // the records are handled: let go of them (the receipt keeps what their commit needs)
+          batch = []
           if (overlapped) {
             // As many transactions under way as there are producers: this batch's begins once the
             // last one of its producer has ended; its outputs go out once those of the one in
@@ -495,7 +513,7 @@ export class ConsumerLoop {
     if (records.length === 0) return
     if (this.#options.delivery === 'exactly-once') await this.#writeTransaction(consumer, [], records)
     else await this.#writeOutputs(records)
-    this.#countOut(records)
+    this.#countOut(tally(records))
   }
 
   /** Lag per assigned partition: the end offset minus the next offset to handle (or the committed one, before the first batch). */
@@ -536,17 +554,19 @@ export class ConsumerLoop {
       })
   }
 
-  #countIn(batch: ConsumedRecord[]): void {
+  /** `inputs`: records per input topic */
+  #countIn(inputs: Map<string, number>): void {
     const part = this.#options.part
     if (!part) return
-    for (const [topic, n] of tally(batch)) recordsIn.inc({ part, topic }, n)
+    for (const [topic, n] of inputs) recordsIn.inc({ part, topic }, n)
   }
 
-  #countOut(outputs: OutputRecord[]): void {
+  /** `written`: records per output topic */
+  #countOut(written: Map<string, number>): void {
     const part = this.#options.part
-    if (!part || outputs.length === 0) return
+    if (!part) return
     const outcomes = this.#options.outcomes ?? {}
-    for (const [topic, n] of tally(outputs)) recordsOut.inc({ part, topic, outcome: outcomes[topic] ?? 'output' }, n)
+    for (const [topic, n] of written) recordsOut.inc({ part, topic, outcome: outcomes[topic] ?? 'output' }, n)
   }
 
   /**
@@ -556,23 +576,25 @@ export class ConsumerLoop {
   async #handle(batch: ConsumedRecord[]): Promise<Handled> {
     const o = this.#options
     const slice = o.pipeline ? Math.max(1, o.pipelineSlice ?? PIPELINE_SLICE) : batch.length
+    const receipt: Receipt = { records: batch.length, lasts: lastPerPartition(batch), inputs: tally(batch), parts: [] }
     if (batch.length <= slice) {
       const part = await this.#handlePart(batch)
-      return { batch, outputs: part.outputs, parts: [part] }
+      receipt.parts.push({ records: batch.length, context: part.context })
+      return { receipt, outputs: part.outputs }
     }
     const outputs: OutputRecord[] = []
-    const parts: HandledPart[] = []
     for (let i = 0; i < batch.length; i += slice) {
       if (i > 0) await nextTurn()
-      const part = await this.#handlePart(batch.slice(i, i + slice))
+      const records = batch.slice(i, i + slice)
+      const part = await this.#handlePart(records)
       for (const output of part.outputs) outputs.push(output)
-      parts.push(part)
+      receipt.parts.push({ records: records.length, context: part.context })
     }
-    return { batch, outputs, parts }
+    return { receipt, outputs }
   }
 
-  /** One handler call (handler errors retried as the stage says), with its context. */
-  async #handlePart(batch: ConsumedRecord[]): Promise<HandledPart> {
+  /** One handler call (handler errors retried as the stage says): its outputs, and the context it ran in. */
+  async #handlePart(batch: ConsumedRecord[]): Promise<{ outputs: OutputRecord[]; context: BatchContext }> {
     const o = this.#options
     let context: BatchContext = { attempt: 0 }
     const outputs = await retryWithBackoff((attempt) => {
@@ -586,7 +608,7 @@ export class ConsumerLoop {
       retriable: (error) => o.isRetriable?.(error) === true,
       fatal: (error) => new FatalHandlerError(error),
     })
-    return { batch, outputs, context }
+    return { outputs, context }
   }
 
   /**
@@ -596,19 +618,22 @@ export class ConsumerLoop {
    */
   async #write(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, handled: Handled): Promise<void> {
     const o = this.#options
-    const { batch, outputs } = handled
+    const { receipt } = handled
     if (o.delivery === 'at-least-once' && o.pipeline && o.commitOffsets !== false) {
       // Pipelined at-least-once: the outputs go out while the batch before is still being
       // committed; this batch's offsets are committed after that batch's, once its outputs (and
       // those of every batch before) are acknowledged. The periodic records are made once the
       // batch before is committed, so that they count it, and go out after the outputs.
-      await this.#writeOutputs(outputs)
+      await this.#writeOutputs(handled.outputs)
+      // acknowledged (a failure from here on ends the session): only their counts are kept
+      const written = tally(handled.outputs)
+      handled.outputs = []
       await this.#commits()
       const periodic = o.punctuation ? this.#punctuate(false) : []
       await this.#writeOutputs(periodic)
-      const all = periodic.length > 0 ? outputs.concat(periodic) : outputs
-      this.#committing = this.#commit(consumer, batch)
-        .then(() => this.#counted(handled, all))
+      tally(periodic, written)
+      this.#committing = this.#commit(consumer, receipt.lasts)
+        .then(() => this.#counted(receipt, written))
         .catch((error: unknown) => {
           this.#commitFailure ??= { error }
         })
@@ -616,13 +641,13 @@ export class ConsumerLoop {
     }
     // the stage's periodic records go out with the batch: same producer, same transaction
     const periodic = o.punctuation ? this.#punctuate(false) : []
-    const all = periodic.length > 0 ? outputs.concat(periodic) : outputs
-    if (o.delivery === 'exactly-once') await this.#writeTransaction(consumer, batch, all)
+    const all = periodic.length > 0 ? handled.outputs.concat(periodic) : handled.outputs
+    if (o.delivery === 'exactly-once') await this.#writeTransaction(consumer, receipt.lasts, all)
     else {
       await this.#writeOutputs(all)
-      if (o.commitOffsets !== false) await this.#commit(consumer, batch)
+      if (o.commitOffsets !== false) await this.#commit(consumer, receipt.lasts)
     }
-    this.#counted(handled, all)
+    this.#counted(receipt, tally(all))
   }
 
   /** The last offset commit under way (at-least-once, pipelined) has ended; throws if what followed it failed. */
@@ -633,15 +658,15 @@ export class ConsumerLoop {
     if (failure) throw failure.error
   }
 
-  /** A batch is committed: its figures, its partitions' next offsets, its counters, and the stage told. */
-  #counted({ batch, parts }: Handled, all: OutputRecord[]): void {
+  /** A batch is committed: its figures, its partitions' next offsets, its counters (`written`: records out per topic), and the stage told. */
+  #counted(receipt: Receipt, written: Map<string, number>): void {
     const o = this.#options
     this.batches++
-    this.records += batch.length
-    for (const last of lastPerPartition(batch)) this.#next.set(partitionKey(last.topic, last.partition), { topic: last.topic, partition: last.partition, next: last.offset + 1n })
-    this.#countIn(batch)
-    this.#countOut(all)
-    if (o.onCommitted) for (const part of parts) o.onCommitted(part.batch, part.outputs, part.context)
+    this.records += receipt.records
+    for (const last of receipt.lasts) this.#next.set(partitionKey(last.topic, last.partition), { topic: last.topic, partition: last.partition, next: last.offset + 1n })
+    this.#countIn(receipt.inputs)
+    this.#countOut(written)
+    if (o.onCommitted) for (const part of receipt.parts) o.onCommitted(part.records, part.context)
   }
 
   async #writeOutputs(outputs: OutputRecord[]): Promise<void> {
@@ -672,8 +697,9 @@ export class ConsumerLoop {
     return (topic) => counts.get(topic) || undefined
   }
 
-  async #commit(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, batch: ConsumedRecord[]): Promise<void> {
-    const offsets = lastPerPartition(batch).map((r) => ({ topic: r.topic, partition: r.partition, offset: r.offset + 1n, leaderEpoch: -1 }))
+  /** Commits the offsets after `lasts`, the last record of each partition of a batch. */
+  async #commit(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, lasts: ConsumedRecord[]): Promise<void> {
+    const offsets = lasts.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.offset + 1n, leaderEpoch: -1 }))
     try {
       await consumer.commit({ offsets })
     } catch (error) {
@@ -683,15 +709,16 @@ export class ConsumerLoop {
     }
   }
 
-  async #writeTransaction(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, batch: ConsumedRecord[], outputs: OutputRecord[]): Promise<void> {
+  /** One transaction: `outputs`, and the offsets after `lasts` (the last record of each partition of the batch; none for periodic records alone). */
+  async #writeTransaction(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, lasts: ConsumedRecord[], outputs: OutputRecord[]): Promise<void> {
     const producer = this.#nextProducer()
     const partitionsOf = await this.#partitionsOf(outputs)
     await this.#withRetries('commit transaction', async () => {
       const tx = await beginTransaction(producer)
       try {
-        if (batch.length > 0) await tx.addConsumer(consumer)
+        if (lasts.length > 0) await tx.addConsumer(consumer)
         for (const chunk of sendChunks(outputs, MAX_SEND_BYTES, partitionsOf)) await tx.send({ messages: chunk })
-        for (const last of lastPerPartition(batch)) await tx.addOffset(last)
+        for (const last of lasts) await tx.addOffset(last)
         await tx.commit()
       } catch (error) {
         throw await this.#failed(tx, error)
@@ -715,26 +742,27 @@ export class ConsumerLoop {
    * when `before` fails, and the session ends: the batches are read again from the committed offsets.
    */
   async #overlappedTransaction(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, handled: Handled, producer: KpipeProducer, before: InFlight | undefined, sent: () => void): Promise<void> {
-    const { batch, outputs } = handled
-    const partitionsOf = await this.#partitionsOf(outputs)
+    const { receipt } = handled
+    const partitionsOf = await this.#partitionsOf(handled.outputs)
     // the batch before failed: this one is not written (and not tried again here)
     const beforeFailed = () => {
       if (before?.failed) throw new PredecessorFailed(before.error)
     }
     let periodic: OutputRecord[] | undefined
     let acknowledged = false
+    let written: Map<string, number> | undefined
     try {
       await this.#withRetries('commit transaction', async () => {
         const tx = await beginTransaction(producer)
         try {
-          if (batch.length > 0) await tx.addConsumer(consumer)
+          if (receipt.lasts.length > 0) await tx.addConsumer(consumer)
           // the output partitions too (and those of the periodic records so far), while the
           // transaction before is under way: the client would add them before each send, a round
           // trip to the coordinator on the way of the outputs
-          await tx.addPartitions(...await this.#outputPartitions(producer, outputs))
+          await tx.addPartitions(...await this.#outputPartitions(producer, handled.outputs))
           await before?.sent
           beforeFailed()
-          for (const chunk of sendChunks(outputs, MAX_SEND_BYTES, partitionsOf)) await tx.send({ messages: chunk })
+          for (const chunk of sendChunks(handled.outputs, MAX_SEND_BYTES, partitionsOf)) await tx.send({ messages: chunk })
           await before?.done
           beforeFailed()
           periodic ??= this.#options.punctuation ? this.#punctuate(false) : []
@@ -742,13 +770,17 @@ export class ConsumerLoop {
           if (periodic.length > 0) for (const chunk of sendChunks(periodic, MAX_SEND_BYTES, await this.#partitionsOf(periodic))) await tx.send({ messages: chunk })
           acknowledged = true
           sent()
-          for (const last of lastPerPartition(batch)) await tx.addOffset(last)
+          // never written again from here (no retry in place): the outputs are let go while the
+          // transaction commits, and only their counts kept
+          written = tally(periodic, tally(handled.outputs))
+          handled.outputs = []
+          for (const last of receipt.lasts) await tx.addOffset(last)
           await tx.commit()
         } catch (error) {
           throw await this.#failed(tx, error)
         }
       }, (error) => !acknowledged && !(error instanceof PredecessorFailed))
-      this.#counted(handled, periodic!.length > 0 ? outputs.concat(periodic!) : outputs)
+      this.#counted(receipt, written!)
     } catch (error) {
       // the failure of the batch before is the session's reason; an unresolved transaction of this one comes first
       throw error instanceof PredecessorFailed ? error.cause : error
@@ -935,8 +967,8 @@ export function lastPerPartition<T extends { topic: string; partition: number; o
   return [...last.values()]
 }
 
-function tally(records: readonly { topic: string }[]): Map<string, number> {
-  const counts = new Map<string, number>()
+/** Records per topic, added to `counts` (a new map by default). */
+function tally(records: readonly { topic: string }[], counts = new Map<string, number>()): Map<string, number> {
   for (const r of records) counts.set(r.topic, (counts.get(r.topic) ?? 0) + 1)
   return counts
 }
