@@ -81,16 +81,35 @@ function isBytesOrNull(value: unknown): value is Uint8Array | null | undefined {
   return value == null || value instanceof Uint8Array
 }
 
+/*
+ * Headers are walked with Map.forEach and callbacks made once, their state here: a for…of over
+ * the Map allocated an entry array per header, a third of the encoder's garbage
+ * (docs/benchmarks.md, "Allocations").
+ */
+let headerBytes = 0
+let headersOk = true
+const EMPTY = Buffer.alloc(0)
+let target: Buffer = EMPTY
+let at = 0
+
+function sizeHeader(value: unknown, key: unknown): void {
+  if (!isBytesOrNull(key) || !isBytesOrNull(value)) headersOk = false
+  else headerBytes += bytesSize(key) + bytesSize(value)
+}
+
+function writeHeader(value: Uint8Array | null, key: Uint8Array | null): void {
+  at = writeBytes(target, at, key)
+  at = writeBytes(target, at, value)
+}
+
 /** The headers' part of a record body, or -1 when they are not a Map of bytes. */
 function headersSize(headers: unknown): number {
   if (headers == null) return 1
   if (!(headers instanceof Map)) return -1
-  let size = varIntSize(headers.size)
-  for (const [key, value] of headers as Map<unknown, unknown>) {
-    if (!isBytesOrNull(key) || !isBytesOrNull(value)) return -1
-    size += bytesSize(key) + bytesSize(value)
-  }
-  return size
+  headerBytes = varIntSize(headers.size)
+  headersOk = true
+  ;(headers as Map<unknown, unknown>).forEach(sizeHeader)
+  return headersOk ? headerBytes : -1
 }
 
 /**
@@ -117,14 +136,15 @@ export function encodeRecordsBatch(
     const message = messages[i]!
     const timestamp = message.timestamp ?? now
     if (typeof timestamp !== 'bigint') return undefined
-    const delta = timestamp - first
+    // records without a timestamp of their own share `now`: no bigint made for their delta
+    const delta = timestamp === first ? 0n : timestamp - first
     if (delta >= MAX_DELTA || delta <= -MAX_DELTA) return undefined
     if (timestamp > maxTimestamp) maxTimestamp = timestamp
     const { key, value } = message
     if (!isBytesOrNull(key) || !isBytesOrNull(value)) return undefined
     const headers = headersSize(message.headers)
     if (headers < 0) return undefined
-    const body = 1 + varIntSize(Number(delta)) + varIntSize(i) + bytesSize(key) + bytesSize(value) + headers
+    const body = 1 + varIntSize(delta === 0n ? 0 : Number(delta)) + varIntSize(i) + bytesSize(key) + bytesSize(value) + headers
     bodySizes[i] = body
     total += varIntSize(body) + body
   }
@@ -155,7 +175,7 @@ export function encodeRecordsBatch(
     message.timestamp = timestamp
     position = writeVarInt(buffer, position, bodySizes[i]!)
     buffer[position++] = 0 // attributes
-    position = writeVarInt(buffer, position, Number(timestamp - first))
+    position = writeVarInt(buffer, position, timestamp === first ? 0 : Number(timestamp - first))
     position = writeVarInt(buffer, position, i)
     position = writeBytes(buffer, position, message.key as Uint8Array | null | undefined)
     position = writeBytes(buffer, position, message.value as Uint8Array | null | undefined)
@@ -163,13 +183,14 @@ export function encodeRecordsBatch(
     if (headers == null) {
       buffer[position++] = 0
     } else {
-      position = writeVarInt(buffer, position, headers.size)
-      for (const [key, value] of headers) {
-        position = writeBytes(buffer, position, key)
-        position = writeBytes(buffer, position, value)
-      }
+      target = buffer
+      at = writeVarInt(buffer, position, headers.size)
+      headers.forEach(writeHeader)
+      position = at
     }
   }
+  // the batch is not kept alive until the next one
+  target = EMPTY
   if (position !== total) throw new Error(`kpipe: record batch of ${total} bytes written as ${position}`)
   buffer.writeUInt32BE(crc32c(buffer.subarray(CRC_START)), 17)
   return buffer
