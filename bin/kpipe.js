@@ -12,10 +12,10 @@ if (!isSupported()) {
     process.exitCode = 1
   }
 } else {
-  // A command that opens embedded PGlite starts over with the V8 flags it needs, same pid
-  // (src/cli/pglite-node-flags.ts); the flags go before the user's own, which win.
-  const { pgliteRestartFlags } = await import('../dist/cli/pglite-node-flags.js')
-  const flags = typeof process.execve === 'function' ? pgliteRestartFlags(process.argv.slice(2), process.env, process.execArgv) : undefined
+  // A command that opens embedded PGlite, and the login processor, start over with the V8 flags
+  // they need, same pid (src/cli/node-flags.ts); a flag the user sets is left to the user.
+  const { restartFlags } = await import('../dist/cli/node-flags.js')
+  const flags = typeof process.execve === 'function' ? restartFlags(process.argv.slice(2), process.env, process.execArgv) : undefined
   if (flags) process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], process.env)
   // The read_committed correction of the Kafka client, registered before anything loads the client.
   const { registerClientCorrection } = await import('../dist/shell/kafka/client-correction.js')

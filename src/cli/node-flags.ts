@@ -1,0 +1,45 @@
+import { invokedCommand } from './commands/index.ts'
+
+/**
+ * The V8 flags of a process that runs embedded PGlite (docs/decisions.md, "Memory: PGlite's
+ * processes start with --liftoff-only"): no optimising compiler for WebAssembly, whose
+ * compilation of one PostgreSQL function takes ~600 MB for a second or two on Node 24, and a
+ * 16 MB young generation. V8 takes them only when it starts (NODE_OPTIONS refuses the first).
+ */
+export const PGLITE_NODE_FLAGS: readonly string[] = ['--liftoff-only', '--max-semi-space-size=16']
+
+/**
+ * The V8 flags of the login processor (docs/decisions.md, "Memory: the processor's young
+ * generation"): semi-spaces of 8 MB instead of the 64 MB Node 24 gives a process on a machine
+ * of 16 GB or more, ~100 MB less at its peak for no measured CPU.
+ */
+export const PROCESSOR_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8']
+
+/** The commands that open PGlite when DATABASE_URL is unset ("metrics sink": a command and its subcommand). */
+const PGLITE_COMMANDS = new Set(['up', 'dashboard', 'metrics sink', 'logins sink'])
+
+/**
+ * The flags to start this process over with (bin/kpipe.js, through process.execve: same pid and
+ * streams) when `argv` runs a command that has flags of its own (PGlite's, the processor's) and
+ * the process lacks them; otherwise undefined. Never twice: a process started over has them in
+ * its execArgv. A flag the user sets (on the command line or in NODE_OPTIONS, to any value) is left
+ * to the user: flags on the command line win over NODE_OPTIONS, so adding ours would override theirs.
+ */
+export function restartFlags(argv: string[], env: NodeJS.ProcessEnv, execArgv: readonly string[]): string[] | undefined {
+  const command = invokedCommand(argv)
+  if (command === undefined) return undefined
+  const subcommand = argv.slice(argv.indexOf(command) + 1).find((arg) => !arg.startsWith('-'))
+  const named = (set: { has(name: string): boolean }) => set.has(command) || set.has(`${command} ${subcommand}`)
+  let wanted: readonly string[] | undefined
+  if (!env.DATABASE_URL && named(PGLITE_COMMANDS)) wanted = PGLITE_NODE_FLAGS
+  else if (command === 'logins' && subcommand === 'process') wanted = PROCESSOR_NODE_FLAGS
+  if (wanted === undefined) return undefined
+  const given = new Set([...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].map(flagName))
+  const missing = wanted.filter((flag) => !given.has(flagName(flag)))
+  return missing.length > 0 ? missing : undefined
+}
+
+/** A V8 or Node flag's name, whatever its value or spelling: `--max_semi_space_size=4` and `--no-liftoff-only` name `max-semi-space-size` and `liftoff-only`. */
+function flagName(flag: string): string {
+  return flag.replace(/=.*$/s, '').replace(/^--(no-)?/, '').replaceAll('_', '-')
+}
