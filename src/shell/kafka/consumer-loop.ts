@@ -138,7 +138,7 @@ interface HandledPart {
 /**
  * What the loop keeps of a handled batch until it is committed: not its records (they are let go
  * once handled, so that they die young instead of being promoted while the batch is written and
- * committed; docs/benchmarks.md, "Memory"), only what its commit and its counting need.
+ * committed; docs/benchmarks.md, "Memory, again"), only what its commit and its counting need.
  */
 interface Receipt {
   records: number

@@ -83,8 +83,8 @@ function isBytesOrNull(value: unknown): value is Uint8Array | null | undefined {
 
 /*
  * Headers are walked with Map.forEach and callbacks made once, their state here: a for…of over
- * the Map allocated an entry array per header, a third of the encoder's garbage
- * (docs/benchmarks.md, "Allocations").
+ * the Map allocated an entry array per header, most of the encoder's garbage
+ * (docs/benchmarks.md, "Memory, again").
  */
 let headerBytes = 0
 let headersOk = true
