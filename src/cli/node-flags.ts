@@ -10,7 +10,7 @@ export const PGLITE_NODE_FLAGS: readonly string[] = ['--liftoff-only', '--max-se
 
 /**
  * The V8 flags of the login processor (docs/decisions.md, "Memory: the processor's young
- * generation"): semi-spaces of 8 MB instead of the 64 MB Node 24 gives a process on a machine
+ * generation is 8 MB"): semi-spaces of 8 MB instead of the 64 MB Node 24 gives a process on a machine
  * of 16 GB or more, ~100 MB less at its peak for no measured CPU.
  */
 export const PROCESSOR_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8']
@@ -29,10 +29,10 @@ export function restartFlags(argv: string[], env: NodeJS.ProcessEnv, execArgv: r
   const command = invokedCommand(argv)
   if (command === undefined) return undefined
   const subcommand = argv.slice(argv.indexOf(command) + 1).find((arg) => !arg.startsWith('-'))
-  const named = (set: { has(name: string): boolean }) => set.has(command) || set.has(`${command} ${subcommand}`)
-  let wanted: readonly string[] | undefined
-  if (!env.DATABASE_URL && named(PGLITE_COMMANDS)) wanted = PGLITE_NODE_FLAGS
-  else if (command === 'logins' && subcommand === 'process') wanted = PROCESSOR_NODE_FLAGS
+  const invoked = `${command} ${subcommand}`
+  const wanted = !env.DATABASE_URL && (PGLITE_COMMANDS.has(command) || PGLITE_COMMANDS.has(invoked)) ? PGLITE_NODE_FLAGS
+    : invoked === 'logins process' ? PROCESSOR_NODE_FLAGS
+      : undefined
   if (wanted === undefined) return undefined
   const given = new Set([...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].map(flagName))
   const missing = wanted.filter((flag) => !given.has(flagName(flag)))
