@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { processingLatency } from '../../shell/observability/prometheus.ts'
 import { loadSettings } from '../../shell/settings.ts'
 import { HASH_KEY } from '../logins.fixture.ts'
 import { NOW, corpus } from '../core/login-corpus.fixture.ts'
@@ -48,8 +49,12 @@ describe('the login processor with its rules on a thread of their own', () => {
       // every outcome is among them, so each path was compared
       expect(new Set(actual.map((o) => o.topic))).toEqual(new Set(['processed-output', 'cleaned-data', 'processed-errors']))
 
+      const observed = async () => (await processingLatency.get()).values.find((v) => v.metricName.endsWith('_count'))!.value
+      const before = await observed()
       here.committed(batch.length, hereContext)
       there.committed(batch.length, thereContext)
+      // one latency per record committed, in the Prometheus histogram as in the interval metrics
+      expect(await observed()).toBe(before + 2 * values.length)
       expect(there.total.toJSON()).toEqual(here.total.toJSON())
       expect(there.total.received).toBe(values.length)
       // the summary and the interval metrics (with the processed events' age) are the same records

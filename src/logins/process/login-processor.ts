@@ -16,7 +16,6 @@ export const SUMMARY_MAX_INTERVAL_MS = 10_000
 
 export type { PartitionLag }
 
-const PART = 'logins'
 /** interval metrics are published this often (SPEC.md) */
 export const METRICS_INTERVAL_MS = 1000
 /** With a rules thread: records per run asked of it (a batch is several runs, its outputs are built as each run comes back). */
@@ -65,8 +64,6 @@ export class LoginProcessor {
   readonly #latency = new PercentileHistogram()
   /** age of the processed events (filtered ones are stale by definition and would drown it) */
   readonly #eventAge = new PercentileHistogram()
-
-  readonly #latencyChild = processingLatency.labels({ part: PART })
 
   constructor(settings: Settings, instanceId: string, now = Date.now()) {
     if (!settings.KPIPE_HASH_KEY) throw new Error('the login processor needs KPIPE_HASH_KEY')
@@ -216,7 +213,7 @@ export class LoginProcessor {
     for (let i = 0; i < timestamps.length; i++) {
       const ms = now - timestamps[i]!
       this.#latency.record(ms)
-      this.#latencyChild.observe(ms / 1000)
+      processingLatency.observe(ms / 1000)
     }
   }
 
