@@ -48,7 +48,7 @@ export function loginsCommand(): Command {
     .addOption(new Option('--from <where>', 'where a group without committed offsets starts').choices(['earliest', 'latest']).default('earliest'))
     .option('--instance-id <id>', 'names this process in summaries and metrics; keep it stable across restarts with --exactly-once (default: host-pid)')
     .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port (0: any free port, logged at start)', intFlag('metrics-port', 0, 65535))
-    .option('--batch-size <n>', 'most records handled per batch', intFlag('batch-size', 1, 100_000), 5000)
+    .option('--batch-size <n>', 'most records handled per batch; fewer hold less in memory and handle fewer per second (docs/logins.md)', intFlag('batch-size', 1, 100_000), 5000)
     .action(async (options: { exactlyOnce?: boolean; group: string; from: 'earliest' | 'latest'; instanceId?: string; metricsPort?: number; batchSize: number }, command: Command) => {
       const { settings, log } = commandContext(command)
       if (!settings.KPIPE_HASH_KEY) throw new UserError(MISSING_HASH_KEY)

@@ -344,9 +344,11 @@ export class ConsumerLoop {
         fallbackMode: o.from,
         autocommit: false,
         maxWaitTime: 500,
-        // A fetch of about one batch, and room in the stream for one more: the next fetch runs
-        // while a batch is handled, and no more is decoded than the loop takes (the client's
-        // 10 MB default decoded ~50,000 records at once: GC took a fifth of the profile, peak RSS ~370 MB).
+        // Fetches of 2 MiB (about two batches of 5,000 login events) and room in the stream for one
+        // batch: the next fetch runs while a batch is handled, and no more is decoded than the loop
+        // takes (the client's 10 MB default decoded ~50,000 records at once: GC took a fifth of the
+        // profile, peak RSS ~370 MB). Smaller fetches held less and slowed the processor
+        // (docs/benchmarks.md, "Memory and CPU, a fourth look").
         maxBytes: FETCH_MAX_BYTES,
         highWaterMark: o.maxBatchSize,
         isolationLevel: o.readCommitted ? FetchIsolationLevels.READ_COMMITTED : FetchIsolationLevels.READ_UNCOMMITTED,
