@@ -228,6 +228,7 @@ export class KafkaReplayIo implements ReplayIo {
     try {
       await tx.addConsumer(this.#group)
       for (const chunk of sendChunks(copies)) await tx.send({ messages: chunk })
+      // one partition after another: the client drops an addOffset asked while another is under way (docs/upstream/concurrent-add-offset.md)
       for (const p of positions) {
         // TxnOffsetCommit as a member of no generation: the group is only ever used for its offsets
         const position = {

@@ -720,6 +720,8 @@ export class ConsumerLoop {
       try {
         if (lasts.length > 0) await tx.addConsumer(consumer)
         for (const chunk of sendChunks(outputs, MAX_SEND_BYTES, partitionsOf)) await tx.send({ messages: chunk })
+        // one partition after another: the client (2.12.1) answers an addOffset asked while another
+        // is under way with that one's result, and never sends it (docs/upstream/concurrent-add-offset.md)
         for (const last of lasts) await tx.addOffset(last)
         await tx.commit()
       } catch (error) {
@@ -776,6 +778,7 @@ export class ConsumerLoop {
           // transaction commits, and only their counts kept
           written = tally(periodic, tally(handled.outputs))
           handled.outputs = []
+          // one partition after another, never at once (#writeTransaction)
           for (const last of receipt.lasts) await tx.addOffset(last)
           await tx.commit()
         } catch (error) {
