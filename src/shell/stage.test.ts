@@ -495,7 +495,47 @@ describe.each([2, 3])('a pipelined stage, exactly-once, %i producers: transactio
     expect(await readAll(output)).toEqual(Array.from({ length: 100 }, (_, i) => `v${i}`))
   })
 
-  it("a transaction whose commit fails after the next one's outputs went out: both end uncommitted, and both batches are read again, every output once, in order", async () => {
+  it('two batches per transaction: a batch handled while the transaction before waits joins it, the last one commits alone once no batch comes; offsets in order, every output once, in order', async () => {
+    const { input, output, groupId } = await pipedTopics('tx-join', 50)
+    const events: string[] = []
+    // the first transaction commits once the next one's first outputs are acknowledged
+    const producers = tracedTransactions(count, events, async (real, offset) => {
+      if (offset === 20) await waitFor(() => events.some((e) => e.startsWith('acked v20')), 30_000, 'the outputs of the next transaction acknowledged')
+      await real()
+    })
+    let committed = 0
+    const stop = new AbortController()
+    const stage = new StageComponent({
+      name: unique('part'),
+      connection,
+      groupId,
+      inputs: [input],
+      handle: (batch) => batch.map((r) => ({ topic: output, key: r.key, value: r.value })),
+      committed: (records) => {
+        committed += records
+      },
+      ...producers,
+      delivery: 'exactly-once',
+      maxBatchSize: 10,
+      batchesPerTransaction: 2,
+      pipeline: true,
+      log,
+    })
+    await stage.start(stop.signal)
+    // five batches: the fifth has no batch to join it, and commits when the loop finds no more input
+    await waitFor(() => committed === 50, 30_000, 'the 50 records committed')
+    stop.abort()
+    await stage.done
+    expectOverlappedCommits(events.filter((e) => e !== 'begin'), 50)
+    const offsets = events.filter((e) => e.startsWith('commit ')).map((e) => Number(e.slice('commit '.length)))
+    // fewer transactions than batches, none with more than two
+    expect(offsets.length, offsets.join(' ')).toBeLessThan(5)
+    offsets.forEach((offset, i) => expect(offset - (offsets[i - 1] ?? 0), offsets.join(' ')).toBeLessThanOrEqual(20))
+    expect(await committedOffset(groupId, input)).toBe(50n)
+    expect(await readAll(output)).toEqual(Array.from({ length: 50 }, (_, i) => `v${i}`))
+  })
+
+  it.each([1, 2])("a transaction whose commit fails after the next one's outputs went out: both end uncommitted, and both are read again, every output once, in order (batches per transaction: %i)", async (batchesPerTransaction) => {
     const { input, output, groupId } = await pipedTopics('tx-overlap-fail', 60)
     const events: string[] = []
     let failed = false
@@ -524,6 +564,7 @@ describe.each([2, 3])('a pipelined stage, exactly-once, %i producers: transactio
       ...producers,
       delivery: 'exactly-once',
       maxBatchSize: 10,
+      batchesPerTransaction,
       pipeline: true,
       log,
     })

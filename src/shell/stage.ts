@@ -47,6 +47,8 @@ export interface Stage {
   producer?: KpipeProducer
   /** exactly-once: more transactional producers, transactions going to each in turn (ConsumerLoopOptions.moreProducers); closed with the first */
   moreProducers?: KpipeProducer[]
+  /** exactly-once with moreProducers and pipeline: the most batches one transaction carries (ConsumerLoopOptions.batchesPerTransaction) */
+  batchesPerTransaction?: number
   delivery?: Delivery
   from?: 'earliest' | 'latest'
   maxBatchSize?: number
@@ -124,6 +126,7 @@ export class StageComponent implements Component {
       ...(s.pipelineSlice ? { pipelineSlice: s.pipelineSlice } : {}),
       ...(s.producer ? { producer: s.producer } : {}),
       ...(s.moreProducers ? { moreProducers: s.moreProducers } : {}),
+      ...(s.batchesPerTransaction ? { batchesPerTransaction: s.batchesPerTransaction } : {}),
       ...(s.punctuation ? { punctuation: s.punctuation } : {}),
       ...(s.retry ? { isRetriable: s.retry.isRetriable } : {}),
       ...(s.outcomes ? { outcomes: s.outcomes } : {}),

@@ -75,7 +75,8 @@ describe('kpipe logins process on a real broker', () => {
     const { values, expected } = mixedInput()
     await produceRaw(settings, values, (i) => `key-${i}`)
 
-    const processor = await processUntil(settings, values.length, { exactlyOnce: true, rulesThread })
+    // batches of 50, two to a transaction: a summary is due (100 received) with every transaction after the first
+    const processor = await processUntil(settings, values.length, { exactlyOnce: true, rulesThread, maxBatchSize: 50 })
 
     const [processed, cleaned, errors] = await Promise.all([readAll(settings, settings.TOPIC_PROCESSED), readAll(settings, settings.TOPIC_CLEANED), readAll(settings, settings.TOPIC_ERRORS)])
     // where did each input go? (input i is the i-th record produced; keys tell them apart)

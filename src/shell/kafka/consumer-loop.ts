@@ -81,6 +81,15 @@ export interface ConsumerLoopOptions {
    * the batch in one piece, pipelining gained nothing (docs/benchmarks.md).
    */
   pipelineSlice?: number
+  /**
+   * Exactly-once with overlapped transactions (`pipeline` and `moreProducers`): the most batches
+   * one transaction carries (default 1). The batches the loop handles next join the transaction
+   * the one before began, until it has this many; it commits then, or as soon as the loop finds
+   * no batch ready (it never waits for input). Fewer transactions at the same batch size: each
+   * costs its requests and markers whatever it holds (docs/decisions.md, "Exactly-once: two
+   * batches per transaction").
+   */
+  batchesPerTransaction?: number
   /** read only committed records of transactional producers (default: true) */
   readCommitted?: boolean
   sessionTimeoutMs?: number
@@ -187,6 +196,44 @@ class InFlight {
   }
 }
 
+/**
+ * An overlapped transaction that further batches may still join (ConsumerLoopOptions.batchesPerTransaction):
+ * the loop adds them, or closes it; the transaction writes each as it comes and commits once closed.
+ */
+class OpenTransaction {
+  readonly joined: Handled[] = []
+  closed = false
+  #wake: (() => void) | undefined
+
+  constructor(readonly room: number) {}
+
+  /** the batch goes out in this transaction; the last one it has room for closes it */
+  join(handled: Handled): void {
+    this.joined.push(handled)
+    if (this.joined.length >= this.room) this.closed = true
+    this.#woken()
+  }
+
+  /** no more batches: the transaction commits once what it has is written */
+  close(): void {
+    this.closed = true
+    this.#woken()
+  }
+
+  /** resolves when a batch joins or the transaction is closed */
+  changed(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake = resolve
+    })
+  }
+
+  #woken(): void {
+    const wake = this.#wake
+    this.#wake = undefined
+    wake?.()
+  }
+}
+
 /** A handler error the loop must not retry: the loop stops without committing the batch. */
 export class FatalHandlerError extends Error {
   override name = 'FatalHandlerError'
@@ -234,7 +281,7 @@ export const DEFAULT_MAX_BATCH_SIZE = 5000
  * `stop()` stops fetching, lets the batch in flight finish and commit, then leaves the group.
  */
 export class ConsumerLoop {
-  readonly #options: Required<Pick<ConsumerLoopOptions, 'delivery' | 'from' | 'maxBatchSize' | 'readCommitted' | 'sessionTimeoutMs'>> & ConsumerLoopOptions
+  readonly #options: Required<Pick<ConsumerLoopOptions, 'delivery' | 'from' | 'maxBatchSize' | 'batchesPerTransaction' | 'readCommitted' | 'sessionTimeoutMs'>> & ConsumerLoopOptions
   readonly #stop = new AbortController()
   #consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer> | undefined
   /** next offset to handle per partition, as committed (for the lag, and to skip what the stage already has) */
@@ -270,6 +317,7 @@ export class ConsumerLoop {
       delivery: 'at-least-once',
       from: 'earliest',
       maxBatchSize: DEFAULT_MAX_BATCH_SIZE,
+      batchesPerTransaction: 1,
       readCommitted: true,
       sessionTimeoutMs: 10_000,
       ...options,
@@ -337,6 +385,8 @@ export class ConsumerLoop {
     })
     let stream: MessagesStream<Buffer | undefined, Buffer | undefined, string, Buffer> | undefined
     let inFlight: InFlight | undefined
+    // overlapped transactions: the one more batches may still join
+    let open: OpenTransaction | undefined
     try {
       stream = await consumer.consume({
         topics: o.topics,
@@ -365,16 +415,22 @@ export class ConsumerLoop {
       const overlapped = this.#overlapsTransactions
       // overlapped transactions: the last one of each producer
       const lastOf = new Map<KpipeProducer, InFlight>()
+      const closeOpen = () => {
+        open?.close()
+        open = undefined
+      }
       // the batch written while the next is handled (pipeline): batch n's failure is thrown here,
       // before anything of batch n + 1 is written; its outputs are dropped, and it is read again
       // from the committed offsets by the next session (its counts were never applied)
       const settle = async () => {
+        closeOpen()
         const writing = inFlight
         inFlight = undefined
         if (writing) await writing.result()
       }
       while (!this.stopping) {
-        let batch = await this.#nextBatch(stream, () => streamError, () => inFlight)
+        // no batch ready: the open transaction commits with what it has instead of waiting for one
+        let batch = await this.#nextBatch(stream, () => streamError, () => inFlight, closeOpen)
         if (inFlight?.settled) await settle()
         if (this.#reassigned) {
           await settle()
@@ -386,7 +442,12 @@ export class ConsumerLoop {
           const handled = await this.#handle(batch)
           // the records are handled: let go of them (the receipt keeps what their commit needs)
           batch = []
-          if (overlapped) {
+          if (overlapped && open && !open.closed && !inFlight?.settled) {
+            // the transaction under way still waits for its turn to commit: this batch goes out in it
+            open.join(handled)
+            if (open.closed) open = undefined
+          } else if (overlapped) {
+            closeOpen()
             // As many transactions under way as there are producers: this batch's begins once the
             // last one of its producer has ended; its outputs go out once those of the one in
             // flight are acknowledged (#overlappedTransaction).
@@ -399,8 +460,12 @@ export class ConsumerLoop {
             const sent = new Promise<void>((resolve) => {
               markSent = resolve
             })
-            inFlight = new InFlight(this.#overlappedTransaction(consumer, handled, producer, before, markSent).then(() => onProgress()), sent)
+            const joinable = o.batchesPerTransaction > 1 ? new OpenTransaction(o.batchesPerTransaction) : undefined
+            // the first batch is the transaction's own: room for the others
+            joinable?.joined.push(handled)
+            inFlight = new InFlight(this.#overlappedTransaction(consumer, handled, producer, before, markSent, joinable).then(() => onProgress()), sent)
             lastOf.set(producer, inFlight)
+            open = joinable
           } else {
             await settle()
             if (o.pipeline) inFlight = new InFlight(this.#write(consumer, handled).then(() => onProgress()))
@@ -426,6 +491,7 @@ export class ConsumerLoop {
     } finally {
       // A session ended by an error while a batch was being written: that batch ends first (its
       // write retries bound it), so that one batch at most is ever written, also across sessions.
+      open?.close()
       if (inFlight) {
         await inFlight.done
         if (inFlight.failed) o.log.debug({ err: inFlight.error }, 'the batch in flight failed too')
@@ -444,7 +510,7 @@ export class ConsumerLoop {
    * Whatever the stream has buffered, up to maxBatchSize; waits for at least one record. Returns
    * empty when the batch in flight has failed (the loop then throws its error).
    */
-  async #nextBatch(stream: MessagesStream<Buffer | undefined, Buffer | undefined, string, Buffer>, error: () => unknown, inFlight: () => InFlight | undefined): Promise<ConsumedRecord[]> {
+  async #nextBatch(stream: MessagesStream<Buffer | undefined, Buffer | undefined, string, Buffer>, error: () => unknown, inFlight: () => InFlight | undefined, idle: () => void): Promise<ConsumedRecord[]> {
     for (;;) {
       if (this.stopping || inFlight()?.failed) return []
       const failure = error()
@@ -456,6 +522,7 @@ export class ConsumerLoop {
       if (stream.destroyed || stream.readableEnded) throw new Error('the consumer stream ended')
       // the stage's punctuation is due: an empty batch lets the loop write it
       if (this.#options.punctuation && Date.now() >= this.#nextPunctuation) return batch
+      idle()
       await new Promise<void>((resolve) => {
         const punctuation = this.#options.punctuation ? setTimeout(wake, Math.max(0, this.#nextPunctuation - Date.now())) : undefined
         function wake(this: void) {
@@ -740,13 +807,20 @@ export class ConsumerLoop {
    * transaction of its outputs. `sent` says that this batch's outputs and periodic records are
    * acknowledged: the next batch's may follow.
    *
+   * With `joinable` (ConsumerLoopOptions.batchesPerTransaction) the transaction carries the batches
+   * that join it too, each written once the one before it is acknowledged; it waits for them (or
+   * for the loop to close it) before its periodic records, its offsets (of each partition, the last
+   * batch's) and its commit. Each batch is counted once the transaction has committed, in order.
+   *
    * When one fails, it and those behind it end uncommitted. A transaction is tried again in place
    * only until its outputs are acknowledged: after that, the next batch's outputs may already be in
    * the log behind them, and writing them again would put them after those. A transaction aborts
    * when `before` fails, and the session ends: the batches are read again from the committed offsets.
    */
-  async #overlappedTransaction(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, handled: Handled, producer: KpipeProducer, before: InFlight | undefined, sent: () => void): Promise<void> {
+  async #overlappedTransaction(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, handled: Handled, producer: KpipeProducer, before: InFlight | undefined, sent: () => void, joinable?: OpenTransaction): Promise<void> {
     const { receipt } = handled
+    // the batches it carries: this one, and those the loop hands it next (joinable)
+    const batches = joinable?.joined ?? [handled]
     const partitionsOf = await this.#partitionsOf(handled.outputs)
     // the batch before failed: this one is not written (and not tried again here)
     const beforeFailed = () => {
@@ -754,7 +828,7 @@ export class ConsumerLoop {
     }
     let periodic: OutputRecord[] | undefined
     let acknowledged = false
-    let written: Map<string, number> | undefined
+    let written: Map<string, number>[] | undefined
     try {
       await this.#withRetries('commit transaction', async () => {
         const tx = await beginTransaction(producer)
@@ -767,6 +841,17 @@ export class ConsumerLoop {
           await before?.sent
           beforeFailed()
           for (const chunk of sendChunks(handled.outputs, MAX_SEND_BYTES, partitionsOf)) await tx.send({ messages: chunk })
+          // the batches that join, each written as it comes, until the loop closes the transaction
+          for (let next = 1; joinable;) {
+            for (; next < batches.length; next++) {
+              const outputs = batches[next]!.outputs
+              for (const chunk of sendChunks(outputs, MAX_SEND_BYTES, await this.#partitionsOf(outputs))) await tx.send({ messages: chunk })
+            }
+            if (joinable.closed) break
+            // the transaction before failing ends this one too: no waiting for a batch then
+            await (before && !before.settled ? Promise.race([joinable.changed(), before.done]) : joinable.changed())
+            beforeFailed()
+          }
           await before?.done
           beforeFailed()
           periodic ??= this.#options.punctuation ? this.#punctuate(false) : []
@@ -776,16 +861,20 @@ export class ConsumerLoop {
           sent()
           // never written again from here (no retry in place): the outputs are let go while the
           // transaction commits, and only their counts kept
-          written = tally(periodic, tally(handled.outputs))
-          handled.outputs = []
-          // one partition after another, never at once (#writeTransaction)
-          for (const last of receipt.lasts) await tx.addOffset(last)
+          const ownPeriodic = periodic
+          written = batches.map((batch, i) => tally(i === 0 ? ownPeriodic : [], tally(batch.outputs)))
+          for (const batch of batches) batch.outputs = []
+          // one partition after another, never at once (#writeTransaction); of a partition in
+          // more than one batch, the last batch's offset
+          const lasts = new Map<string, ConsumedRecord>()
+          for (const batch of batches) for (const last of batch.receipt.lasts) lasts.set(partitionKey(last.topic, last.partition), last)
+          for (const last of lasts.values()) await tx.addOffset(last)
           await tx.commit()
         } catch (error) {
           throw await this.#failed(tx, error)
         }
       }, (error) => !acknowledged && !(error instanceof PredecessorFailed))
-      this.#counted(receipt, written!)
+      batches.forEach((batch, i) => this.#counted(batch.receipt, written![i]!))
     } catch (error) {
       // the failure of the batch before is the session's reason; an unresolved transaction of this one comes first
       throw error instanceof PredecessorFailed ? error.cause : error
