@@ -332,7 +332,8 @@ describe.each([
  * commit before it ended, offsets rising up to `total`.
  */
 function expectOverlappedCommits(events: string[], total: number): void {
-  const overlapped = events.filter((e, i) => e.startsWith('acked') && events[i - 1]?.startsWith('commit ') && events[i + 1]?.startsWith('committed'))
+  // acknowledged between a commit's start and its end
+  const overlapped = events.filter((e, i) => e.startsWith('acked') && events.slice(0, i).findLast((x) => x.startsWith('commit'))?.startsWith('commit '))
   expect(overlapped.length, events.join('\n')).toBeGreaterThan(0)
   const acked = new Set<number>()
   let last = 0
@@ -452,91 +453,93 @@ async function readAll(topic: string, readCommitted = true): Promise<string[]> {
   return records.map((r) => r.value!.toString()).filter((v) => v !== end)
 }
 
+/** The most transactions under way at once in tracedTransactions' `events` (begun, not yet committed). */
+function mostUnderWay(events: string[]): number {
+  let underWay = 0
+  let most = 0
+  for (const e of events) {
+    if (e === 'begin') most = Math.max(most, ++underWay)
+    else if (e.startsWith('committed')) underWay--
+  }
+  return most
+}
+
+/**
+ * An exactly-once stage on `producers` (tracedTransactions) that copies `input` to `output` in
+ * batches of 10, pipelined, run until `total` records are committed and then stopped.
+ * `seen` gets each batch before it is copied.
+ */
+async function copyExactlyOnce(topics: { input: string; output: string; groupId: string }, producers: ReturnType<typeof tracedTransactions>, total: number, options: { batchesPerTransaction?: number; seen?: (first: bigint) => void } = {}): Promise<void> {
+  let committed = 0
+  const stop = new AbortController()
+  const stage = new StageComponent({
+    name: unique('part'),
+    connection,
+    groupId: topics.groupId,
+    inputs: [topics.input],
+    handle: (batch) => {
+      options.seen?.(batch[0]!.offset)
+      return batch.map((r) => ({ topic: topics.output, key: r.key, value: r.value }))
+    },
+    committed: (records) => {
+      committed += records
+    },
+    ...producers,
+    delivery: 'exactly-once',
+    maxBatchSize: 10,
+    ...(options.batchesPerTransaction ? { batchesPerTransaction: options.batchesPerTransaction } : {}),
+    pipeline: true,
+    log,
+  })
+  await stage.start(stop.signal)
+  await waitFor(() => committed === total, 60_000, `the ${total} records committed`)
+  stop.abort()
+  await stage.done
+}
+
 describe.each([2, 3])('a pipelined stage, exactly-once, %i producers: transactions overlap', (count) => {
   it("writes batch n + 1's outputs while batch n's transaction commits; commits stay in order, each after its outputs; every output once, in order", async () => {
-    const { input, output, groupId } = await pipedTopics('tx-overlap', 100)
+    const topics = await pipedTopics('tx-overlap', 100)
+    const { input, output, groupId } = topics
     const events: string[] = []
     // each commit slowed by 100 ms
     const producers = tracedTransactions(count, events, async (real) => {
       await sleep(100)
       await real()
     })
-    let committed = 0
-    const stop = new AbortController()
-    const stage = new StageComponent({
-      name: unique('part'),
-      connection,
-      groupId,
-      inputs: [input],
-      handle: (batch) => batch.map((r) => ({ topic: output, key: r.key, value: r.value })),
-      committed: (records) => {
-        committed += records
-      },
-      ...producers,
-      delivery: 'exactly-once',
-      maxBatchSize: 10,
-      pipeline: true,
-      log,
-    })
-    await stage.start(stop.signal)
-    await waitFor(() => committed === 100, 30_000, 'the 100 records committed')
-    stop.abort()
-    await stage.done
+    await copyExactlyOnce(topics, producers, 100)
     expectOverlappedCommits(events.filter((e) => e !== 'begin'), 100)
     // as many transactions under way at once as there are producers, never more
-    let underWay = 0
-    let most = 0
-    for (const e of events) {
-      if (e === 'begin') most = Math.max(most, ++underWay)
-      else if (e.startsWith('committed')) underWay--
-    }
-    expect(most).toBe(count)
+    expect(mostUnderWay(events)).toBe(count)
     expect(await committedOffset(groupId, input)).toBe(100n)
     expect(await readAll(output)).toEqual(Array.from({ length: 100 }, (_, i) => `v${i}`))
   })
 
   it('two batches per transaction: a batch handled while the transaction before waits joins it, the last one commits alone once no batch comes; offsets in order, every output once, in order', async () => {
-    const { input, output, groupId } = await pipedTopics('tx-join', 50)
+    const topics = await pipedTopics('tx-join', 50)
+    const { input, output, groupId } = topics
     const events: string[] = []
     // the first transaction commits once the next one's first outputs are acknowledged
     const producers = tracedTransactions(count, events, async (real, offset) => {
       if (offset === 20) await waitFor(() => events.some((e) => e.startsWith('acked v20')), 30_000, 'the outputs of the next transaction acknowledged')
       await real()
     })
-    let committed = 0
-    const stop = new AbortController()
-    const stage = new StageComponent({
-      name: unique('part'),
-      connection,
-      groupId,
-      inputs: [input],
-      handle: (batch) => batch.map((r) => ({ topic: output, key: r.key, value: r.value })),
-      committed: (records) => {
-        committed += records
-      },
-      ...producers,
-      delivery: 'exactly-once',
-      maxBatchSize: 10,
-      batchesPerTransaction: 2,
-      pipeline: true,
-      log,
-    })
-    await stage.start(stop.signal)
     // five batches: the fifth has no batch to join it, and commits when the loop finds no more input
-    await waitFor(() => committed === 50, 30_000, 'the 50 records committed')
-    stop.abort()
-    await stage.done
+    await copyExactlyOnce(topics, producers, 50, { batchesPerTransaction: 2 })
     expectOverlappedCommits(events.filter((e) => e !== 'begin'), 50)
     const offsets = events.filter((e) => e.startsWith('commit ')).map((e) => Number(e.slice('commit '.length)))
     // fewer transactions than batches, none with more than two
     expect(offsets.length, offsets.join(' ')).toBeLessThan(5)
     offsets.forEach((offset, i) => expect(offset - (offsets[i - 1] ?? 0), offsets.join(' ')).toBeLessThanOrEqual(20))
+    // the next transaction begins once the one before has written its outputs: two under way at most
+    expect(mostUnderWay(events)).toBeLessThanOrEqual(2)
     expect(await committedOffset(groupId, input)).toBe(50n)
     expect(await readAll(output)).toEqual(Array.from({ length: 50 }, (_, i) => `v${i}`))
   })
 
   it.each([1, 2])("a transaction whose commit fails after the next one's outputs went out: both end uncommitted, and both are read again, every output once, in order (batches per transaction: %i)", async (batchesPerTransaction) => {
-    const { input, output, groupId } = await pipedTopics('tx-overlap-fail', 60)
+    const topics = await pipedTopics('tx-overlap-fail', 60)
+    const { input, output, groupId } = topics
     const events: string[] = []
     let failed = false
     // the commit of offsets 10–19 fails once, after the next batch's outputs are acknowledged
@@ -547,31 +550,7 @@ describe.each([2, 3])('a pipelined stage, exactly-once, %i producers: transactio
       throw new Error('the commit was refused (a test)')
     })
     const handledFirsts: bigint[] = []
-    let committed = 0
-    const stop = new AbortController()
-    const stage = new StageComponent({
-      name: unique('part'),
-      connection,
-      groupId,
-      inputs: [input],
-      handle: (batch) => {
-        handledFirsts.push(batch[0]!.offset)
-        return batch.map((r) => ({ topic: output, key: r.key, value: r.value }))
-      },
-      committed: (records) => {
-        committed += records
-      },
-      ...producers,
-      delivery: 'exactly-once',
-      maxBatchSize: 10,
-      batchesPerTransaction,
-      pipeline: true,
-      log,
-    })
-    await stage.start(stop.signal)
-    await waitFor(() => committed === 60, 60_000, 'the 60 records committed')
-    stop.abort()
-    await stage.done
+    await copyExactlyOnce(topics, producers, 60, { batchesPerTransaction, seen: (first) => handledFirsts.push(first) })
     expect(failed).toBe(true)
     // both batches were read again: the failed one, and the one whose outputs had gone out behind it
     expect(handledFirsts.filter((f) => f === 10n)).toHaveLength(2)

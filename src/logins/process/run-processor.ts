@@ -130,8 +130,8 @@ const TRANSACTIONAL_IDS = 3
 /**
  * Exactly-once: a transaction carries up to two consecutive batches of 5,000
  * (ConsumerLoopOptions.batchesPerTransaction). Half the transactions, each costing the same
- * requests and markers: 8–28 % more events per second exactly-once in alternated runs, for
- * 15–30 MB more at its peak (docs/decisions.md, "Exactly-once: two batches per transaction").
+ * requests and markers: 3–21 % more events per second exactly-once in alternated runs, at the
+ * same peak (docs/decisions.md, "Exactly-once: two batches per transaction").
  */
 const BATCHES_PER_TRANSACTION = 2
 

@@ -85,9 +85,9 @@ export interface ConsumerLoopOptions {
    * Exactly-once with overlapped transactions (`pipeline` and `moreProducers`): the most batches
    * one transaction carries (default 1). The batches the loop handles next join the transaction
    * the one before began, until it has this many; it commits then, or as soon as the loop finds
-   * no batch ready (it never waits for input). Fewer transactions at the same batch size: each
-   * costs its requests and markers whatever it holds (docs/decisions.md, "Exactly-once: two
-   * batches per transaction").
+   * no batch ready (it never waits for input); the next one begins once it has written its
+   * outputs. Fewer transactions at the same batch size: each costs its requests and markers
+   * whatever it holds (docs/decisions.md, "Exactly-once: two batches per transaction").
    */
   batchesPerTransaction?: number
   /** read only committed records of transactional producers (default: true) */
@@ -448,6 +448,10 @@ export class ConsumerLoop {
             if (open.closed) open = undefined
           } else if (overlapped) {
             closeOpen()
+            // Transactions of several batches: the next begins once the one before has written its
+            // outputs. Otherwise the loop ran one transaction further ahead (as many as there are
+            // producers, each with its batches waiting), 35–50 MB more at the peak for no more rate.
+            if (o.batchesPerTransaction > 1 && inFlight && !inFlight.settled) await inFlight.sent
             // As many transactions under way as there are producers: this batch's begins once the
             // last one of its producer has ended; its outputs go out once those of the one in
             // flight are acknowledged (#overlappedTransaction).
