@@ -443,14 +443,15 @@ export class ConsumerLoop {
           // the records are handled: let go of them (the receipt keeps what their commit needs)
           batch = []
           if (overlapped && open && !open.closed && !inFlight?.settled) {
-            // the transaction under way still waits for its turn to commit: this batch goes out in it
+            // the transaction the batch before began has room: this batch goes out in it
             open.join(handled)
             if (open.closed) open = undefined
           } else if (overlapped) {
             closeOpen()
             // Transactions of several batches: the next begins once the one before has written its
-            // outputs. Otherwise the loop ran one transaction further ahead (as many as there are
-            // producers, each with its batches waiting), 35–50 MB more at the peak for no more rate.
+            // outputs. Otherwise the loop ran a transaction further ahead (as many as there are
+            // producers, each with its batches waiting): 35–50 MB more at the peak for a few per cent
+            // more rate (docs/benchmarks.md, "Exactly-once: two batches per transaction").
             if (o.batchesPerTransaction > 1 && inFlight && !inFlight.settled) await inFlight.sent
             // As many transactions under way as there are producers: this batch's begins once the
             // last one of its producer has ended; its outputs go out once those of the one in
