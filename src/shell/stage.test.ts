@@ -467,9 +467,9 @@ function mostUnderWay(events: string[]): number {
 /**
  * An exactly-once stage on `producers` (tracedTransactions) that copies `input` to `output` in
  * batches of 10, pipelined, run until `total` records are committed and then stopped.
- * `seen` gets each batch before it is copied.
+ * `seen` gets the first offset of each batch before it is copied; the wait for the commits is 30 s unless `timeoutMs`.
  */
-async function copyExactlyOnce(topics: { input: string; output: string; groupId: string }, producers: ReturnType<typeof tracedTransactions>, total: number, options: { batchesPerTransaction?: number; seen?: (first: bigint) => void } = {}): Promise<void> {
+async function copyExactlyOnce(topics: { input: string; output: string; groupId: string }, producers: ReturnType<typeof tracedTransactions>, total: number, options: { batchesPerTransaction?: number; seen?: (first: bigint) => void; timeoutMs?: number } = {}): Promise<void> {
   let committed = 0
   const stop = new AbortController()
   const stage = new StageComponent({
@@ -492,7 +492,7 @@ async function copyExactlyOnce(topics: { input: string; output: string; groupId:
     log,
   })
   await stage.start(stop.signal)
-  await waitFor(() => committed === total, 60_000, `the ${total} records committed`)
+  await waitFor(() => committed === total, options.timeoutMs ?? 30_000, `the ${total} records committed`)
   stop.abort()
   await stage.done
 }
@@ -550,7 +550,7 @@ describe.each([2, 3])('a pipelined stage, exactly-once, %i producers: transactio
       throw new Error('the commit was refused (a test)')
     })
     const handledFirsts: bigint[] = []
-    await copyExactlyOnce(topics, producers, 60, { batchesPerTransaction, seen: (first) => handledFirsts.push(first) })
+    await copyExactlyOnce(topics, producers, 60, { batchesPerTransaction, seen: (first) => handledFirsts.push(first), timeoutMs: 60_000 })
     expect(failed).toBe(true)
     // both batches were read again: the failed one, and the one whose outputs had gone out behind it
     expect(handledFirsts.filter((f) => f === 10n)).toHaveLength(2)

@@ -201,11 +201,14 @@ class InFlight {
  * the loop adds them, or closes it; the transaction writes each as it comes and commits once closed.
  */
 class OpenTransaction {
-  readonly joined: Handled[] = []
+  /** the batches it carries: the one that began it first */
+  readonly joined: Handled[]
   closed = false
   #wake: (() => void) | undefined
 
-  constructor(readonly room: number) {}
+  constructor(first: Handled, readonly room: number) {
+    this.joined = [first]
+  }
 
   /** the batch goes out in this transaction; the last one it has room for closes it */
   join(handled: Handled): void {
@@ -442,7 +445,7 @@ export class ConsumerLoop {
           const handled = await this.#handle(batch)
           // the records are handled: let go of them (the receipt keeps what their commit needs)
           batch = []
-          if (overlapped && open && !open.closed && !inFlight?.settled) {
+          if (overlapped && open && !inFlight?.settled) {
             // the transaction the batch before began has room: this batch goes out in it
             open.join(handled)
             if (open.closed) open = undefined
@@ -452,7 +455,7 @@ export class ConsumerLoop {
             // outputs. Otherwise the loop ran a transaction further ahead (as many as there are
             // producers, each with its batches waiting): 35–50 MB more at the peak for a few per cent
             // more rate (docs/benchmarks.md, "Exactly-once: two batches per transaction").
-            if (o.batchesPerTransaction > 1 && inFlight && !inFlight.settled) await inFlight.sent
+            if (o.batchesPerTransaction > 1) await inFlight?.sent
             // As many transactions under way as there are producers: this batch's begins once the
             // last one of its producer has ended; its outputs go out once those of the one in
             // flight are acknowledged (#overlappedTransaction).
@@ -465,9 +468,7 @@ export class ConsumerLoop {
             const sent = new Promise<void>((resolve) => {
               markSent = resolve
             })
-            const joinable = o.batchesPerTransaction > 1 ? new OpenTransaction(o.batchesPerTransaction) : undefined
-            // the first batch is the transaction's own: room for the others
-            joinable?.joined.push(handled)
+            const joinable = o.batchesPerTransaction > 1 ? new OpenTransaction(handled, o.batchesPerTransaction) : undefined
             inFlight = new InFlight(this.#overlappedTransaction(consumer, handled, producer, before, markSent, joinable).then(() => onProgress()), sent)
             lastOf.set(producer, inFlight)
             open = joinable
@@ -826,7 +827,6 @@ export class ConsumerLoop {
     const { receipt } = handled
     // the batches it carries: this one, and those the loop hands it next (joinable)
     const batches = joinable?.joined ?? [handled]
-    const partitionsOf = await this.#partitionsOf(handled.outputs)
     // the batch before failed: this one is not written (and not tried again here)
     const beforeFailed = () => {
       if (before?.failed) throw new PredecessorFailed(before.error)
@@ -845,14 +845,13 @@ export class ConsumerLoop {
           await tx.addPartitions(...await this.#outputPartitions(producer, handled.outputs))
           await before?.sent
           beforeFailed()
-          for (const chunk of sendChunks(handled.outputs, MAX_SEND_BYTES, partitionsOf)) await tx.send({ messages: chunk })
-          // the batches that join, each written as it comes, until the loop closes the transaction
-          for (let next = 1; joinable;) {
+          // its batches, each written as it comes, until the loop closes the transaction (if others may join)
+          for (let next = 0; ;) {
             for (; next < batches.length; next++) {
               const outputs = batches[next]!.outputs
               for (const chunk of sendChunks(outputs, MAX_SEND_BYTES, await this.#partitionsOf(outputs))) await tx.send({ messages: chunk })
             }
-            if (joinable.closed) break
+            if (!joinable || joinable.closed) break
             // the transaction before failing ends this one too: no waiting for a batch then
             await (before && !before.settled ? Promise.race([joinable.changed(), before.done]) : joinable.changed())
             beforeFailed()
@@ -866,8 +865,9 @@ export class ConsumerLoop {
           sent()
           // never written again from here (no retry in place): the outputs are let go while the
           // transaction commits, and only their counts kept
-          const ownPeriodic = periodic
-          written = batches.map((batch, i) => tally(i === 0 ? ownPeriodic : [], tally(batch.outputs)))
+          // the periodic records counted with the first batch
+          written = batches.map((batch) => tally(batch.outputs))
+          tally(periodic, written[0])
           for (const batch of batches) batch.outputs = []
           // one partition after another, never at once (#writeTransaction); of a partition in
           // more than one batch, the last batch's offset
