@@ -22,6 +22,7 @@ import { kafkaRoutes } from './routes/kafka.ts'
 import { eventRoutes } from './routes/events.ts'
 import { replayBacklogRoutes } from './replay-backlog.ts'
 import { loginActivityRoutes } from './login-activity-route.ts'
+import { heldBy } from '../shell/port-holder.ts'
 
 /** The page's files: from src/dashboard/public under vitest, dist/dashboard/public once built. */
 const PUBLIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'public')
@@ -174,7 +175,7 @@ export async function startDashboard(settings: Settings, log: Logger, options: S
   } catch (error) {
     await closeAll()
     const code = (error as NodeJS.ErrnoException).code
-    if (code === 'EADDRINUSE') throw new SetupError(`port ${settings.PORT} on ${settings.HOST} is already in use`, 'stop what uses it, or choose another port with --port or PORT')
+    if (code === 'EADDRINUSE') throw new SetupError(`port ${settings.PORT} on ${settings.HOST} is already in use${heldBy(settings.PORT)}`, 'stop what uses it, or choose another port with --port or PORT')
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new SetupError(`cannot listen on HOST=${settings.HOST}: no such address on this machine`)
     throw error
   }

@@ -4,6 +4,7 @@ import type { Settings } from '../shell/settings.ts'
 import { SetupError } from '../shell/errors.ts'
 import { brokerStatus } from '../shell/broker/local-broker.ts'
 import { DatabaseInUseError, lockPgliteDir } from '../shell/postgres/database.ts'
+import { heldBy } from '../shell/port-holder.ts'
 
 export interface PreflightOptions {
   settings: Pick<Settings, 'HOST' | 'PORT' | 'KPIPE_DATA_DIR' | 'DATABASE_URL'>
@@ -32,14 +33,14 @@ export async function preflight(options: PreflightOptions): Promise<void> {
   const { settings } = options
   if (settings.PORT !== 0) {
     const refusal = await listenRefusal(settings.PORT, settings.HOST)
-    if (refusal === 'EADDRINUSE') throw new SetupError(`port ${settings.PORT} on ${settings.HOST} is already in use (the dashboard's)`, 'stop what uses it, or choose another port with --port or PORT')
+    if (refusal === 'EADDRINUSE') throw new SetupError(`port ${settings.PORT} on ${settings.HOST} is already in use (the dashboard's)${heldBy(settings.PORT)}`, 'stop what uses it, or choose another port with --port or PORT')
     if (refusal) throw new SetupError(`cannot listen on HOST=${settings.HOST} port ${settings.PORT} (${refusal})`, 'set HOST to an address of this machine, e.g. 127.0.0.1')
   }
   if (!options.brokersGiven && !brokerStatus(settings.KPIPE_DATA_DIR)) {
     for (const port of [options.kafkaPort, options.kafkaPort + 1]) {
       if ((await listenRefusal(port, '127.0.0.1')) !== undefined) {
         throw new SetupError(
-          `port ${port} on 127.0.0.1 is already in use (the local Kafka broker's ${port === options.kafkaPort ? 'listener' : 'controller'})`,
+          `port ${port} on 127.0.0.1 is already in use (the local Kafka broker's ${port === options.kafkaPort ? 'listener' : 'controller'})${heldBy(port)}`,
           `stop what listens there (another Kafka?), or run kpipe up --kafka-port ${options.kafkaPort + 10}, or point it at a running Kafka with KAFKA_BROKERS`,
         )
       }

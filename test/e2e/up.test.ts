@@ -217,7 +217,7 @@ describe('kpipe up when a part cannot start', () => {
       const up = spawnKpipe(['up', '--kafka-port', String(kafkaPort), '--port', String(port)], { KPIPE_DATA_DIR: dataDir, KAFKA_BROKERS: undefined, DATABASE_URL: undefined })
       const exit = await exitOf(up)
       expect(exit.code, up.output().slice(-2000)).toBe(1)
-      expect(up.output()).toContain(`port ${port} on 127.0.0.1 is already in use`)
+      expect(up.output()).toContain(`port ${port} on 127.0.0.1 is already in use (the dashboard's): process ${process.pid} listens there`)
       // checked first: no broker was started (nor stopped), nothing written
       expect(up.output()).not.toContain('Kafka broker')
       expect(existsSync(join(dataDir, 'kafka'))).toBe(false)
@@ -241,7 +241,7 @@ describe('kpipe up when a part cannot start', () => {
       await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', () => resolve()))
       const exit = await exitOf(up)
       expect(exit.code, up.output().slice(-2000)).toBe(1)
-      expect(up.output()).toContain(`port ${port} on 127.0.0.1 is already in use`)
+      expect(up.output()).toContain(`port ${port} on 127.0.0.1 is already in use: process ${process.pid} listens there`)
       expect(up.output()).toContain('stopping the local Kafka broker')
       expect(existsSync(join(dataDir, 'kafka', 'broker.json'))).toBe(false)
       expect(processesOf(dataDir)).toEqual([])

@@ -47,7 +47,8 @@ describe('kpipe kafka start | status | stop', () => {
     try {
       const result = runKpipe(['kafka', 'start', '--port', String(port)], { KPIPE_DATA_DIR: join(dataDir, 'busy') })
       expect(result.code).toBe(1)
-      expect(result.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`)
+      // and says who listens there: this test's process
+      expect(result.stderr).toContain(`port ${port} on 127.0.0.1 is already in use: process ${process.pid} listens there`)
     } finally {
       server.close()
     }

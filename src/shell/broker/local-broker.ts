@@ -10,6 +10,7 @@ import { StoppedWaiting } from '../retry.ts'
 import { beforeImmediateExit, killProcessGroup } from '../immediate-exit.ts'
 import { requireJava } from './java.ts'
 import { resolveKafkaJars, type ResolveProgress } from './jars.ts'
+import { heldBy } from '../port-holder.ts'
 
 export interface LocalBrokerOptions {
   /** KPIPE_DATA_DIR; the broker lives in its kafka/ folder */
@@ -302,7 +303,7 @@ async function startNode(node: NodeLayout, clusterId: string, options: Omit<Loca
   const java = requireJava()
   for (const p of [port, controllerPort]) {
     if (await portInUse(p)) {
-      throw new SetupError(`port ${p} on 127.0.0.1 is already in use`, `stop what listens there, or start the broker on another port: kpipe kafka start --port ${port + 10}`)
+      throw new SetupError(`port ${p} on 127.0.0.1 is already in use${heldBy(p)}`, `stop what listens there, or start the broker on another port: kpipe kafka start --port ${port + 10}`)
     }
   }
   const libs = await resolveKafkaJars(options.onProgress)
