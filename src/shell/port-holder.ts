@@ -17,7 +17,8 @@ const LISTEN = '0A'
  * where the machine does not say (not Linux). Reads /proc: for a one-line error, not a hot path.
  */
 export function portListeners(port: number, proc = '/proc'): PortListener[] | undefined {
-  const inodes = new Map<string, number>()
+  // by the link a descriptor of its socket reads as: socket:[inode]
+  const listeners = new Map<string, PortListener>()
   let said = false
   for (const table of ['tcp', 'tcp6']) {
     let text: string
@@ -33,13 +34,11 @@ export function portListeners(port: number, proc = '/proc'): PortListener[] | un
       if (fields.length < 10 || fields[3] !== LISTEN) continue
       const local = fields[1]!
       if (Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) !== port) continue
-      inodes.set(fields[9]!, Number(fields[7]))
+      listeners.set(`socket:[${fields[9]!}]`, { uid: Number(fields[7]) })
     }
   }
   if (!said) return undefined
-  const listeners = new Map<string, PortListener>([...inodes].map(([inode, uid]) => [inode, { uid }]))
   if (listeners.size === 0) return []
-  const wanted = new Map([...inodes.keys()].map((inode) => [`socket:[${inode}]`, inode]))
   for (const entry of readdirSync(proc)) {
     if (!/^\d+$/.test(entry)) continue
     let fds: string[]
@@ -55,8 +54,7 @@ export function portListeners(port: number, proc = '/proc'): PortListener[] | un
       } catch {
         continue
       }
-      const inode = wanted.get(target)
-      const listener = inode === undefined ? undefined : listeners.get(inode)
+      const listener = listeners.get(target)
       if (listener && listener.pid === undefined) {
         listener.pid = Number(entry)
         listener.command = commandOf(`${proc}/${entry}/cmdline`)
