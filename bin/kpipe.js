@@ -17,16 +17,14 @@ if (!isSupported()) {
   const { restartFlags } = await import('../dist/cli/node-flags.js')
   const flags = typeof process.execve === 'function' ? restartFlags(process.argv.slice(2), process.env, process.execArgv) : undefined
   if (flags) process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], process.env)
-  // The read_committed correction of the Kafka client, registered before anything loads the client.
-  const { registerClientCorrection } = await import('../dist/shell/kafka/client-correction.js')
-  registerClientCorrection()
   // A reader that stopped reading (kpipe tail | head): end quietly with 0, as a pager's writer
   // should, instead of an EPIPE stack; there is no one left to tell.
   process.stdout.on('error', (error) => {
     if (error.code === 'EPIPE') process.exit(0)
     throw error
   })
-  const { main } = await import('../dist/cli/main.js')
+  // The CLI as one bundle, the Kafka client in it with kpipe's corrections (scripts/bundle.mjs).
+  const { main } = await import('../dist/bundle/main.js')
   const code = await main(process.argv.slice(2))
   if (typeof code === 'number') process.exitCode = code
   // The command has finished its work (a long-running one has stopped cleanly and committed);

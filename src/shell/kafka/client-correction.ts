@@ -15,7 +15,9 @@
  * This module must not import the client: it is registered before the client is first loaded
  * (bin/kpipe.js; test/client-correction.setup.ts under vitest).
  */
-import { registerHooks } from 'node:module'
+// the module's default export: a named import of `registerHooks` would fail to link on Node 20,
+// where the build (scripts/bundle.mjs) imports this module for its source corrections
+import nodeModule from 'node:module'
 
 /** The client version whose consumer this corrects; package.json pins it. */
 export const CORRECTED_CLIENT_VERSION = '2.12.1'
@@ -30,7 +32,7 @@ const NEXT_METHOD = '    #getRejoinError(error) {\n'
 const BUGGY = 'abortedRanges.set(aborted.producerId, [aborted.firstOffset, -1n]);'
 
 const CORRECTED_METHOD = `    #filterUncommittedMessages(response) {
-        /* ${CORRECTION_MARK} (kpipe's correction, see its docs/upstream/) */
+        /*! ${CORRECTION_MARK} (kpipe's correction, see its docs/upstream/) */
         for (const topic of response.responses) {
             for (const partition of topic.partitions) {
                 const abortedTransactions = partition.abortedTransactions ?? [];
@@ -162,7 +164,7 @@ export function correctRecordsSource(source: string, encoderUrl: string, where =
     throw notThePinnedClient(where, 'whose record batches kpipe writes')
   }
   const front = `export function createRecordsBatch(messages, options = {}) {
-    /* ${ENCODER_MARK} (src/shell/kafka/record-batch-encoder.ts) */
+    /*! ${ENCODER_MARK} (src/shell/kafka/record-batch-encoder.ts) */
     const kpipeEncoded = kpipeEncodeRecordsBatch(messages, options, bytes => crc32c(new DynamicBuffer(bytes)));
     return kpipeEncoded === undefined ? clientCreateRecordsBatch(messages, options) : Writer.create().append(kpipeEncoded);
 }
@@ -183,7 +185,7 @@ let registered = false
 export function registerClientCorrection(): void {
   if (registered) return
   registered = true
-  registerHooks({
+  nodeModule.registerHooks({
     load(url, context, nextLoad) {
       const result = nextLoad(url, context)
       if (result.source === undefined) return result

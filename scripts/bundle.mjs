@@ -1,0 +1,107 @@
+// Part of `npm run build`, after tsc: the CLI as one bundle (dist/bundle/main.js and the chunks its
+// commands load), which bin/kpipe.js runs. Each loaded ES module costs its own records in V8's
+// heap (~9 KB each, ~1,000 modules for `kpipe logins process`, most of them the Kafka client's,
+// zod's and ajv's): bundled, the processor starts with an old space of ~11 MB instead of ~22, and
+// its old space grows from there (docs/decisions.md, "The CLI runs from one bundle").
+//
+// - The Kafka client is bundled with kpipe's corrections applied here, by the same functions the
+//   load hook uses (src/shell/kafka/client-correction.ts); the build fails when the client is not
+//   the one they correct, or when either correction is missing from the output.
+// - Packages that find files of their own at run time (WebAssembly, workers, native addons,
+//   transports) stay in node_modules and are imported from there; those of them the client
+//   imports are kpipe's own dependencies too, so that they resolve from dist/bundle.
+// - kpipe's own modules keep the `import.meta.url` of their compiled file in dist/, so paths found
+//   relative to them (the rules thread's worker, the dashboard's page, Kafka's pom.xml, bin/) are
+//   the same bundled or not.
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
+import { dirname, join, relative, resolve, sep } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { build } from 'rolldown'
+import {
+  CORRECTION_MARK,
+  ENCODER_MARK,
+  correctConsumerSource,
+  correctRecordsSource,
+  isConsumerModule,
+  isRecordsModule,
+} from '../dist/shell/kafka/client-correction.js'
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const DIST = join(ROOT, 'dist')
+const OUT = join(DIST, 'bundle')
+const ENCODER = join(DIST, 'shell', 'kafka', 'record-batch-encoder.js')
+
+/** Imported from node_modules at run time: they read files beside themselves or start workers. */
+const EXTERNAL = new Set([
+  '@electric-sql/pglite', // its WebAssembly and data files
+  '@node-rs/crc32', // a native addon
+  '@platformatic/wasm-utils', // its WebAssembly file
+  '@platformatic/dynamic-buffer', // one copy: wasm-utils's instances are told apart by a symbol of this module's own
+  'fastify', // pino's transports and its plugins' files
+  'pg', // the optional native binding
+  'pg-copy-streams',
+  'pino',
+  'pino-pretty',
+  'thread-stream',
+  'uplot',
+])
+
+/** `@scope/name` or `name` of a bare import specifier. */
+function packageOf(specifier) {
+  const parts = specifier.split('/')
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]
+}
+
+const corrected = { consumer: 0, records: 0 }
+
+rmSync(OUT, { recursive: true, force: true })
+await build({
+  input: { main: join(DIST, 'cli', 'main.js') },
+  platform: 'node',
+  external: (id) => !id.startsWith('.') && !id.startsWith('/') && !id.startsWith('\0') && EXTERNAL.has(packageOf(id)),
+  output: {
+    dir: OUT,
+    format: 'esm',
+    entryFileNames: '[name].js',
+    chunkFileNames: '[name]-[hash].js',
+    sourcemap: false,
+  },
+  plugins: [
+    {
+      name: 'kpipe-client-correction',
+      transform(code, id) {
+        const url = pathToFileURL(id).href
+        if (isConsumerModule(url)) {
+          corrected.consumer++
+          return correctConsumerSource(code, url)
+        }
+        if (isRecordsModule(url)) {
+          corrected.records++
+          return correctRecordsSource(code, ENCODER, url)
+        }
+        return null
+      },
+    },
+    {
+      name: 'kpipe-module-urls',
+      transform(code, id) {
+        if (!id.startsWith(DIST + sep) || !code.includes('import.meta.url')) return null
+        const compiled = relative(OUT, id).split(sep).join('/')
+        return code.replaceAll('import.meta.url', `new URL(${JSON.stringify(compiled)}, import.meta.url).href`)
+      },
+    },
+  ],
+})
+
+const output = readdirSync(OUT)
+  .filter((file) => file.endsWith('.js'))
+  .map((file) => readFileSync(join(OUT, file), 'utf8'))
+  .join('\n')
+const missing = [
+  corrected.consumer === 1 && output.includes(CORRECTION_MARK) ? undefined : "the client's read_committed correction",
+  corrected.records === 1 && output.includes(ENCODER_MARK) ? undefined : "kpipe's record-batch encoder",
+].filter(Boolean)
+if (missing.length > 0) {
+  process.stderr.write(`bundle: ${missing.join(' and ')} missing from dist/bundle\n`)
+  process.exit(1)
+}
