@@ -1,8 +1,10 @@
 /**
  * kpipe's correction of @platformatic/kafka's read_committed filter, applied as the client's
- * consumer module is loaded: nothing in node_modules is rewritten (docs/decisions.md, "The
- * read_committed correction at load time"; the upstream report is docs/upstream/). The same hook
- * puts kpipe's record-batch encoder in front of the client's (record-batch-encoder.ts below).
+ * consumer module is loaded (under the tests) or bundled (scripts/bundle.mjs, the CLI that
+ * bin/kpipe.js runs): nothing in node_modules is rewritten (docs/decisions.md, "The
+ * read_committed correction at load time" and "The CLI runs from one bundle"; the upstream report
+ * is docs/upstream/). The same functions put kpipe's record-batch encoder in front of the
+ * client's (record-batch-encoder.ts below).
  *
  * The client (1.x, and 2.12.1 still) keeps one aborted range per producer id per fetch response:
  * the first offset of the last aborted transaction listed, up to the last ABORT marker in the
@@ -12,8 +14,9 @@
  * transaction with its own producer's next ABORT marker, as Kafka's protocol defines, and keeps
  * the client's choice to leave a range whose marker is not in this response unfiltered.
  *
- * This module must not import the client: it is registered before the client is first loaded
- * (bin/kpipe.js; test/client-correction.setup.ts under vitest).
+ * This module must not import the client: its hook is registered before the client is first
+ * loaded (test/client-correction.setup.ts under vitest), and the build imports it on the Node
+ * that runs npm.
  */
 // the module's default export: a named import of `registerHooks` would fail to link on Node 20,
 // where the build (scripts/bundle.mjs) imports this module for its source corrections
