@@ -159,9 +159,10 @@ export function isRecordsModule(url: string): boolean {
 /**
  * The records module's source with kpipe's encoder in front of `createRecordsBatch` (the client's
  * own stays, exported as `clientCreateRecordsBatch`, for what the encoder leaves to it); throws
- * when it is not the code the encoder reproduces.
+ * when it is not the code the encoder reproduces. `encoder`: what the source imports the encoder
+ * from (its URL for the load hook, its path for the bundler).
  */
-export function correctRecordsSource(source: string, encoderUrl: string, where = 'the @platformatic/kafka records module'): string {
+export function correctRecordsSource(source: string, encoder: string, where = 'the @platformatic/kafka records module'): string {
   if (source.includes(ENCODER_MARK)) return source
   if (source.split(CREATE_BATCH).length !== 2 || !ENCODED_AS.every((text) => source.includes(text))) {
     throw notThePinnedClient(where, 'whose record batches kpipe writes')
@@ -173,7 +174,7 @@ export function correctRecordsSource(source: string, encoderUrl: string, where =
 }
 export function clientCreateRecordsBatch(messages, options = {}) {
 `
-  return `import { encodeRecordsBatch as kpipeEncodeRecordsBatch } from ${JSON.stringify(encoderUrl)};\n` + source.replace(CREATE_BATCH, front)
+  return `import { encodeRecordsBatch as kpipeEncodeRecordsBatch } from ${JSON.stringify(encoder)};\n` + source.replace(CREATE_BATCH, front)
 }
 
 /** kpipe's encoder, next to this module (.js in the build, .ts where the sources run). */

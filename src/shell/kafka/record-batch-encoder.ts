@@ -1,7 +1,8 @@
 /**
  * A record batch (Kafka's message format v2, uncompressed) written into one Buffer, for
- * @platformatic/kafka's `createRecordsBatch` (registered as the client loads, by
- * src/shell/kafka/client-correction.ts; docs/decisions.md, "The client's record-batch encoding").
+ * @platformatic/kafka's `createRecordsBatch` (put in front of it by
+ * src/shell/kafka/client-correction.ts, in the CLI's bundle and as the client loads under the
+ * tests; docs/decisions.md, "The client's record-batch encoding").
  *
  * The client builds every record with a Writer of its own: a Buffer per varint, an array entry
  * per field, then concatenates the batch twice (once for the CRC, once for the request). That was
