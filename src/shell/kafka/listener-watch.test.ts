@@ -1,9 +1,9 @@
 import { createServer, type Server, type Socket } from 'node:net'
-import { Admin } from '@platformatic/kafka'
+import { Admin, connectionsApiChannel, connectionsConnectsChannel } from '@platformatic/kafka'
 import { afterAll, describe, expect, test } from 'vitest'
 import { clientOptions, type KafkaConnection } from './connection.ts'
 import { describe as describeError, errorChain, isRetriableKafkaError, kafkaSetupError } from './connection-errors.ts'
-import { brokerClosingBeforeAnswering } from './listener-watch.ts'
+import { API_CHANNEL, CONNECTS_CHANNEL, brokerClosingBeforeAnswering } from './listener-watch.ts'
 
 const servers: Server[] = []
 afterAll(async () => {
@@ -35,6 +35,11 @@ async function metadataError(connection: KafkaConnection): Promise<unknown> {
     await admin.close().catch(() => {})
   }
 }
+
+test("the channels watched are the client's, by name", () => {
+  expect(CONNECTS_CHANNEL).toBe(connectionsConnectsChannel.name)
+  expect(API_CHANNEL).toBe(connectionsApiChannel.name)
+})
 
 describe('a listener that closes every connection, in a process that talks to two clusters', () => {
   test('is named for an error of its own cluster, and never for an outage at the other', async () => {

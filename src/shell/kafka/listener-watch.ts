@@ -1,6 +1,15 @@
-import { connectionsApiChannel, connectionsConnectsChannel } from '@platformatic/kafka'
+import { tracingChannel } from 'node:diagnostics_channel'
 import type { Socket } from 'node:net'
 import type { EventEmitter } from 'node:events'
+
+// The client's channels, taken by name: channels are the process's, one per name, so these are
+// the client's own `connectionsConnectsChannel` and `connectionsApiChannel` (its test checks the
+// names) without importing the client here: the CLI's start-up (`kpipe --help`) imports this
+// module through connection.ts, and the client costs ~0.3 s of CPU to load.
+export const CONNECTS_CHANNEL = 'plt:kafka:connections:connects'
+export const API_CHANNEL = 'plt:kafka:connections:api'
+const connectionsConnectsChannel = tracingChannel(CONNECTS_CHANNEL)
+const connectionsApiChannel = tracingChannel(API_CHANNEL)
 
 /**
  * Which brokers have answered this process, and which closed a connection without ever
