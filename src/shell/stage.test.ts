@@ -107,10 +107,16 @@ describe.each(['at-least-once', 'exactly-once'] as const)('a stage, %s', (delive
   })
 })
 
+/**
+ * The group's committed offset, once stable: an offset committed in a transaction becomes the
+ * group's only when the broker has written the transaction's markers, which it does after the
+ * commit has returned; until then the broker answers the previous offset, or, asked for a stable
+ * one, UNSTABLE_OFFSET_COMMIT, which the client retries.
+ */
 async function committedOffset(groupId: string, topic: string, partition = 0): Promise<bigint> {
   const admin = new Admin(clientOptions(connection))
   try {
-    const [group] = await admin.listConsumerGroupOffsets({ groups: [groupId] })
+    const [group] = await admin.listConsumerGroupOffsets({ groups: [groupId], requireStable: true })
     return group?.topics.find((t) => t.name === topic)?.partitions.find((p) => p.partitionIndex === partition)?.committedOffset ?? -1n
   } finally {
     await admin.close()
