@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Admin, Consumer } from '@platformatic/kafka'
 import { describe, expect, inject, it } from 'vitest'
 import { createLogger } from './log.ts'
@@ -337,10 +336,8 @@ describe.each([
  * under way; each commit began after every output below its offset was acknowledged and after the
  * commit before it ended, offsets rising up to `total`.
  */
-function expectOverlappedCommits(events: string[], total: number): void {
-  // acknowledged between a commit's start and its end
-  const overlapped = events.filter((e, i) => e.startsWith('acked') && events.slice(0, i).findLast((x) => x.startsWith('commit'))?.startsWith('commit '))
-  expect(overlapped.length, events.join('\n')).toBeGreaterThan(0)
+/** Commits in order of their offsets, one at a time, each after all its outputs were acknowledged; the last one `total`. */
+function expectCommitsInOrder(events: string[], total: number): void {
   const acked = new Set<number>()
   let last = 0
   let open = false
@@ -359,17 +356,41 @@ function expectOverlappedCommits(events: string[], total: number): void {
   expect(last).toBe(total)
 }
 
+/** Whether v`offset`, the first output after the records up to `offset`, has been acknowledged. */
+function ackedAfter(events: string[], offset: number): boolean {
+  return events.some((e) => e.startsWith('acked ') && e.split(' ').includes(`v${offset}`))
+}
+
+/**
+ * The commit of `offset` ends only once the next batch's first output is acknowledged (`total`'s,
+ * the last, does not wait). A stage that wrote batch n + 1 only after batch n's commit would never
+ * get there, and the wait would fail.
+ */
+async function untilNextOutputsAcked(events: string[], offset: number, total: number): Promise<void> {
+  if (offset < total) await waitFor(() => ackedAfter(events, offset), 30_000, `the outputs after offset ${offset} acknowledged`)
+}
+
+/** Each commit but the last ended after the next batch's outputs were acknowledged: they overlapped it. */
+function expectNextOutputsBeforeEachCommitEnded(events: string[], total: number): void {
+  events.forEach((e, i) => {
+    if (!e.startsWith('committed ')) return
+    const offset = Number(e.slice('committed '.length))
+    if (offset < total) expect(ackedAfter(events.slice(0, i), offset), `v${offset} acknowledged before the commit of ${offset} ended\n${events.join('\n')}`).toBe(true)
+  })
+}
+
 describe('a pipelined stage, at-least-once', () => {
   it('writes batch n + 1\'s outputs while batch n\'s offsets are being committed; commits stay in order, each after its outputs', async () => {
     const { input, output, groupId } = await pipedTopics('overlap', 100)
-    // what happened, in order: outputs acknowledged, offset commits begun and ended (each commit slowed by 100 ms)
+    // what happened, in order: outputs acknowledged, offset commits begun and ended (each commit
+    // held until the next batch's outputs are acknowledged)
     const events: string[] = []
     const commit = Consumer.prototype.commit
     Consumer.prototype.commit = async function (this: Consumer, ...args: Parameters<typeof commit>) {
       if (args.length > 1) return commit.apply(this, args)
       const offset = args[0].offsets.map((o) => o.offset).join(',')
       events.push(`commit ${offset}`)
-      await sleep(100)
+      await untilNextOutputsAcked(events, Number(offset), 100)
       await (commit.apply(this, args) as unknown as Promise<void>)
       events.push(`committed ${offset}`)
     } as typeof commit
@@ -404,7 +425,8 @@ describe('a pipelined stage, at-least-once', () => {
     } finally {
       Consumer.prototype.commit = commit
     }
-    expectOverlappedCommits(events, 100)
+    expectCommitsInOrder(events, 100)
+    expectNextOutputsBeforeEachCommitEnded(events, 100)
     expect(await committedOffset(groupId, input)).toBe(100n)
     const records = await readUntil(connection, output, 100)
     expect(records.map((r) => r.value!.toString())).toEqual(Array.from({ length: 100 }, (_, i) => `v${i}`))
@@ -508,13 +530,14 @@ describe.each([2, 3])('a pipelined stage, exactly-once, %i producers: transactio
     const topics = await pipedTopics('tx-overlap', 100)
     const { input, output, groupId } = topics
     const events: string[] = []
-    // each commit slowed by 100 ms
-    const producers = tracedTransactions(count, events, async (real) => {
-      await sleep(100)
+    // each commit held until the next batch's outputs are acknowledged
+    const producers = tracedTransactions(count, events, async (real, offset) => {
+      await untilNextOutputsAcked(events, offset, 100)
       await real()
     })
     await copyExactlyOnce(topics, producers, 100)
-    expectOverlappedCommits(events.filter((e) => e !== 'begin'), 100)
+    expectCommitsInOrder(events.filter((e) => e !== 'begin'), 100)
+    expectNextOutputsBeforeEachCommitEnded(events, 100)
     // as many transactions under way at once as there are producers, never more
     expect(mostUnderWay(events)).toBe(count)
     expect(await committedOffset(groupId, input)).toBe(100n)
@@ -532,7 +555,8 @@ describe.each([2, 3])('a pipelined stage, exactly-once, %i producers: transactio
     })
     // five batches: the fifth has no batch to join it, and commits when the loop finds no more input
     await copyExactlyOnce(topics, producers, 50, { batchesPerTransaction: 2 })
-    expectOverlappedCommits(events.filter((e) => e !== 'begin'), 50)
+    // (the commit of 20 waited for the next transaction's first outputs: it ended only once they were acknowledged)
+    expectCommitsInOrder(events.filter((e) => e !== 'begin'), 50)
     const offsets = events.filter((e) => e.startsWith('commit ')).map((e) => Number(e.slice('commit '.length)))
     // fewer transactions than batches, none with more than two
     expect(offsets.length, offsets.join(' ')).toBeLessThan(5)
