@@ -332,11 +332,9 @@ describe.each([
 
 /**
  * `events` (`acked v3 v4`, `commit 20`, `committed 20`, in the order they happened) show the
- * overlap and its limits: some batch's outputs were acknowledged while the commit before them was
- * under way; each commit began after every output below its offset was acknowledged and after the
- * commit before it ended, offsets rising up to `total`.
+ * overlap's limits: each commit began after every output below its offset was acknowledged and
+ * after the commit before it ended, offsets rising up to `total`.
  */
-/** Commits in order of their offsets, one at a time, each after all its outputs were acknowledged; the last one `total`. */
 function expectCommitsInOrder(events: string[], total: number): void {
   const acked = new Set<number>()
   let last = 0
@@ -550,13 +548,15 @@ describe.each([2, 3])('a pipelined stage, exactly-once, %i producers: transactio
     const events: string[] = []
     // the first transaction commits once the next one's first outputs are acknowledged
     const producers = tracedTransactions(count, events, async (real, offset) => {
-      if (offset === 20) await waitFor(() => events.some((e) => e.startsWith('acked v20')), 30_000, 'the outputs of the next transaction acknowledged')
+      if (offset === 20) await untilNextOutputsAcked(events, offset, 50)
       await real()
     })
     // five batches: the fifth has no batch to join it, and commits when the loop finds no more input
     await copyExactlyOnce(topics, producers, 50, { batchesPerTransaction: 2 })
-    // (the commit of 20 waited for the next transaction's first outputs: it ended only once they were acknowledged)
     expectCommitsInOrder(events.filter((e) => e !== 'begin'), 50)
+    // the first transaction (two batches) ended after the next one's first outputs were acknowledged
+    expect(events).toContain('committed 20')
+    expect(ackedAfter(events.slice(0, events.indexOf('committed 20')), 20), events.join('\n')).toBe(true)
     const offsets = events.filter((e) => e.startsWith('commit ')).map((e) => Number(e.slice('commit '.length)))
     // fewer transactions than batches, none with more than two
     expect(offsets.length, offsets.join(' ')).toBeLessThan(5)

@@ -89,7 +89,7 @@ describe('the packed tarball', () => {
 
   it('holds what kpipe needs at run time and nothing of the sources or tests', () => {
     const files = spawnSync('tar', ['tzf', tarball], { encoding: 'utf8' }).stdout.split('\n')
-    for (const needed of ['package/bin/kpipe.js', 'package/bin/node-runtime.js', 'package/dist/cli/main.js', 'package/dist/bundle/main.js', 'package/dist/shell/kafka/client-correction.js', 'package/dist/dashboard/public/index.html', 'package/kafka/pom.xml', 'package/LICENSE']) {
+    for (const needed of ['package/bin/kpipe.js', 'package/bin/node-runtime.js', 'package/dist/cli/main.js', 'package/dist/bundle/main.js', 'package/dist/logins/process/rules-worker.js', 'package/dist/dashboard/public/index.html', 'package/kafka/pom.xml', 'package/LICENSE']) {
       expect(files).toContain(needed)
     }
     expect(files.filter((f) => f.startsWith('package/src/') || f.includes('.test.') || f.startsWith('package/scripts/'))).toEqual([])
