@@ -6,7 +6,7 @@
 //
 // - The Kafka client is bundled with kpipe's corrections applied here, by the same functions the
 //   load hook uses (src/shell/kafka/client-correction.ts); the build fails when the client is not
-//   the one they correct, or when either correction is missing from the output.
+//   the one they correct, or when any correction is missing from the output.
 // - Packages that find files of their own at run time (WebAssembly, workers, native addons,
 //   transports) stay in node_modules and are imported from there; those of them the client
 //   imports are kpipe's own dependencies too, so that they resolve from dist/bundle.
@@ -20,6 +20,7 @@ import { build } from 'rolldown'
 import {
   CORRECTION_MARK,
   ENCODER_MARK,
+  STABLE_OFFSETS_MARK,
   correctConsumerSource,
   correctRecordsSource,
   isConsumerModule,
@@ -100,6 +101,7 @@ const output = readdirSync(OUT)
 const missing = [
   // the marks as the corrections write them (the constants alone are in the bundle too)
   corrected.consumer === 1 && output.includes(`/*! ${CORRECTION_MARK}`) ? undefined : "the client's read_committed correction",
+  corrected.consumer === 1 && output.includes(`/*! ${STABLE_OFFSETS_MARK}`) ? undefined : "the client's stable committed offsets",
   corrected.records === 1 && output.includes(`/*! ${ENCODER_MARK}`) ? undefined : "kpipe's record-batch encoder",
 ].filter(Boolean)
 if (missing.length > 0) {

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { expect, test } from 'vitest'
 import { KPIPE_BIN, childEnv } from '../../test/support/cli.ts'
-import { CORRECTION_MARK, ENCODER_MARK } from '../shell/kafka/client-correction.ts'
+import { CORRECTION_MARK, ENCODER_MARK, STABLE_OFFSETS_MARK } from '../shell/kafka/client-correction.ts'
 
 const BUNDLE = fileURLToPath(new URL('../../dist/bundle', import.meta.url))
 
@@ -45,6 +45,8 @@ test("the bundle carries kpipe's corrections of the Kafka client", () => {
   // as the corrections write them: the constants alone are in the bundle too (read-committed.ts)
   expect(text).toContain(`/*! ${CORRECTION_MARK}`)
   expect(text).toContain(`/*! ${ENCODER_MARK}`)
-  // the client's own filter, the bug, is not in it
+  expect(text).toContain(`/*! ${STABLE_OFFSETS_MARK}`)
+  // the client's own filter and its unstable committed offsets, the bugs, are not in it
   expect(text).not.toContain('abortedRanges.set(aborted.producerId, [aborted.firstOffset, -1n]);')
+  expect(text).not.toMatch(/topics\s*\}\s*\], false, \(error, response\) =>/)
 })

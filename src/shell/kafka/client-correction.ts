@@ -6,6 +6,9 @@
  * is docs/upstream/). The same functions put kpipe's record-batch encoder in front of the
  * client's (record-batch-encoder.ts below).
  *
+ * The same module gets a second correction (STABLE_OFFSETS_MARK below): the consumer asks for its
+ * group's committed offsets as stable ones under read_committed, as KIP-447 defines.
+ *
  * The client (1.x, and 2.12.1 still) keeps one aborted range per producer id per fetch response:
  * the first offset of the last aborted transaction listed, up to the last ABORT marker in the
  * response. When one producer id has several aborted transactions in a response — a transactional
@@ -81,6 +84,29 @@ const CORRECTED_METHOD = `    #filterUncommittedMessages(response) {
     }
 `
 
+/** Found in the client's `#listCommittedOffsets` once it asks for stable offsets under read_committed. */
+export const STABLE_OFFSETS_MARK = 'kpipe: committed offsets read stable under read_committed'
+
+/**
+ * The client's consumer fetches its group's committed offsets (OffsetFetch) with `require_stable`
+ * false, always. A transactional offset becomes the group's only once the transaction's commit
+ * marker is written, after EndTxn has been answered: a member that reads the offsets in between
+ * gets the offset before that transaction and processes its records again, and an exactly-once
+ * pipeline writes their outputs twice. Kafka's Java consumer asks for stable offsets when it reads
+ * committed (KIP-447): the broker then answers UNSTABLE_OFFSET_COMMIT while a transaction holds an
+ * offset of the partition, and the client, which counts that error as retriable, asks again.
+ * The isolation level is the consumer's own option (kpipe sets it as it sets the stream's).
+ */
+const LIST_COMMITS_START = "        this.#performGroupOperation('listCommits', (connection, groupCallback) => {\n"
+const LIST_COMMITS_UNSTABLE = `                        topics
+                    }
+                ], false, (error, response) => {
+`
+const LIST_COMMITS_STABLE = `                        topics
+                    }
+                ], kpipeRequireStable, (error, response) => {
+`
+
 /** A client module that is not the code the hook rewrites: refused, with what to do. */
 function notThePinnedClient(where: string, why: string): Error {
   return new Error(`kpipe: ${where} is not @platformatic/kafka ${CORRECTED_CLIENT_VERSION}, ${why}; reinstall kpipe (npm install) so that its pinned client is used`)
@@ -91,15 +117,27 @@ export function isConsumerModule(url: string): boolean {
   return url.endsWith(MODULE_SUFFIX)
 }
 
-/** The consumer module's source with the filter corrected; throws when it is not the code this corrects. */
+/**
+ * The consumer module's source with the filter corrected and its committed offsets read stable
+ * under read_committed; throws when it is not the code this corrects.
+ */
 export function correctConsumerSource(source: string, where = 'the @platformatic/kafka consumer'): string {
-  if (source.includes(CORRECTION_MARK)) return source
+  if (source.includes(CORRECTION_MARK) && source.includes(STABLE_OFFSETS_MARK)) return source
   const start = source.indexOf(METHOD_START)
   const end = source.indexOf(NEXT_METHOD, start)
   if (start < 0 || end < 0 || !source.slice(start, end).includes(BUGGY)) {
     throw notThePinnedClient(where, 'whose read_committed filter kpipe corrects')
   }
-  return source.slice(0, start) + CORRECTED_METHOD + source.slice(end)
+  const filtered = source.slice(0, start) + CORRECTED_METHOD + source.slice(end)
+  const listing = filtered.split(LIST_COMMITS_START)
+  const asked = filtered.split(LIST_COMMITS_UNSTABLE)
+  if (listing.length !== 2 || asked.length !== 2 || filtered.indexOf(LIST_COMMITS_UNSTABLE) < filtered.indexOf(LIST_COMMITS_START)) {
+    throw notThePinnedClient(where, 'whose committed-offset request kpipe corrects')
+  }
+  const stable = `        /*! ${STABLE_OFFSETS_MARK} (kpipe's correction, see its docs/upstream/) */
+        const kpipeRequireStable = this[kOptions].isolationLevel === FetchIsolationLevels.READ_COMMITTED;
+`
+  return listing[0] + stable + LIST_COMMITS_START + listing[1]!.replace(LIST_COMMITS_UNSTABLE, LIST_COMMITS_STABLE)
 }
 
 /** Found in the client's `createRecordsBatch` once kpipe's encoder is in front of it. */

@@ -379,6 +379,9 @@ export class ConsumerLoop {
       sessionTimeout: o.sessionTimeoutMs,
       heartbeatInterval: Math.min(3000, Math.floor(o.sessionTimeoutMs / 3)),
       rebalanceTimeout: o.sessionTimeoutMs * 2,
+      // the consumer's own isolation level too, not only its stream's: under read_committed it reads
+      // the group's committed offsets once stable (src/shell/kafka/client-correction.ts)
+      isolationLevel: o.readCommitted ? FetchIsolationLevels.READ_COMMITTED : FetchIsolationLevels.READ_UNCOMMITTED,
     })
     this.#consumer = consumer
     consumer.on('consumer:group:join', (payload: { assignments?: { topic: string; partitions: number[] }[] }) => {

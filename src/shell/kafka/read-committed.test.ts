@@ -1,13 +1,14 @@
 import { spawnSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
+import { tracingChannel } from 'node:diagnostics_channel'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
-import { Consumer, FetchIsolationLevels } from '@platformatic/kafka'
+import { Consumer, FetchIsolationLevels, type Message } from '@platformatic/kafka'
 import { describe, expect, inject, it } from 'vitest'
-import { correctConsumerSource, CORRECTION_MARK } from './client-correction.ts'
+import { correctConsumerSource, CORRECTION_MARK, STABLE_OFFSETS_MARK } from './client-correction.ts'
 import { clientOptions, type KafkaConnection } from './connection.ts'
-import { createProducer } from './producer.ts'
+import { beginTransaction, createProducer } from './producer.ts'
 import { waitFor } from '../../../test/support/cli.ts'
 import { createLogger } from '../log.ts'
 import { ConsumerLoop } from './consumer-loop.ts'
@@ -108,12 +109,100 @@ describe('read_committed across several aborted transactions of one producer', (
   })
 })
 
+/** True when `error`, or one it carries (MultipleErrors, ResponseError), is the protocol error `apiId`. */
+function carriesProtocolError(error: unknown, apiId: string): boolean {
+  if (typeof error !== 'object' || error === null) return false
+  const e = error as { apiId?: unknown; errors?: unknown; cause?: unknown }
+  if (e.apiId === apiId) return true
+  const inner = Array.isArray(e.errors) ? e.errors : typeof e.errors === 'object' && e.errors !== null ? Object.values(e.errors) : []
+  return inner.some((x) => carriesProtocolError(x, apiId)) || carriesProtocolError(e.cause, apiId)
+}
+
+/**
+ * A transactional offset is the group's only once its commit marker is written, after EndTxn is
+ * answered. A member that reads its group's offsets in between must not start from the offset
+ * before that transaction: it would process the transaction's records again (KIP-447). Here the
+ * window is held open: a transaction commits an offset for the group and stays open while a
+ * consumer loop joins, and commits only once the loop has asked for the offsets.
+ */
+describe('committed offsets read once stable', () => {
+  it('a consumer loop that joins while a transaction holds its group\'s offset starts after that transaction', async () => {
+    const topic = `stable-offsets-${randomUUID().slice(0, 8)}`
+    const groupId = `stable-offsets-${randomUUID()}`
+    await ensureTopics(connection, [{ name: topic, partitions: 1, replicationFactor: 1 }])
+    const plain = createProducer(connection)
+    try {
+      await plain.send({ messages: Array.from({ length: 20 }, (_, i) => ({ topic, partition: 0, key: 'k', value: `record ${i}` })) })
+    } finally {
+      await plain.close()
+    }
+
+    // a member of the group commits offset 5, then a transaction commits 15 for it and stays open
+    const member = new Consumer({ ...clientOptions(connection, 'kpipe-test-member'), groupId, autocommit: false })
+    const producer = createProducer(connection, { transactionalId: `tx-${randomUUID()}` })
+    const stream = await member.consume({ topics: [topic], mode: 'earliest', autocommit: false, maxWaitTime: 200 })
+    const fourteenth = await new Promise<Message<Buffer, Buffer, Buffer, Buffer>>((resolve, reject) => {
+      stream.on('error', reject)
+      stream.on('data', (message) => {
+        if (message.offset === 14n) {
+          stream.pause()
+          resolve(message)
+        }
+      })
+    })
+    await member.commit({ offsets: [{ topic, partition: 0, offset: 5n, leaderEpoch: -1 }] })
+    const tx = await beginTransaction(producer)
+    await tx.addConsumer(member)
+    await tx.addOffset(fourteenth)
+    await stream.close()
+    await member.close(true)
+
+    // what the loop's consumer is answered when it asks for the group's committed offsets
+    const answers: { error?: unknown }[] = []
+    const offsetsAnswered = tracingChannel('plt:kafka:consumer:offsets').asyncEnd
+    const onAnswer = (message: unknown) => {
+      const context = message as { operation?: string; client?: { groupId?: string }; error?: unknown }
+      if (context.operation === 'listCommittedOffsets' && context.client?.groupId === groupId) answers.push({ error: context.error })
+    }
+    offsetsAnswered.subscribe(onAnswer)
+    const offsets: bigint[] = []
+    const loop = new ConsumerLoop({
+      connection,
+      groupId,
+      topics: [topic],
+      log: createLogger('silent'),
+      handler: (batch) => {
+        offsets.push(...batch.map((record) => record.offset))
+        return []
+      },
+    })
+    const running = loop.run()
+    try {
+      // the loop has asked, and been answered, while the transaction was open
+      await waitFor(() => answers.length > 0, 60_000, 'the committed offsets asked for')
+      await tx.commit()
+      await waitFor(() => offsets.includes(19n), 60_000, 'the last record')
+    } finally {
+      offsetsAnswered.unsubscribe(onAnswer)
+      loop.stop()
+      await running
+      await producer.close()
+    }
+    // from the transaction's offset: asked while it held that offset, the broker said so, and the loop asked again
+    expect(offsets).toEqual([15n, 16n, 17n, 18n, 19n])
+    expect(carriesProtocolError(answers[0]!.error, 'UNSTABLE_OFFSET_COMMIT')).toBe(true)
+  })
+})
+
 describe('the correction is there or kpipe refuses to read committed', () => {
   it('applies to the pinned client and nothing else', () => {
     const file = createRequire(import.meta.url).resolve('@platformatic/kafka').replace(/index\.js$/, 'clients/consumer/consumer.js')
     const source = readFileSync(file, 'utf8')
     expect(source).not.toContain(CORRECTION_MARK)
+    expect(source).not.toContain(STABLE_OFFSETS_MARK)
     expect(correctConsumerSource(source)).toContain(CORRECTION_MARK)
+    expect(correctConsumerSource(source)).toContain(STABLE_OFFSETS_MARK)
+    expect(() => correctConsumerSource(source.replace('], false, (error, response) => {', '], true, (error, response) => {'))).toThrow(/is not @platformatic\/kafka 2\.12\.1/)
     expect(() => correctConsumerSource(source.replace('abortedRanges.set(aborted.producerId', 'ranges.push('))).toThrow(/is not @platformatic\/kafka 2\.12\.1/)
   })
 

@@ -1,16 +1,20 @@
 import { Consumer, type RecordsBatch } from '@platformatic/kafka'
 import { SetupError } from '../errors.ts'
-import { CORRECTION_MARK } from './client-correction.ts'
+import { CORRECTION_MARK, STABLE_OFFSETS_MARK } from './client-correction.ts'
 
 let corrected: boolean | undefined
 
 /**
  * Every read_committed consumer of kpipe checks this first: the client loaded in this process
- * carries kpipe's read_committed correction (src/shell/kafka/client-correction.ts). Without it a
- * reader would drop committed records and deliver aborted ones, silently; this makes it loud.
+ * carries kpipe's read_committed corrections (src/shell/kafka/client-correction.ts). Without them a
+ * reader would drop committed records and deliver aborted ones, or start from an offset a
+ * transaction has moved on, silently; this makes it loud.
  */
 export function assertReadCommittedCorrected(): void {
-  corrected ??= Function.prototype.toString.call(Consumer).includes(CORRECTION_MARK)
+  if (corrected === undefined) {
+    const source = Function.prototype.toString.call(Consumer)
+    corrected = source.includes(CORRECTION_MARK) && source.includes(STABLE_OFFSETS_MARK)
+  }
   if (!corrected) {
     throw new SetupError(
       'the Kafka client loaded in this process lacks kpipe\'s read_committed correction',
