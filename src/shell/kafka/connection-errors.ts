@@ -31,6 +31,16 @@ export function errorChain(error: unknown, depth = 0): unknown[] {
   return out
 }
 
+/**
+ * True when the broker answered that a group's committed offset is held by a transaction not yet
+ * complete (UNSTABLE_OFFSET_COMMIT, KIP-447): the consumer asked for stable offsets, and the client
+ * gave up after its retries. The offset becomes readable once that transaction is committed (its
+ * markers written) or aborted.
+ */
+export function isUnstableOffsets(error: unknown): boolean {
+  return errorChain(error).some((e) => (e as { apiId?: unknown } | null)?.apiId === 'UNSTABLE_OFFSET_COMMIT')
+}
+
 function codeOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code
   return typeof code === 'string' ? code : undefined

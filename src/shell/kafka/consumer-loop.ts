@@ -4,7 +4,7 @@ import type { Logger } from '../log.ts'
 import { sleep } from '../backoff.ts'
 import { retryWithBackoff, StoppedWaiting } from '../retry.ts'
 import { clientOptions, type KafkaConnection } from './connection.ts'
-import { describe, isRetriableKafkaError, kafkaSetupError } from './connection-errors.ts'
+import { describe, isRetriableKafkaError, isUnstableOffsets, kafkaSetupError } from './connection-errors.ts'
 import { assertReadCommittedCorrected } from './read-committed.ts'
 import { beginTransaction, type KpipeProducer, type KpipeTransaction } from './producer.ts'
 import { recordKeyPartition } from './partitioner.ts'
@@ -272,6 +272,9 @@ const CLOSE_BUDGET_MS = 3000
 const FETCH_MAX_BYTES = 2 * 1024 * 1024
 const PIPELINE_SLICE = 500
 /** the most records one batch holds, unless a stage says otherwise */
+/** The wait for a group's committed offsets that a transaction still holds, as the loop's warning says it. */
+export const UNSTABLE_OFFSETS = "the group's committed offsets are held by a transaction not yet complete (another member's just committed, or one a stopped process left open until the broker aborts it)"
+
 export const DEFAULT_MAX_BATCH_SIZE = 5000
 
 /**
@@ -353,7 +356,7 @@ export class ConsumerLoop {
   async run(): Promise<void> {
     try {
       await retryWithBackoff((attempt) => this.#session(() => attempt.progressed()), {
-        what: 'Kafka unavailable',
+        what: (error) => (isUnstableOffsets(error) ? UNSTABLE_OFFSETS : 'Kafka unavailable'),
         log: this.#options.log,
         signal: this.#stop.signal,
         retriable: (error) => !isFatal(error, this.#options.connection),

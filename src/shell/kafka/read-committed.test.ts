@@ -1,17 +1,19 @@
 import { spawnSync } from 'node:child_process'
+import { Writable } from 'node:stream'
 import { randomUUID } from 'node:crypto'
 import { tracingChannel } from 'node:diagnostics_channel'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { Consumer, FetchIsolationLevels, type Message } from '@platformatic/kafka'
+import pino from 'pino'
 import { describe, expect, inject, it } from 'vitest'
 import { correctConsumerSource, CORRECTION_MARK, STABLE_OFFSETS_MARK } from './client-correction.ts'
 import { clientOptions, type KafkaConnection } from './connection.ts'
 import { beginTransaction, createProducer } from './producer.ts'
 import { waitFor } from '../../../test/support/cli.ts'
 import { createLogger } from '../log.ts'
-import { ConsumerLoop } from './consumer-loop.ts'
+import { ConsumerLoop, UNSTABLE_OFFSETS } from './consumer-loop.ts'
 import { readTopic } from './topic-reader.ts'
 import { ensureTopics } from './topics.ts'
 
@@ -166,11 +168,12 @@ describe('committed offsets read once stable', () => {
     }
     offsetsAnswered.subscribe(onAnswer)
     const offsets: bigint[] = []
+    const warnings: string[] = []
     const loop = new ConsumerLoop({
       connection,
       groupId,
       topics: [topic],
-      log: createLogger('silent'),
+      log: pino({ level: 'warn' }, new Writable({ write: (chunk: Buffer, _encoding, done) => void (warnings.push(chunk.toString()), done()) })),
       handler: (batch) => {
         offsets.push(...batch.map((record) => record.offset))
         return []
@@ -191,6 +194,9 @@ describe('committed offsets read once stable', () => {
     // from the transaction's offset: asked while it held that offset, the broker said so, and the loop asked again
     expect(offsets).toEqual([15n, 16n, 17n, 18n, 19n])
     expect(carriesProtocolError(answers[0]!.error, 'UNSTABLE_OFFSET_COMMIT')).toBe(true)
+    // and the wait said why, not that Kafka was unavailable
+    expect(warnings.some((line) => line.includes(UNSTABLE_OFFSETS))).toBe(true)
+    expect(warnings.some((line) => line.includes('Kafka unavailable'))).toBe(false)
   })
 })
 
