@@ -94,9 +94,17 @@ export const STABLE_OFFSETS_MARK = 'kpipe: committed offsets read stable under r
  * gets the offset before that transaction and processes its records again, and an exactly-once
  * pipeline writes their outputs twice. Kafka's Java consumer asks for stable offsets when it reads
  * committed (KIP-447): the broker then answers UNSTABLE_OFFSET_COMMIT while a transaction holds an
- * offset of the partition, and the client, which counts that error as retriable, asks again.
- * The isolation level is the consumer's own option (kpipe sets it as it sets the stream's).
+ * offset of the partition, and the consumer asks again, in place, until it is stable or its API
+ * timeout has passed. The correction does the same: `require_stable` is the consumer's own
+ * isolation level being read_committed (kpipe sets it as it sets the stream's), and the consumer
+ * keeps asking for up to STABLE_OFFSETS_WAIT_MS, so that a rebalance between live members (whose
+ * markers follow in milliseconds) never ends a session; after that it fails as before, and the
+ * loop says why and starts a new session (a transaction left open by a process that ended).
  */
+export const STABLE_OFFSETS_WAIT_MS = 10_000
+/** between two rounds of the client's own retries (each round: four requests, 250 ms apart) */
+const STABLE_OFFSETS_PAUSE_MS = 100
+const LIST_COMMITS_SIGNATURE = '    #listCommittedOffsets(options, callback, staleMemberEpochRetries = 0) {\n'
 const LIST_COMMITS_START = "        this.#performGroupOperation('listCommits', (connection, groupCallback) => {\n"
 const LIST_COMMITS_UNSTABLE = `                        topics
                     }
@@ -106,6 +114,10 @@ const LIST_COMMITS_STABLE = `                        topics
                     }
                 ], kpipeRequireStable, (error, response) => {
 `
+const LIST_COMMITS_FAILED = `        }, (error, response) => {
+            if (error) {
+`
+const NEXT_AFTER_LIST_COMMITS = '    #findGroupCoordinator('
 
 /** A client module that is not the code the hook rewrites: refused, with what to do. */
 function notThePinnedClient(where: string, why: string): Error {
@@ -129,15 +141,27 @@ export function correctConsumerSource(source: string, where = 'the @platformatic
     throw notThePinnedClient(where, 'whose read_committed filter kpipe corrects')
   }
   const filtered = source.slice(0, start) + CORRECTED_METHOD + source.slice(end)
-  const listing = filtered.split(LIST_COMMITS_START)
-  const asked = filtered.split(LIST_COMMITS_UNSTABLE)
-  if (listing.length !== 2 || asked.length !== 2 || filtered.indexOf(LIST_COMMITS_UNSTABLE) < filtered.indexOf(LIST_COMMITS_START)) {
+  // the committed-offset request: only within #listCommittedOffsets, each piece once
+  const from = filtered.indexOf(LIST_COMMITS_SIGNATURE)
+  const to = filtered.indexOf(NEXT_AFTER_LIST_COMMITS, from)
+  const method = from < 0 || to < 0 ? '' : filtered.slice(from, to)
+  if (![LIST_COMMITS_SIGNATURE, LIST_COMMITS_START, LIST_COMMITS_UNSTABLE, LIST_COMMITS_FAILED].every((piece) => method.split(piece).length === 2)) {
     throw notThePinnedClient(where, 'whose committed-offset request kpipe corrects')
   }
-  const stable = `        /*! ${STABLE_OFFSETS_MARK} (kpipe's correction, see its docs/upstream/) */
+  const corrected = method
+    .replace(LIST_COMMITS_SIGNATURE, `    #listCommittedOffsets(options, callback, staleMemberEpochRetries = 0, kpipeStableUntil = Date.now() + ${STABLE_OFFSETS_WAIT_MS}) {
+`)
+    .replace(LIST_COMMITS_START, `        /*! ${STABLE_OFFSETS_MARK} (kpipe's correction, see its docs/upstream/) */
         const kpipeRequireStable = this[kOptions].isolationLevel === FetchIsolationLevels.READ_COMMITTED;
-`
-  return listing[0] + stable + LIST_COMMITS_START + listing[1]!.replace(LIST_COMMITS_UNSTABLE, LIST_COMMITS_STABLE)
+` + LIST_COMMITS_START)
+    .replace(LIST_COMMITS_UNSTABLE, LIST_COMMITS_STABLE)
+    .replace(LIST_COMMITS_FAILED, LIST_COMMITS_FAILED + `                // a transaction still holds an offset: asked again, in place, until stable or the wait is over
+                if (kpipeRequireStable && !this[kClosed] && Date.now() < kpipeStableUntil && findErrorBy(error, 'apiId', 'UNSTABLE_OFFSET_COMMIT')) {
+                    setTimeout(() => this.#listCommittedOffsets(options, callback, staleMemberEpochRetries, kpipeStableUntil), ${STABLE_OFFSETS_PAUSE_MS});
+                    return;
+                }
+`)
+  return filtered.slice(0, from) + corrected + filtered.slice(to)
 }
 
 /** Found in the client's `createRecordsBatch` once kpipe's encoder is in front of it. */

@@ -32,13 +32,18 @@ export function errorChain(error: unknown, depth = 0): unknown[] {
 }
 
 /**
- * True when the broker answered that a group's committed offset is held by a transaction not yet
- * complete (UNSTABLE_OFFSET_COMMIT, KIP-447): the consumer asked for stable offsets, and the client
- * gave up after its retries. The offset becomes readable once that transaction is committed (its
- * markers written) or aborted.
+ * True when every failure `error` holds is the broker's answer that a group's committed offset is
+ * held by a transaction not yet complete (UNSTABLE_OFFSET_COMMIT, KIP-447): the consumer asked for
+ * stable offsets and stopped waiting for them. A failure of another kind among them (an attempt
+ * that met a broker gone) makes it false. The offset becomes readable once that transaction is
+ * committed (its markers written) or aborted.
  */
 export function isUnstableOffsets(error: unknown): boolean {
-  return errorChain(error).some((e) => (e as { apiId?: unknown } | null)?.apiId === 'UNSTABLE_OFFSET_COMMIT')
+  const failures = errorChain(error).filter((e) => {
+    const { errors, cause } = (e ?? {}) as { errors?: unknown; cause?: unknown }
+    return !(Array.isArray(errors) && errors.length > 0) && cause === undefined
+  })
+  return failures.length > 0 && failures.every((e) => (e as { apiId?: unknown } | null)?.apiId === 'UNSTABLE_OFFSET_COMMIT')
 }
 
 function codeOf(error: unknown): string | undefined {

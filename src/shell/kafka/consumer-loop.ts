@@ -271,10 +271,13 @@ const WRITE_ATTEMPTS = 6
 const CLOSE_BUDGET_MS = 3000
 const FETCH_MAX_BYTES = 2 * 1024 * 1024
 const PIPELINE_SLICE = 500
-/** the most records one batch holds, unless a stage says otherwise */
-/** The wait for a group's committed offsets that a transaction still holds, as the loop's warning says it. */
-export const UNSTABLE_OFFSETS = "the group's committed offsets are held by a transaction not yet complete (another member's just committed, or one a stopped process left open until the broker aborts it)"
+/**
+ * The loop's warning when its consumer was still refused its group's committed offsets after
+ * waiting for them (STABLE_OFFSETS_WAIT_MS, client-correction.ts): a transaction holds them.
+ */
+export const UNSTABLE_OFFSETS = "the group's committed offsets are held by a transaction not yet complete (one a stopped process left open, until the broker aborts it, or another member's still committing)"
 
+/** the most records one batch holds, unless a stage says otherwise */
 export const DEFAULT_MAX_BATCH_SIZE = 5000
 
 /**

@@ -5,12 +5,12 @@ import { tracingChannel } from 'node:diagnostics_channel'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
-import { Consumer, FetchIsolationLevels, type Message } from '@platformatic/kafka'
+import { Consumer, FetchIsolationLevels, Producer, stringSerializers, type Message } from '@platformatic/kafka'
 import pino from 'pino'
 import { describe, expect, inject, it } from 'vitest'
-import { correctConsumerSource, CORRECTION_MARK, STABLE_OFFSETS_MARK } from './client-correction.ts'
+import { correctConsumerSource, CORRECTION_MARK, STABLE_OFFSETS_MARK, STABLE_OFFSETS_WAIT_MS } from './client-correction.ts'
 import { clientOptions, type KafkaConnection } from './connection.ts'
-import { beginTransaction, createProducer } from './producer.ts'
+import { createProducer } from './producer.ts'
 import { waitFor } from '../../../test/support/cli.ts'
 import { createLogger } from '../log.ts'
 import { ConsumerLoop, UNSTABLE_OFFSETS } from './consumer-loop.ts'
@@ -120,28 +120,25 @@ function carriesProtocolError(error: unknown, apiId: string): boolean {
   return inner.some((x) => carriesProtocolError(x, apiId)) || carriesProtocolError(e.cause, apiId)
 }
 
-/**
- * A transactional offset is the group's only once its commit marker is written, after EndTxn is
- * answered. A member that reads its group's offsets in between must not start from the offset
- * before that transaction: it would process the transaction's records again (KIP-447). Here the
- * window is held open: a transaction commits an offset for the group and stays open while a
- * consumer loop joins, and commits only once the loop has asked for the offsets.
- */
-describe('committed offsets read once stable', () => {
-  it('a consumer loop that joins while a transaction holds its group\'s offset starts after that transaction', async () => {
-    const topic = `stable-offsets-${randomUUID().slice(0, 8)}`
-    const groupId = `stable-offsets-${randomUUID()}`
-    await ensureTopics(connection, [{ name: topic, partitions: 1, replicationFactor: 1 }])
-    const plain = createProducer(connection)
-    try {
-      await plain.send({ messages: Array.from({ length: 20 }, (_, i) => ({ topic, partition: 0, key: 'k', value: `record ${i}` })) })
-    } finally {
-      await plain.close()
-    }
+const OFFSET_FETCH = 9
 
-    // a member of the group commits offset 5, then a transaction commits 15 for it and stays open
-    const member = new Consumer({ ...clientOptions(connection, 'kpipe-test-member'), groupId, autocommit: false })
-    const producer = createProducer(connection, { transactionalId: `tx-${randomUUID()}` })
+/**
+ * Twenty records in a new topic; a member of `groupId` commits offset 5, then a transaction adds
+ * the group and commits offset 15 for it, and stays open: the window between a transaction's
+ * EndTxn and its markers, held open. Its timeout is two minutes, so that it outlasts a slow setup.
+ */
+async function offsetHeldByTransaction(topic: string, groupId: string): Promise<{ commit: () => Promise<void>; close: () => Promise<void> }> {
+  await ensureTopics(connection, [{ name: topic, partitions: 1, replicationFactor: 1 }])
+  const plain = createProducer(connection)
+  try {
+    await plain.send({ messages: Array.from({ length: 20 }, (_, i) => ({ topic, partition: 0, key: 'k', value: `record ${i}` })) })
+  } finally {
+    await plain.close()
+  }
+  const member = new Consumer({ ...clientOptions(connection, 'kpipe-test-member'), groupId, autocommit: false })
+  const holder = new Producer({ ...clientOptions(connection, 'kpipe-test-holder'), idempotent: true, acks: -1, transactionalId: `tx-${randomUUID()}`, producerId: -1n, producerEpoch: -1, timeout: 120_000, serializers: stringSerializers })
+  let tx: Awaited<ReturnType<typeof holder.beginTransaction>> | undefined
+  try {
     const stream = await member.consume({ topics: [topic], mode: 'earliest', autocommit: false, maxWaitTime: 200 })
     const fourteenth = await new Promise<Message<Buffer, Buffer, Buffer, Buffer>>((resolve, reject) => {
       stream.on('error', reject)
@@ -153,51 +150,136 @@ describe('committed offsets read once stable', () => {
       })
     })
     await member.commit({ offsets: [{ topic, partition: 0, offset: 5n, leaderEpoch: -1 }] })
-    const tx = await beginTransaction(producer)
+    tx = await holder.beginTransaction()
     await tx.addConsumer(member)
     await tx.addOffset(fourteenth)
     await stream.close()
+  } catch (error) {
+    await holder.close()
+    throw error
+  } finally {
     await member.close(true)
+  }
+  const held = tx
+  return {
+    commit: () => held.commit(),
+    close: async () => {
+      if (!held.completed) await held.abort()
+      await holder.close()
+    },
+  }
+}
 
-    // what the loop's consumer is answered when it asks for the group's committed offsets
-    const answers: { error?: unknown }[] = []
-    const offsetsAnswered = tracingChannel('plt:kafka:consumer:offsets').asyncEnd
-    const onAnswer = (message: unknown) => {
-      const context = message as { operation?: string; client?: { groupId?: string }; error?: unknown }
-      if (context.operation === 'listCommittedOffsets' && context.client?.groupId === groupId) answers.push({ error: context.error })
-    }
-    offsetsAnswered.subscribe(onAnswer)
-    const offsets: bigint[] = []
-    const warnings: string[] = []
-    const loop = new ConsumerLoop({
-      connection,
-      groupId,
-      topics: [topic],
-      log: pino({ level: 'warn' }, new Writable({ write: (chunk: Buffer, _encoding, done) => void (warnings.push(chunk.toString()), done()) })),
-      handler: (batch) => {
-        offsets.push(...batch.map((record) => record.offset))
-        return []
-      },
-    })
+/** Every OffsetFetch this process is answered UNSTABLE_OFFSET_COMMIT, counted; `stop` unsubscribes. */
+function unstableAnswers(): { count: () => number; stop: () => void } {
+  let count = 0
+  const failed = tracingChannel('plt:kafka:connections:api').error
+  const onError = (message: unknown) => {
+    const { apiKey, error } = message as { apiKey?: number; error?: unknown }
+    if (apiKey === OFFSET_FETCH && carriesProtocolError(error, 'UNSTABLE_OFFSET_COMMIT')) count++
+  }
+  failed.subscribe(onError)
+  return { count: () => count, stop: () => failed.unsubscribe(onError) }
+}
+
+/** A consumer loop on `groupId` that records the offsets it is handed and the warnings it logs. */
+function recordingLoop(topic: string, groupId: string, readCommitted: boolean) {
+  const offsets: bigint[] = []
+  const warnings: string[] = []
+  const loop = new ConsumerLoop({
+    connection,
+    groupId,
+    topics: [topic],
+    readCommitted,
+    log: pino({ level: 'warn' }, new Writable({ write: (chunk: Buffer, _encoding, done) => void (warnings.push(chunk.toString()), done()) })),
+    handler: (batch) => {
+      offsets.push(...batch.map((record) => record.offset))
+      return []
+    },
+  })
+  return { loop, offsets, warnings }
+}
+
+/**
+ * A transactional offset is the group's only once its commit marker is written, after EndTxn is
+ * answered. A member that reads its group's offsets in between must not start from the offset
+ * before that transaction: it would process the transaction's records again (KIP-447). The
+ * window is held open here: the transaction commits only once the loop has been told its offset
+ * is not stable yet.
+ */
+describe('committed offsets read once stable', () => {
+  it('a read_committed loop that joins while a transaction holds its group\'s offset waits for it and starts after it', async () => {
+    const topic = `stable-offsets-${randomUUID().slice(0, 8)}`
+    const groupId = `stable-offsets-${randomUUID()}`
+    const held = await offsetHeldByTransaction(topic, groupId)
+    const unstable = unstableAnswers()
+    const { loop, offsets, warnings } = recordingLoop(topic, groupId, true)
     const running = loop.run()
     try {
-      // the loop has asked, and been answered, while the transaction was open
-      await waitFor(() => answers.length > 0, 60_000, 'the committed offsets asked for')
-      await tx.commit()
-      await waitFor(() => offsets.includes(19n), 60_000, 'the last record')
+      await waitFor(() => unstable.count() > 0, 30_000, 'an OffsetFetch answered UNSTABLE_OFFSET_COMMIT')
+      await held.commit()
+      await waitFor(() => offsets.includes(19n), 30_000, 'the last record')
     } finally {
-      offsetsAnswered.unsubscribe(onAnswer)
+      unstable.stop()
       loop.stop()
       await running
-      await producer.close()
+      await held.close()
     }
-    // from the transaction's offset: asked while it held that offset, the broker said so, and the loop asked again
+    // from the transaction's offset (the client as published starts 10 records early)
     expect(offsets).toEqual([15n, 16n, 17n, 18n, 19n])
-    expect(carriesProtocolError(answers[0]!.error, 'UNSTABLE_OFFSET_COMMIT')).toBe(true)
-    // and the wait said why, not that Kafka was unavailable
-    expect(warnings.some((line) => line.includes(UNSTABLE_OFFSETS))).toBe(true)
-    expect(warnings.some((line) => line.includes('Kafka unavailable'))).toBe(false)
+    // The consumer asked again without ending its session, so nothing was logged: the
+    // transaction commits at once after the first answer, well inside the ten seconds the
+    // consumer keeps asking (STABLE_OFFSETS_WAIT_MS; the next test goes beyond them).
+    expect(warnings).toEqual([])
   })
+
+  it('a loop that reads uncommitted does not wait for the offset a transaction holds', async () => {
+    const topic = `stable-offsets-${randomUUID().slice(0, 8)}`
+    const groupId = `stable-offsets-${randomUUID()}`
+    const held = await offsetHeldByTransaction(topic, groupId)
+    const unstable = unstableAnswers()
+    const { loop, offsets } = recordingLoop(topic, groupId, false)
+    const running = loop.run()
+    try {
+      await waitFor(() => offsets.includes(19n), 30_000, 'the last record')
+    } finally {
+      unstable.stop()
+      loop.stop()
+      await running
+      await held.close()
+    }
+    // the last stable offset, as a reader of uncommitted data asks for it
+    expect(offsets).toEqual(Array.from({ length: 15 }, (_, i) => BigInt(i + 5)))
+    expect(unstable.count()).toBe(0)
+  })
+
+  it('a loop still refused after the wait says why, and its next session starts after the transaction', async () => {
+    const topic = `stable-offsets-${randomUUID().slice(0, 8)}`
+    const groupId = `stable-offsets-${randomUUID()}`
+    const held = await offsetHeldByTransaction(topic, groupId)
+    const unstable = unstableAnswers()
+    const { loop, offsets, warnings } = recordingLoop(topic, groupId, true)
+    const running = loop.run()
+    try {
+      await waitFor(() => unstable.count() > 0, 30_000, 'an OffsetFetch answered UNSTABLE_OFFSET_COMMIT')
+      const refusedAt = performance.now()
+      // the transaction stays open beyond the consumer's wait (STABLE_OFFSETS_WAIT_MS): the session ends, and says why
+      await waitFor(() => warnings.some((line) => line.includes(UNSTABLE_OFFSETS)), 60_000, 'the warning of a session ended by unstable offsets')
+      // not before the consumer has kept asking for most of its wait (the client alone gives up after ~0.75 s)
+      expect(performance.now() - refusedAt).toBeGreaterThan(STABLE_OFFSETS_WAIT_MS / 2)
+      expect(unstable.count()).toBeGreaterThan(8)
+      expect(offsets).toEqual([])
+      await held.commit()
+      await waitFor(() => offsets.includes(19n), 60_000, 'the last record')
+    } finally {
+      unstable.stop()
+      loop.stop()
+      await running
+      await held.close()
+    }
+    expect(offsets).toEqual([15n, 16n, 17n, 18n, 19n])
+    expect(warnings.some((line) => line.includes('Kafka unavailable'))).toBe(false)
+  }, 120_000)
 })
 
 describe('the correction is there or kpipe refuses to read committed', () => {
