@@ -39,7 +39,8 @@ const fourteenth = await new Promise((resolve, reject) => {
 await member.commit({ offsets: [{ topic, partition: 0, offset: 5n, leaderEpoch: -1 }] })
 
 // ... then a transaction commits offset 15 for the group, and is not ended yet
-const producer = new Producer({ clientId: 'repro', bootstrapBrokers, serializers: stringSerializers, idempotent: true, transactionalId: `repro-${randomUUID()}` })
+// a transaction timeout (the client sends its request timeout) well beyond any wait for the offsets
+const producer = new Producer({ clientId: 'repro', bootstrapBrokers, serializers: stringSerializers, idempotent: true, transactionalId: `repro-${randomUUID()}`, timeout: 60_000 })
 const tx = await producer.beginTransaction()
 await tx.addConsumer(member)
 await tx.addOffset(fourteenth)

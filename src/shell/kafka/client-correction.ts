@@ -85,7 +85,7 @@ const CORRECTED_METHOD = `    #filterUncommittedMessages(response) {
 `
 
 /** Found in the client's `#listCommittedOffsets` once it asks for stable offsets under read_committed. */
-export const STABLE_OFFSETS_MARK = 'kpipe: committed offsets read stable under read_committed'
+export const STABLE_OFFSETS_MARK = 'kpipe: committed offsets read stable under read_committed, waited for in place'
 
 /**
  * The client's consumer fetches its group's committed offsets (OffsetFetch) with `require_stable`
@@ -117,6 +117,7 @@ const LIST_COMMITS_STABLE = `                        topics
 const LIST_COMMITS_FAILED = `        }, (error, response) => {
             if (error) {
 `
+const LIST_COMMITS_STALE = '                        this.#listCommittedOffsets(options, callback, staleMemberEpochRetries + 1);\n'
 const NEXT_AFTER_LIST_COMMITS = '    #findGroupCoordinator('
 
 /** A client module that is not the code the hook rewrites: refused, with what to do. */
@@ -145,7 +146,7 @@ export function correctConsumerSource(source: string, where = 'the @platformatic
   const from = filtered.indexOf(LIST_COMMITS_SIGNATURE)
   const to = filtered.indexOf(NEXT_AFTER_LIST_COMMITS, from)
   const method = from < 0 || to < 0 ? '' : filtered.slice(from, to)
-  if (![LIST_COMMITS_SIGNATURE, LIST_COMMITS_START, LIST_COMMITS_UNSTABLE, LIST_COMMITS_FAILED].every((piece) => method.split(piece).length === 2)) {
+  if (![LIST_COMMITS_SIGNATURE, LIST_COMMITS_START, LIST_COMMITS_UNSTABLE, LIST_COMMITS_FAILED, LIST_COMMITS_STALE].every((piece) => method.split(piece).length === 2)) {
     throw notThePinnedClient(where, 'whose committed-offset request kpipe corrects')
   }
   const corrected = method
@@ -157,10 +158,18 @@ export function correctConsumerSource(source: string, where = 'the @platformatic
     .replace(LIST_COMMITS_UNSTABLE, LIST_COMMITS_STABLE)
     .replace(LIST_COMMITS_FAILED, LIST_COMMITS_FAILED + `                // a transaction still holds an offset: asked again, in place, until stable or the wait is over
                 if (kpipeRequireStable && !this[kClosed] && Date.now() < kpipeStableUntil && findErrorBy(error, 'apiId', 'UNSTABLE_OFFSET_COMMIT')) {
-                    setTimeout(() => this.#listCommittedOffsets(options, callback, staleMemberEpochRetries, kpipeStableUntil), ${STABLE_OFFSETS_PAUSE_MS});
+                    setTimeout(() => {
+                        if (this[kClosed]) {
+                            callback(this.#handleError(error));
+                            return;
+                        }
+                        this.#listCommittedOffsets(options, callback, staleMemberEpochRetries, kpipeStableUntil);
+                    }, ${STABLE_OFFSETS_PAUSE_MS});
                     return;
                 }
 `)
+    // the same wait, not a new one, after a stale member epoch is renewed
+    .replace(LIST_COMMITS_STALE, '                        this.#listCommittedOffsets(options, callback, staleMemberEpochRetries + 1, kpipeStableUntil);\n')
   return filtered.slice(0, from) + corrected + filtered.slice(to)
 }
 

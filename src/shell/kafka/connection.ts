@@ -79,7 +79,7 @@ export function clientOptions(connection: KafkaConnection, clientId = connection
  * which usually takes a few milliseconds; a processor that starts its next transaction at once (as
  * a pipelined exactly-once processor does) met it on half of its batches and then waited 250 ms
  * each time. Kafka's Java producer waits 20 ms there. This waits 20 ms first, then 250 and 500:
- * the client tries a request `retries` (3) times, and the three waits together (770 ms) are still
+ * the client sends a request up to `retries` + 1 (4) times, and the three waits together (770 ms) are still
  * at least the 750 ms a busy coordinator had before, so a loaded broker is not given up on sooner.
  */
 export function retryDelay(_client: unknown, _operation: string, attempt: number, _retries: number, error: unknown): number {
