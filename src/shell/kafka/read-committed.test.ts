@@ -182,22 +182,48 @@ function unstableAnswers(): { count: () => number; stop: () => void } {
   return { count: () => count, stop: () => failed.unsubscribe(onError) }
 }
 
-/** A consumer loop on `groupId` that records the offsets it is handed and the warnings it logs. */
-function recordingLoop(topic: string, groupId: string, readCommitted: boolean) {
-  const offsets: bigint[] = []
-  const warnings: string[] = []
+interface HeldOffsetRun {
+  /** commits the transaction that holds the group's offset */
+  commit: () => Promise<void>
+  /** the OffsetFetch requests answered UNSTABLE_OFFSET_COMMIT so far */
+  unstable: () => number
+  /** the offsets the loop was handed, in order */
+  offsets: bigint[]
+  /** what the loop logged at warn level or above */
+  warnings: string[]
+}
+
+/**
+ * A consumer loop (`readCommitted` or not) on a new group whose offset a transaction holds
+ * (offsetHeldByTransaction), while `body` runs; then the loop is stopped and the transaction ended.
+ */
+async function loopOnHeldOffset(readCommitted: boolean, body: (run: HeldOffsetRun) => Promise<void>): Promise<HeldOffsetRun> {
+  const topic = `stable-offsets-${randomUUID().slice(0, 8)}`
+  const groupId = `stable-offsets-${randomUUID()}`
+  const held = await offsetHeldByTransaction(topic, groupId)
+  const unstable = unstableAnswers()
+  const run: HeldOffsetRun = { commit: held.commit, unstable: unstable.count, offsets: [], warnings: [] }
   const loop = new ConsumerLoop({
     connection,
     groupId,
     topics: [topic],
     readCommitted,
-    log: pino({ level: 'warn' }, new Writable({ write: (chunk: Buffer, _encoding, done) => void (warnings.push(chunk.toString()), done()) })),
+    log: pino({ level: 'warn' }, new Writable({ write: (chunk: Buffer, _encoding, done) => void (run.warnings.push(chunk.toString()), done()) })),
     handler: (batch) => {
-      offsets.push(...batch.map((record) => record.offset))
+      run.offsets.push(...batch.map((record) => record.offset))
       return []
     },
   })
-  return { loop, offsets, warnings }
+  const running = loop.run()
+  try {
+    await body(run)
+  } finally {
+    unstable.stop()
+    loop.stop()
+    await running
+    await held.close()
+  }
+  return run
 }
 
 /**
@@ -209,22 +235,11 @@ function recordingLoop(topic: string, groupId: string, readCommitted: boolean) {
  */
 describe('committed offsets read once stable', () => {
   it('a read_committed loop that joins while a transaction holds its group\'s offset waits for it and starts after it', async () => {
-    const topic = `stable-offsets-${randomUUID().slice(0, 8)}`
-    const groupId = `stable-offsets-${randomUUID()}`
-    const held = await offsetHeldByTransaction(topic, groupId)
-    const unstable = unstableAnswers()
-    const { loop, offsets, warnings } = recordingLoop(topic, groupId, true)
-    const running = loop.run()
-    try {
-      await waitFor(() => unstable.count() > 0, 30_000, 'an OffsetFetch answered UNSTABLE_OFFSET_COMMIT')
-      await held.commit()
-      await waitFor(() => offsets.includes(19n), 30_000, 'the last record')
-    } finally {
-      unstable.stop()
-      loop.stop()
-      await running
-      await held.close()
-    }
+    const { offsets, warnings } = await loopOnHeldOffset(true, async (run) => {
+      await waitFor(() => run.unstable() > 0, 30_000, 'an OffsetFetch answered UNSTABLE_OFFSET_COMMIT')
+      await run.commit()
+      await waitFor(() => run.offsets.includes(19n), 30_000, 'the last record')
+    })
     // from the transaction's offset (the client as published starts 10 records early)
     expect(offsets).toEqual([15n, 16n, 17n, 18n, 19n])
     // No session ended, so nothing was logged. (The transaction commits at once after the first
@@ -234,49 +249,27 @@ describe('committed offsets read once stable', () => {
   })
 
   it('a loop that reads uncommitted does not wait for the offset a transaction holds', async () => {
-    const topic = `stable-offsets-${randomUUID().slice(0, 8)}`
-    const groupId = `stable-offsets-${randomUUID()}`
-    const held = await offsetHeldByTransaction(topic, groupId)
-    const unstable = unstableAnswers()
-    const { loop, offsets } = recordingLoop(topic, groupId, false)
-    const running = loop.run()
-    try {
-      await waitFor(() => offsets.includes(19n), 30_000, 'the last record')
-    } finally {
-      unstable.stop()
-      loop.stop()
-      await running
-      await held.close()
-    }
+    const { offsets, unstable } = await loopOnHeldOffset(false, async (run) => {
+      await waitFor(() => run.offsets.includes(19n), 30_000, 'the last record')
+    })
     // the last stable offset, as a reader of uncommitted data asks for it
     expect(offsets).toEqual(Array.from({ length: 15 }, (_, i) => BigInt(i + 5)))
-    expect(unstable.count()).toBe(0)
+    expect(unstable()).toBe(0)
   })
 
   it('a loop still refused after the wait says why, and its next session starts after the transaction', async () => {
-    const topic = `stable-offsets-${randomUUID().slice(0, 8)}`
-    const groupId = `stable-offsets-${randomUUID()}`
-    const held = await offsetHeldByTransaction(topic, groupId)
-    const unstable = unstableAnswers()
-    const { loop, offsets, warnings } = recordingLoop(topic, groupId, true)
-    const running = loop.run()
-    try {
-      await waitFor(() => unstable.count() > 0, 30_000, 'an OffsetFetch answered UNSTABLE_OFFSET_COMMIT')
+    const { offsets, warnings } = await loopOnHeldOffset(true, async (run) => {
+      await waitFor(() => run.unstable() > 0, 30_000, 'an OffsetFetch answered UNSTABLE_OFFSET_COMMIT')
       const refusedAt = performance.now()
       // the transaction stays open beyond the consumer's wait (STABLE_OFFSETS_WAIT_MS): the session ends, and says why
-      await waitFor(() => warnings.some((line) => line.includes(UNSTABLE_OFFSETS)), 60_000, 'the warning of a session ended by unstable offsets')
+      await waitFor(() => run.warnings.some((line) => line.includes(UNSTABLE_OFFSETS)), 60_000, 'the warning of a session ended by unstable offsets')
       // not before the consumer has kept asking for most of its wait (the client alone gives up after ~0.75 s)
       expect(performance.now() - refusedAt).toBeGreaterThan(STABLE_OFFSETS_WAIT_MS / 2)
-      expect(unstable.count()).toBeGreaterThan(8)
-      expect(offsets).toEqual([])
-      await held.commit()
-      await waitFor(() => offsets.includes(19n), 60_000, 'the last record')
-    } finally {
-      unstable.stop()
-      loop.stop()
-      await running
-      await held.close()
-    }
+      expect(run.unstable()).toBeGreaterThan(8)
+      expect(run.offsets).toEqual([])
+      await run.commit()
+      await waitFor(() => run.offsets.includes(19n), 60_000, 'the last record')
+    })
     expect(offsets).toEqual([15n, 16n, 17n, 18n, 19n])
     expect(warnings.some((line) => line.includes('Kafka unavailable'))).toBe(false)
   }, 120_000)
