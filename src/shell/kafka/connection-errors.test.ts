@@ -1,7 +1,7 @@
-import { AuthenticationError, MultipleErrors, NetworkError, UserError as KafkaUserError } from '@platformatic/kafka'
+import { AuthenticationError, MultipleErrors, NetworkError, ResponseError, UserError as KafkaUserError } from '@platformatic/kafka'
 import { describe, expect, test } from 'vitest'
 import { SetupError } from '../errors.ts'
-import { describe as describeError, isFatalKafkaError, kafkaCommandError, kafkaSetupError } from './connection-errors.ts'
+import { describe as describeError, isFatalKafkaError, isUnstableOffsets, kafkaCommandError, kafkaSetupError } from './connection-errors.ts'
 import type { KafkaConnection } from './connection.ts'
 import { databaseSetupError } from '../postgres/database-errors.ts'
 
@@ -95,6 +95,25 @@ describe('kafkaCommandError: why a one-shot command failed', () => {
 
   test('anything else is left to the caller', () => {
     expect(kafkaCommandError(new Error('boom'), plain)).toBeUndefined()
+  })
+})
+
+describe('isUnstableOffsets: a group\'s committed offsets held by a transaction', () => {
+  // OffsetFetch (api key 9) answered UNSTABLE_OFFSET_COMMIT (88) for one partition, as the client builds it
+  const unstable = () => new ResponseError(9, 9, { '/groups/0/topics/0/partitions/0': [88, null] }, {})
+
+  test('every attempt refused that way: true, also wrapped in a cause', () => {
+    const failed = new MultipleErrors('listCommits failed 4 times.', [unstable(), unstable(), unstable(), unstable()])
+    expect(isUnstableOffsets(failed)).toBe(true)
+    expect(isUnstableOffsets(new Error('the stream failed', { cause: failed }))).toBe(true)
+  })
+
+  test('an attempt that met a broker gone, another protocol error, or nothing: false', () => {
+    const gone = new NetworkError('Connection to 127.0.0.1:9092 failed.', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) })
+    expect(isUnstableOffsets(new MultipleErrors('listCommits failed 4 times.', [unstable(), unstable(), gone, gone]))).toBe(false)
+    expect(isUnstableOffsets(new ResponseError(9, 9, { '/groups/0/topics/0/partitions/0': [88, null], '/groups/0/topics/0/partitions/1': [16, null] }, {}))).toBe(false)
+    expect(isUnstableOffsets(new MultipleErrors('listCommits failed 0 times.', []))).toBe(false)
+    expect(isUnstableOffsets(new Error('Kafka unavailable'))).toBe(false)
   })
 })
 
