@@ -378,6 +378,9 @@ export class ConsumerLoop {
     await this.#resolveTransactions()
     // asked again each session: a topic may have been given more partitions
     this.#partitionCounts.clear()
+    // the consumer's and its stream's alike: under read_committed the consumer also reads the
+    // group's committed offsets once stable (src/shell/kafka/client-correction.ts)
+    const isolationLevel = o.readCommitted ? FetchIsolationLevels.READ_COMMITTED : FetchIsolationLevels.READ_UNCOMMITTED
     const consumer = new Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>({
       ...clientOptions(o.connection, `${o.connection.clientId}-consumer`),
       groupId: o.groupId,
@@ -385,9 +388,7 @@ export class ConsumerLoop {
       sessionTimeout: o.sessionTimeoutMs,
       heartbeatInterval: Math.min(3000, Math.floor(o.sessionTimeoutMs / 3)),
       rebalanceTimeout: o.sessionTimeoutMs * 2,
-      // the consumer's own isolation level too, not only its stream's: under read_committed it reads
-      // the group's committed offsets once stable (src/shell/kafka/client-correction.ts)
-      isolationLevel: o.readCommitted ? FetchIsolationLevels.READ_COMMITTED : FetchIsolationLevels.READ_UNCOMMITTED,
+      isolationLevel,
     })
     this.#consumer = consumer
     consumer.on('consumer:group:join', (payload: { assignments?: { topic: string; partitions: number[] }[] }) => {
@@ -413,7 +414,7 @@ export class ConsumerLoop {
         // (docs/benchmarks.md, "Memory and CPU, a fourth look").
         maxBytes: FETCH_MAX_BYTES,
         highWaterMark: o.maxBatchSize,
-        isolationLevel: o.readCommitted ? FetchIsolationLevels.READ_COMMITTED : FetchIsolationLevels.READ_UNCOMMITTED,
+        isolationLevel,
       })
       let streamError: unknown
       stream.on('error', (error: unknown) => {
