@@ -1,28 +1,37 @@
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { expect, test } from 'vitest'
-import { KPIPE_BIN, childEnv } from '../../test/support/cli.ts'
+import { KPIPE_BIN, childEnv, exitOf, waitFor } from '../../test/support/cli.ts'
+import { endOffsetSum, generateLogins, loginEnv } from '../logins/logins.fixture.ts'
 import { CORRECTION_MARK, ENCODER_MARK, STABLE_OFFSETS_MARK } from '../shell/kafka/client-correction.ts'
 
 const BUNDLE = fileURLToPath(new URL('../../dist/bundle', import.meta.url))
 
-/** Every module URL a command loads (a load hook that writes them to stderr at exit). */
-function modulesLoadedBy(args: string[]): string[] {
-  const hook = `import { registerHooks } from 'node:module'
+/** A load hook that writes, at exit, every module URL the process loaded and Node's own modules it loaded. */
+const MODULES_HOOK = `data:text/javascript,${encodeURIComponent(`import { registerHooks } from 'node:module'
 const urls = []
 registerHooks({ load(url, context, next) { urls.push(url); return next(url, context) } })
-process.on('exit', () => process.stderr.write('\\nMODULES ' + JSON.stringify(urls) + '\\n'))`
-  const result = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, KPIPE_BIN, ...args], {
+process.on('exit', () => process.stderr.write('\\nMODULES ' + JSON.stringify({ urls, builtins: process.moduleLoadList }) + '\\n'))`)}`
+
+type Loaded = { urls: string[]; builtins: string[] }
+
+function loadedIn(stderr: string): Loaded {
+  const line = stderr.split('\n').find((l) => l.startsWith('MODULES '))
+  expect(line, stderr).toBeDefined()
+  return JSON.parse(line!.slice('MODULES '.length)) as Loaded
+}
+
+/** Every module URL a command loads. */
+function modulesLoadedBy(args: string[]): string[] {
+  const result = spawnSync(process.execPath, ['--import', MODULES_HOOK, KPIPE_BIN, ...args], {
     encoding: 'utf8',
     env: childEnv({ LOG_LEVEL: 'warn' }),
     timeout: 60_000,
   })
   expect(result.status, result.stderr).toBe(0)
-  const line = result.stderr.split('\n').find((l) => l.startsWith('MODULES '))
-  expect(line, result.stderr).toBeDefined()
-  return JSON.parse(line!.slice('MODULES '.length)) as string[]
+  return loadedIn(result.stderr).urls
 }
 
 test('the CLI runs from its bundle: the Kafka client, zod and ajv are not loaded from node_modules', () => {
@@ -49,4 +58,29 @@ test("the bundle carries kpipe's corrections of the Kafka client", () => {
   // the client's own filter and its unstable committed offsets, the bugs, are not in it
   expect(text).not.toContain('abortedRanges.set(aborted.producerId, [aborted.firstOffset, -1n]);')
   expect(text).not.toMatch(/topics\s*\}\s*\], false, \(error, response\) =>/)
+})
+
+test("a processor that has handled records holds what it runs: no database driver, no terminal printer, not Node's HTTP client", async () => {
+  // each module's source, records and code stay in the heap for the process's life, and the old space
+  // grows to a multiple of what it holds (docs/decisions.md, "A command loads what it runs")
+  const env = loginEnv({ LOG_LEVEL: 'warn' })
+  const settings = await generateLogins(env, 2000)
+  const child = spawn(process.execPath, ['--import', MODULES_HOOK, KPIPE_BIN, 'logins', 'process', '--group', `g-${settings.TOPIC_LOGINS}`, '--metrics-port', '0'], {
+    env: childEnv(env),
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+  await waitFor(async () => (await endOffsetSum(settings, [settings.TOPIC_PROCESSED, settings.TOPIC_CLEANED, settings.TOPIC_ERRORS])) >= 2000, 30_000, 'every output')
+  child.kill('SIGTERM')
+  expect((await exitOf(child)).code, stderr).toBe(0)
+  const { urls, builtins } = loadedIn(stderr)
+  // it ran from the bundle, and served its metrics over node:http
+  expect(urls.some((url) => url.includes('/dist/bundle/login-processor-')), urls.join('\n')).toBe(true)
+  expect(builtins).toContain('NativeModule http')
+  for (const name of ['pg', 'pg-copy-streams', 'pino-pretty', '@electric-sql/pglite', 'fastify']) {
+    expect(urls.filter((url) => url.includes(`/node_modules/${name}/`)), name).toEqual([])
+  }
+  expect(urls.filter((url) => /\/dist\/bundle\/(run-login-sink|sink|replay|run-replay|run-generator|bench)-/.test(url))).toEqual([])
+  expect(builtins.filter((name) => name.includes('undici'))).toEqual([])
 })

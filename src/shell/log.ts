@@ -1,7 +1,8 @@
 import { writeSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { Writable } from 'node:stream'
 import { pino, stdSerializers, type Logger } from 'pino'
-import pretty from 'pino-pretty'
+import type PinoPretty from 'pino-pretty'
 
 export type { Logger }
 
@@ -71,6 +72,8 @@ function redacting(stream: pino.DestinationStream): pino.DestinationStream {
  */
 function stderrDestination(stacks: boolean): pino.DestinationStream {
   if (process.stderr.isTTY) {
+    // loaded for a terminal only: a process whose log is JSON lines (a service, the bench's processor) holds none of it
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty
     return pretty({
       destination: new Writable({
         write(chunk: Buffer | string, _encoding, done) {

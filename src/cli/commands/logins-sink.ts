@@ -6,7 +6,6 @@ import { sleep } from '../../shell/backoff.ts'
 import { describe } from '../../shell/kafka/connection-errors.ts'
 import { serveMetrics } from '../../shell/observability/prometheus.ts'
 import { StoppedWaiting } from '../../shell/retry.ts'
-import { startLoginSink } from '../../logins/sink/run-login-sink.ts'
 
 const SHUTDOWN_BUDGET_MS = 8000
 
@@ -22,6 +21,7 @@ export function loginsSinkCommand(): Command {
       const { settings, log } = commandContext(command, { retention: 'LOGIN_ACTIVITY_RETENTION' })
       const stop = new AbortController()
       const stopped = untilSignal(() => stop.abort())
+      const { startLoginSink } = await import('../../logins/sink/run-login-sink.ts')
       let sink
       try {
         sink = await startLoginSink({ settings, log, groupId: options.group, maxBatchSize: options.batchSize, signal: stop.signal })

@@ -2,10 +2,11 @@ import { Command, Option } from 'commander'
 import { UserError } from '../../shell/errors.ts'
 import { commandContext, intFlag, numberFlag, untilSignal } from '../context.ts'
 import { statusLine } from '../progress.ts'
-import { runGenerator } from '../../logins/generate/run-generator.ts'
-import { MISSING_HASH_KEY, runProcessor } from '../../logins/process/run-processor.ts'
 import { replayCommand } from './replay.ts'
 import { loginsSinkCommand } from './logins-sink.ts'
+
+// Each subcommand's work is imported when it runs, not with the command's options: the processor
+// holds no database driver, the sink no generator (docs/decisions.md, "A command loads what it runs").
 
 export function loginsCommand(): Command {
   const logins = new Command('logins').description('the user-login pipeline: generate and process')
@@ -25,6 +26,7 @@ export function loginsCommand(): Command {
       const line = statusLine()
       const target = options.count === undefined ? '' : ` of ${options.count}`
       let lastUpdate = 0
+      const { runGenerator } = await import('../../logins/generate/run-generator.ts')
       const result = await runGenerator({
         settings, log, seed, signal: stop.signal,
         rate: options.rate, count: options.count, invalidRatio: options.invalidRatio,
@@ -51,6 +53,7 @@ export function loginsCommand(): Command {
     .option('--batch-size <n>', 'most records handled per batch; fewer hold less in memory and handle fewer per second (docs/logins.md)', intFlag('batch-size', 1, 100_000), 5000)
     .action(async (options: { exactlyOnce?: boolean; group: string; from: 'earliest' | 'latest'; instanceId?: string; metricsPort?: number; batchSize: number }, command: Command) => {
       const { settings, log } = commandContext(command)
+      const { MISSING_HASH_KEY, runProcessor } = await import('../../logins/process/run-processor.ts')
       if (!settings.KPIPE_HASH_KEY) throw new UserError(MISSING_HASH_KEY)
       if (options.instanceId !== undefined && !/^[A-Za-z0-9._-]{1,100}$/.test(options.instanceId)) {
         throw new UserError(`invalid value for --instance-id: ${JSON.stringify(options.instanceId)}: expected letters, digits, ".", "_" or "-"`)

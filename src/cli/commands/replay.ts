@@ -3,10 +3,7 @@ import { SetupError } from '../../shell/errors.ts'
 import { kafkaConnection } from '../../shell/kafka/connection.ts'
 import { commandContext, intFlag, untilSignal } from '../context.ts'
 import { statusLine } from '../progress.ts'
-import { parseReplayRequest, type ReplayFlags } from '../../logins/replay/replay-request.ts'
-import { KafkaReplayIo } from '../../logins/replay/replay-kafka.ts'
-import { formatSummary } from '../../logins/replay/replay-report.ts'
-import { replayVerdict, runReplay } from '../../logins/replay/run-replay.ts'
+import type { ReplayFlags } from '../../logins/replay/replay-request.ts'
 
 const collect = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)]
 
@@ -27,6 +24,13 @@ export function replayCommand(): Command {
     .option('--json', 'print the summary (or the dry-run report) as JSON')
     .action(async (flags: ReplayFlags & { json?: boolean }, command: Command) => {
       const { settings, log } = commandContext(command)
+      // the replay's work is imported when it runs, not with the options of `kpipe logins`
+      const [{ parseReplayRequest }, { KafkaReplayIo }, { formatSummary }, { replayVerdict, runReplay }] = await Promise.all([
+        import('../../logins/replay/replay-request.ts'),
+        import('../../logins/replay/replay-kafka.ts'),
+        import('../../logins/replay/replay-report.ts'),
+        import('../../logins/replay/run-replay.ts'),
+      ])
       const request = parseReplayRequest(flags, settings, Date.now())
       const stop = new AbortController()
       void untilSignal((signal) => {
