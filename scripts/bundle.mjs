@@ -114,3 +114,14 @@ if (missing.length > 0) {
   process.stderr.write(`bundle: ${missing.join(' and ')} missing from dist/bundle\n`)
   process.exit(1)
 }
+
+// Every chunk one byte per character in V8 (Latin-1): `charset: 'ascii'` escapes strings, not the
+// licences' comments the output keeps, where a character beyond Latin-1 would double its chunk.
+for (const file of readdirSync(OUT).filter((name) => name.endsWith('.js'))) {
+  const text = readFileSync(join(OUT, file), 'utf8')
+  const at = [...text].findIndex((char) => char.codePointAt(0) > 0xff)
+  if (at >= 0) {
+    process.stderr.write(`bundle: dist/bundle/${file} has a character beyond Latin-1 (${JSON.stringify([...text][at])}), which V8 would keep as a two-byte source\n`)
+    process.exit(1)
+  }
+}

@@ -2,18 +2,21 @@ import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { expect, test } from 'vitest'
+import { randomUUID } from 'node:crypto'
+import { expect, inject, test } from 'vitest'
 import { KPIPE_BIN, childEnv, exitOf, waitFor } from '../../test/support/cli.ts'
-import { endOffsetSum, generateLogins, loginEnv } from '../logins/logins.fixture.ts'
+import { endOffsetSum, generateLogins, loginEnv, settingsOf } from '../logins/logins.fixture.ts'
 import { CORRECTION_MARK, ENCODER_MARK, STABLE_OFFSETS_MARK } from '../shell/kafka/client-correction.ts'
 
 const BUNDLE = fileURLToPath(new URL('../../dist/bundle', import.meta.url))
 
 /** A load hook that writes, at exit, every module URL the process loaded and Node's own modules it loaded. */
 const MODULES_HOOK = `data:text/javascript,${encodeURIComponent(`import { registerHooks } from 'node:module'
+import { isMainThread } from 'node:worker_threads'
 const urls = []
 registerHooks({ load(url, context, next) { urls.push(url); return next(url, context) } })
-process.on('exit', () => process.stderr.write('\\nMODULES ' + JSON.stringify({ urls, builtins: process.moduleLoadList }) + '\\n'))`)}`
+// the hook runs in the rules thread too: only the main thread reports
+if (isMainThread) process.on('exit', () => process.stderr.write('\\nMODULES ' + JSON.stringify({ urls, builtins: process.moduleLoadList }) + '\\n'))`)}`
 
 type Loaded = { urls: string[]; builtins: string[] }
 
@@ -60,27 +63,51 @@ test("the bundle carries kpipe's corrections of the Kafka client", () => {
   expect(text).not.toMatch(/topics\s*\}\s*\], false, \(error, response\) =>/)
 })
 
+/**
+ * The modules a long-running command loaded: it runs with the hook until `done` says its work is
+ * under way, then stops on SIGTERM (exit 0).
+ */
+async function loadedWhileRunning(args: string[], env: Record<string, string>, done: () => Promise<boolean>): Promise<Loaded> {
+  const child = spawn(process.execPath, ['--import', MODULES_HOOK, KPIPE_BIN, ...args], { env: childEnv(env), stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+  try {
+    await waitFor(async () => child.exitCode !== null || (await done()), 30_000, `${args.join(' ')} at work`).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}; its output:\n${stderr.slice(-3000)}`)
+    })
+    expect(child.exitCode, stderr).toBeNull()
+    child.kill('SIGTERM')
+    expect((await exitOf(child)).code, stderr).toBe(0)
+  } finally {
+    child.kill('SIGKILL')
+  }
+  return loadedIn(stderr)
+}
+
+/** What no processor or collector needs: the database drivers, PGlite, the terminal's log printer, the web server. */
+function expectNone(urls: string[], names: string[]): void {
+  for (const name of names) expect(urls.filter((url) => url.includes(`/node_modules/${name}/`)), name).toEqual([])
+}
+
 test("a processor that has handled records holds what it runs: no database driver, no terminal printer, not Node's HTTP client", async () => {
   // each module's source, records and code stay in the heap for the process's life, and the old space
   // grows to a multiple of what it holds (docs/decisions.md, "A command loads what it runs")
   const env = loginEnv({ LOG_LEVEL: 'warn' })
   const settings = await generateLogins(env, 2000)
-  const child = spawn(process.execPath, ['--import', MODULES_HOOK, KPIPE_BIN, 'logins', 'process', '--group', `g-${settings.TOPIC_LOGINS}`, '--metrics-port', '0'], {
-    env: childEnv(env),
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  let stderr = ''
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
-  await waitFor(async () => (await endOffsetSum(settings, [settings.TOPIC_PROCESSED, settings.TOPIC_CLEANED, settings.TOPIC_ERRORS])) >= 2000, 30_000, 'every output')
-  child.kill('SIGTERM')
-  expect((await exitOf(child)).code, stderr).toBe(0)
-  const { urls, builtins } = loadedIn(stderr)
-  // it ran from the bundle, and served its metrics over node:http
+  const outputs = [settings.TOPIC_PROCESSED, settings.TOPIC_CLEANED, settings.TOPIC_ERRORS]
+  // --metrics-port: the processor serves /metrics too (node:http, taken without undici)
+  const { urls, builtins } = await loadedWhileRunning(['logins', 'process', '--group', `g-${settings.TOPIC_LOGINS}`, '--metrics-port', '0'], env,
+    async () => (await endOffsetSum(settings, outputs)) >= 2000)
   expect(urls.some((url) => url.includes('/dist/bundle/login-processor-')), urls.join('\n')).toBe(true)
-  expect(builtins).toContain('NativeModule http')
-  for (const name of ['pg', 'pg-copy-streams', 'pino-pretty', '@electric-sql/pglite', 'fastify']) {
-    expect(urls.filter((url) => url.includes(`/node_modules/${name}/`)), name).toEqual([])
-  }
+  expectNone(urls, ['pg', 'pg-copy-streams', 'pino-pretty', '@electric-sql/pglite', 'fastify'])
   expect(urls.filter((url) => /\/dist\/bundle\/(run-login-sink|sink|replay|run-replay|run-generator|bench)-/.test(url))).toEqual([])
   expect(builtins.filter((name) => name.includes('undici'))).toEqual([])
+})
+
+test('a collector at work holds no database driver', async () => {
+  const env = { KAFKA_BROKERS: inject('kafkaBrokers'), TOPIC_PERFORMANCE: `performance-${randomUUID().slice(0, 8)}`, LOG_LEVEL: 'warn' }
+  const settings = settingsOf(env)
+  const { urls } = await loadedWhileRunning(['metrics', 'collect', '--interval', '100ms'], env,
+    async () => (await endOffsetSum(settings, [settings.TOPIC_PERFORMANCE])) >= 3)
+  expectNone(urls, ['pg', 'pg-copy-streams', 'pino-pretty', '@electric-sql/pglite', 'fastify'])
 })

@@ -6,8 +6,6 @@ import { SetupError, UserError } from '../../shell/errors.ts'
 import { sleep } from '../../shell/backoff.ts'
 import { describe } from '../../shell/kafka/connection-errors.ts'
 import { serveMetrics } from '../../shell/observability/prometheus.ts'
-import { CollectorComponent } from '../../host-metrics/collector/collector.ts'
-import { startSink } from '../../host-metrics/sink/sink.ts'
 import { StoppedWaiting } from '../../shell/retry.ts'
 
 /** SPEC.md: SIGINT/SIGTERM stop cleanly within 10 s. */
@@ -27,6 +25,8 @@ export function metricsCommand(): Command {
       const { settings, log } = commandContext(command, { interval: 'METRICS_INTERVAL' })
       const host = options.host?.trim() || hostname()
       if (host.length > 255) throw new UserError(`invalid value for --host: expected at most 255 characters`)
+      // each subcommand's work is imported when it runs: the collector holds no database driver
+      const { CollectorComponent } = await import('../../host-metrics/collector/collector.ts')
       const collector = new CollectorComponent({ settings, log, host, intervalMs: settings.METRICS_INTERVAL, diskPath: options.diskPath })
       const stop = new AbortController()
       void untilSignal((signal) => {
@@ -55,6 +55,7 @@ export function metricsCommand(): Command {
       const { settings, log } = commandContext(command, { retention: 'METRICS_RETENTION' })
       const stop = new AbortController()
       const stopped = untilSignal(() => stop.abort())
+      const { startSink } = await import('../../host-metrics/sink/sink.ts')
       const sink = await startSink({ settings, log, groupId: options.group, from: options.from, signal: stop.signal }).catch(stoppedOrThrow)
       if (sink === STOPPED) return
       const server = options.metricsPort !== undefined ? await serveMetrics(options.metricsPort, settings.HOST, log, () => sink.ready()) : undefined
