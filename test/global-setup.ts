@@ -35,18 +35,22 @@ export default async function setup(project: TestProject) {
   process.once('SIGTERM', onExit)
   try {
     const [kafkaPort, controllerPort, pgPort] = [await freePort(), await freePort(), await freePort()]
-    const [broker, pg] = await Promise.all([
+    // all settled, not all: when one fails at once (PostgreSQL without its tools), the other is
+    // still starting, and the teardown must come after it has, or it is left running
+    const [broker, pg] = await Promise.allSettled([
       startLocalBroker({ dataDir: brokerData, port: kafkaPort, controllerPort, heapMb: 768 }),
       Promise.resolve().then(() => startPostgres(pgPort)),
       // once per machine and PGlite version: tests that start on a fresh PGlite directory then copy it instead of running initdb
       // (where the cache cannot be written, each directory is initialised itself)
       preparePgliteTemplate().catch(() => {}),
     ])
-    postgres = pg
-    project.provide('kafkaBrokers', broker.bootstrap)
-    project.provide('postgresUrl', pg.url)
-    project.provide('postgresPort', pg.port)
-    project.provide('postgresDir', pg.dir)
+    if (pg.status === 'fulfilled') postgres = pg.value
+    if (broker.status === 'rejected') throw broker.reason
+    if (pg.status === 'rejected') throw pg.reason
+    project.provide('kafkaBrokers', broker.value.bootstrap)
+    project.provide('postgresUrl', pg.value.url)
+    project.provide('postgresPort', pg.value.port)
+    project.provide('postgresDir', pg.value.dir)
   } catch (error) {
     await teardown()
     throw error
