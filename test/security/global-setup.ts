@@ -50,11 +50,16 @@ export default async function setup(project: TestProject) {
     const password = `sasl-${randomBytes(12).toString('hex')}`
     const postgresPassword = `pg-${randomBytes(12).toString('hex')}`
     const pgPort = await freePort()
-    const [broker, pg] = await Promise.all([
+    // all settled, not all: when PostgreSQL fails at once, the broker is still starting, and the
+    // teardown must come after it has, or it is left running (test/global-setup.ts)
+    const [started, pgStarted] = await Promise.allSettled([
       startSecureBroker(brokerData, certificates, user, password),
       // kept as soon as it runs: stopped and removed by the teardown even when the broker fails to start
       Promise.resolve().then(() => (postgres = startSecurePostgres(pgPort, certificates.serverCertPem, certificates.serverKeyPem, postgresPassword))),
     ])
+    if (started.status === 'rejected') throw started.reason
+    if (pgStarted.status === 'rejected') throw pgStarted.reason
+    const [broker, pg] = [started.value, pgStarted.value]
     project.provide('secure', {
       saslSsl: broker.saslSsl,
       mutualTls: broker.mutualTls,
