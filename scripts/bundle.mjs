@@ -100,10 +100,10 @@ await build({
   ],
 })
 
-const output = readdirSync(OUT)
+const chunks = readdirSync(OUT)
   .filter((file) => file.endsWith('.js'))
-  .map((file) => readFileSync(join(OUT, file), 'utf8'))
-  .join('\n')
+  .map((file) => ({ file, text: readFileSync(join(OUT, file), 'utf8') }))
+const output = chunks.map(({ text }) => text).join('\n')
 const missing = [
   // the marks as the corrections write them (the constants alone are in the bundle too)
   corrected.consumer === 1 && output.includes(`/*! ${CORRECTION_MARK}`) ? undefined : "the client's read_committed correction",
@@ -117,11 +117,10 @@ if (missing.length > 0) {
 
 // Every chunk one byte per character in V8 (Latin-1): `charset: 'ascii'` escapes strings, not the
 // licences' comments the output keeps, where a character beyond Latin-1 would double its chunk.
-for (const file of readdirSync(OUT).filter((name) => name.endsWith('.js'))) {
-  const text = readFileSync(join(OUT, file), 'utf8')
-  const at = [...text].findIndex((char) => char.codePointAt(0) > 0xff)
-  if (at >= 0) {
-    process.stderr.write(`bundle: dist/bundle/${file} has a character beyond Latin-1 (${JSON.stringify([...text][at])}), which V8 would keep as a two-byte source\n`)
+for (const { file, text } of chunks) {
+  const beyond = /[\u{100}-\u{10ffff}]/u.exec(text)
+  if (beyond) {
+    process.stderr.write(`bundle: dist/bundle/${file} has a character beyond Latin-1 (${JSON.stringify(beyond[0])}), which V8 would keep as a two-byte source\n`)
     process.exit(1)
   }
 }
