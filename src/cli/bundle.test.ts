@@ -1,10 +1,9 @@
-import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomUUID } from 'node:crypto'
 import { expect, inject, test } from 'vitest'
-import { KPIPE_BIN, childEnv, exitOf, waitFor } from '../../test/support/cli.ts'
+import { exitOf, runKpipe, spawnKpipe, waitFor } from '../../test/support/cli.ts'
 import { endOffsetSum, generateLogins, loginEnv, settingsOf } from '../logins/logins.fixture.ts'
 import { CORRECTION_MARK, ENCODER_MARK, STABLE_OFFSETS_MARK } from '../shell/kafka/client-correction.ts'
 
@@ -28,14 +27,18 @@ function loadedIn(stderr: string): Loaded {
 
 /** Every module URL a command loads. */
 function modulesLoadedBy(args: string[]): string[] {
-  const result = spawnSync(process.execPath, ['--import', MODULES_HOOK, KPIPE_BIN, ...args], {
-    encoding: 'utf8',
-    env: childEnv({ LOG_LEVEL: 'warn' }),
-    timeout: 60_000,
-  })
-  expect(result.status, result.stderr).toBe(0)
+  const result = runKpipe(args, {}, 60_000, ['--import', MODULES_HOOK])
+  expect(result.code, result.stderr).toBe(0)
   return loadedIn(result.stderr).urls
 }
+
+/** None of `names` was loaded from node_modules. */
+function expectNoneOf(urls: string[], names: readonly string[]): void {
+  for (const name of names) expect(urls.filter((url) => url.includes(`/node_modules/${name}/`)), name).toEqual([])
+}
+
+/** What no processor or collector needs: the database drivers, PGlite, the terminal's log printer, the web server. */
+const NOT_NEEDED = ['pg', 'pg-copy-streams', 'pino-pretty', '@electric-sql/pglite', 'fastify']
 
 test('the CLI runs from its bundle: the Kafka client, zod and ajv are not loaded from node_modules', () => {
   const loaded = modulesLoadedBy(['logins', 'process', '--help'])
@@ -44,9 +47,7 @@ test('the CLI runs from its bundle: the Kafka client, zod and ajv are not loaded
   // the client's consumer, corrected, came from one of the bundle's chunks
   const texts = fromBundle.map((url) => readFileSync(fileURLToPath(url), 'utf8'))
   expect(texts.some((text) => text.includes(`/*! ${CORRECTION_MARK}`))).toBe(true)
-  for (const name of ['@platformatic/kafka', 'zod', 'ajv', 'mnemonist', 'avsc', 'commander']) {
-    expect(loaded.filter((url) => url.includes(`/node_modules/${name}/`)), name).toEqual([])
-  }
+  expectNoneOf(loaded, ['@platformatic/kafka', 'zod', 'ajv', 'mnemonist', 'avsc', 'commander'])
   // unbundled, the same command loads ~980 modules (docs/decisions.md, "The CLI runs from one bundle")
   expect(loaded.filter((url) => !url.startsWith('node:')).length).toBeLessThan(250)
 })
@@ -68,25 +69,18 @@ test("the bundle carries kpipe's corrections of the Kafka client", () => {
  * under way, then stops on SIGTERM (exit 0).
  */
 async function loadedWhileRunning(args: string[], env: Record<string, string>, done: () => Promise<boolean>): Promise<Loaded> {
-  const child = spawn(process.execPath, ['--import', MODULES_HOOK, KPIPE_BIN, ...args], { env: childEnv(env), stdio: ['ignore', 'ignore', 'pipe'] })
-  let stderr = ''
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+  const child = spawnKpipe(args, env, ['--import', MODULES_HOOK])
   try {
     await waitFor(async () => child.exitCode !== null || (await done()), 30_000, `${args.join(' ')} at work`).catch((error: unknown) => {
-      throw new Error(`${(error as Error).message}; its output:\n${stderr.slice(-3000)}`)
+      throw new Error(`${(error as Error).message}; its output:\n${child.output().slice(-3000)}`)
     })
-    expect(child.exitCode, stderr).toBeNull()
+    expect(child.exitCode, child.output()).toBeNull()
     child.kill('SIGTERM')
-    expect((await exitOf(child)).code, stderr).toBe(0)
+    expect((await exitOf(child)).code, child.output()).toBe(0)
   } finally {
     child.kill('SIGKILL')
   }
-  return loadedIn(stderr)
-}
-
-/** What no processor or collector needs: the database drivers, PGlite, the terminal's log printer, the web server. */
-function expectNone(urls: string[], names: string[]): void {
-  for (const name of names) expect(urls.filter((url) => url.includes(`/node_modules/${name}/`)), name).toEqual([])
+  return loadedIn(child.output())
 }
 
 test("a processor that has handled records holds what it runs: no database driver, no terminal printer, not Node's HTTP client", async () => {
@@ -99,7 +93,7 @@ test("a processor that has handled records holds what it runs: no database drive
   const { urls, builtins } = await loadedWhileRunning(['logins', 'process', '--group', `g-${settings.TOPIC_LOGINS}`, '--metrics-port', '0'], env,
     async () => (await endOffsetSum(settings, outputs)) >= 2000)
   expect(urls.some((url) => url.includes('/dist/bundle/login-processor-')), urls.join('\n')).toBe(true)
-  expectNone(urls, ['pg', 'pg-copy-streams', 'pino-pretty', '@electric-sql/pglite', 'fastify'])
+  expectNoneOf(urls, NOT_NEEDED)
   expect(urls.filter((url) => /\/dist\/bundle\/(run-login-sink|sink|replay|run-replay|run-generator|bench)-/.test(url))).toEqual([])
   expect(builtins.filter((name) => name.includes('undici'))).toEqual([])
 })
@@ -109,5 +103,5 @@ test('a collector at work holds no database driver', async () => {
   const settings = settingsOf(env)
   const { urls } = await loadedWhileRunning(['metrics', 'collect', '--interval', '100ms'], env,
     async () => (await endOffsetSum(settings, [settings.TOPIC_PERFORMANCE])) >= 3)
-  expectNone(urls, ['pg', 'pg-copy-streams', 'pino-pretty', '@electric-sql/pglite', 'fastify'])
+  expectNoneOf(urls, NOT_NEEDED)
 })

@@ -16,9 +16,9 @@ export function childEnv(env: Record<string, string | undefined>, defaults: Reco
   return out
 }
 
-/** The built CLI (`npm test` builds first), run to completion. */
-export function runKpipe(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000) {
-  const result = spawnSync(process.execPath, [KPIPE_BIN, ...args], {
+/** The built CLI (`npm test` builds first), run to completion; `nodeArgs` go to node before it (e.g. an `--import` hook). */
+export function runKpipe(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000, nodeArgs: string[] = []) {
+  const result = spawnSync(process.execPath, [...nodeArgs, KPIPE_BIN, ...args], {
     encoding: 'utf8',
     env: childEnv(env, { LOG_LEVEL: 'warn' }),
     timeout: timeoutMs,
@@ -26,9 +26,9 @@ export function runKpipe(args: string[], env: Record<string, string | undefined>
   return { code: result.status, stdout: result.stdout, stderr: result.stderr }
 }
 
-/** The built CLI as a long-running child, its output collected. */
-export function spawnKpipe(args: string[], env: Record<string, string | undefined> = {}): ChildProcess & { output: () => string } {
-  const child = spawn(process.execPath, [KPIPE_BIN, ...args], {
+/** The built CLI as a long-running child, its output collected; `nodeArgs` go to node before it. */
+export function spawnKpipe(args: string[], env: Record<string, string | undefined> = {}, nodeArgs: string[] = []): ChildProcess & { output: () => string } {
+  const child = spawn(process.execPath, [...nodeArgs, KPIPE_BIN, ...args], {
     env: childEnv(env, { LOG_LEVEL: 'info' }),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
