@@ -5,6 +5,7 @@ import 'vitest'
 import type { TestProject } from 'vitest/node'
 import { freePort, startLocalBroker, stopLocalBroker } from '../src/shell/broker/local-broker.ts'
 import { preparePgliteTemplate } from '../src/shell/postgres/database.ts'
+import { allStarted } from './support/all-started.ts'
 import { removePostgres, startPostgres, type PostgresServer } from './support/postgres-server.ts'
 
 declare module 'vitest' {
@@ -35,22 +36,19 @@ export default async function setup(project: TestProject) {
   process.once('SIGTERM', onExit)
   try {
     const [kafkaPort, controllerPort, pgPort] = [await freePort(), await freePort(), await freePort()]
-    // all settled, not all: when one fails at once (PostgreSQL without its tools), the other is
-    // still starting, and the teardown must come after it has, or it is left running
-    const [broker, pg] = await Promise.allSettled([
+    // the teardown only once both have settled (PostgreSQL without its tools fails at once, while the broker is starting)
+    const [broker, pg] = await allStarted([
       startLocalBroker({ dataDir: brokerData, port: kafkaPort, controllerPort, heapMb: 768 }),
-      Promise.resolve().then(() => startPostgres(pgPort)),
+      // kept as soon as it runs: stopped and removed by the teardown even when the broker fails to start
+      Promise.resolve().then(() => (postgres = startPostgres(pgPort))),
       // once per machine and PGlite version: tests that start on a fresh PGlite directory then copy it instead of running initdb
       // (where the cache cannot be written, each directory is initialised itself)
       preparePgliteTemplate().catch(() => {}),
-    ])
-    if (pg.status === 'fulfilled') postgres = pg.value
-    if (broker.status === 'rejected') throw broker.reason
-    if (pg.status === 'rejected') throw pg.reason
-    project.provide('kafkaBrokers', broker.value.bootstrap)
-    project.provide('postgresUrl', pg.value.url)
-    project.provide('postgresPort', pg.value.port)
-    project.provide('postgresDir', pg.value.dir)
+    ] as const)
+    project.provide('kafkaBrokers', broker.bootstrap)
+    project.provide('postgresUrl', pg.url)
+    project.provide('postgresPort', pg.port)
+    project.provide('postgresDir', pg.dir)
   } catch (error) {
     await teardown()
     throw error

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import 'vitest'
 import type { TestProject } from 'vitest/node'
 import { freePort, stopLocalBroker } from '../../src/shell/broker/local-broker.ts'
+import { allStarted } from '../support/all-started.ts'
 import { removePostgres } from '../support/postgres-server.ts'
 import { makeTestCertificates, type TestCertificates } from './support/certificates.ts'
 import { startSecureBroker } from './support/secure-broker.ts'
@@ -50,16 +51,12 @@ export default async function setup(project: TestProject) {
     const password = `sasl-${randomBytes(12).toString('hex')}`
     const postgresPassword = `pg-${randomBytes(12).toString('hex')}`
     const pgPort = await freePort()
-    // all settled, not all: when PostgreSQL fails at once, the broker is still starting, and the
-    // teardown must come after it has, or it is left running (test/global-setup.ts)
-    const [started, pgStarted] = await Promise.allSettled([
+    // the teardown only once both have settled (PostgreSQL may fail at once, while the broker is starting)
+    const [broker, pg] = await allStarted([
       startSecureBroker(brokerData, certificates, user, password),
       // kept as soon as it runs: stopped and removed by the teardown even when the broker fails to start
       Promise.resolve().then(() => (postgres = startSecurePostgres(pgPort, certificates.serverCertPem, certificates.serverKeyPem, postgresPassword))),
-    ])
-    if (started.status === 'rejected') throw started.reason
-    if (pgStarted.status === 'rejected') throw pgStarted.reason
-    const [broker, pg] = [started.value, pgStarted.value]
+    ] as const)
     project.provide('secure', {
       saslSsl: broker.saslSsl,
       mutualTls: broker.mutualTls,
