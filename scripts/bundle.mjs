@@ -20,10 +20,13 @@ import { build } from 'rolldown'
 import {
   CORRECTION_MARK,
   ENCODER_MARK,
+  LEAN_MESSAGES_MARK,
   STABLE_OFFSETS_MARK,
   correctConsumerSource,
+  correctMessagesStreamSource,
   correctRecordsSource,
   isConsumerModule,
+  isMessagesStreamModule,
   isRecordsModule,
 } from '../dist/shell/kafka/client-correction.js'
 
@@ -53,7 +56,7 @@ function packageOf(specifier) {
   return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]
 }
 
-const corrected = { consumer: 0, records: 0 }
+const corrected = { consumer: 0, records: 0, messages: 0 }
 
 rmSync(OUT, { recursive: true, force: true })
 await build({
@@ -86,6 +89,10 @@ await build({
           corrected.records++
           return correctRecordsSource(code, ENCODER, url)
         }
+        if (isMessagesStreamModule(url)) {
+          corrected.messages++
+          return correctMessagesStreamSource(code, url)
+        }
         return null
       },
     },
@@ -109,6 +116,7 @@ const missing = [
   corrected.consumer === 1 && output.includes(`/*! ${CORRECTION_MARK}`) ? undefined : "the client's read_committed correction",
   corrected.consumer === 1 && output.includes(`/*! ${STABLE_OFFSETS_MARK}`) ? undefined : "the client's stable committed offsets",
   corrected.records === 1 && output.includes(`/*! ${ENCODER_MARK}`) ? undefined : "kpipe's record-batch encoder",
+  corrected.messages === 1 && output.includes(`/*! ${LEAN_MESSAGES_MARK}`) ? undefined : "the client's lean consumed messages",
 ].filter(Boolean)
 if (missing.length > 0) {
   process.stderr.write(`bundle: ${missing.join(' and ')} missing from dist/bundle\n`)

@@ -248,14 +248,111 @@ export function clientCreateRecordsBatch(messages, options = {}) {
   return `import { encodeRecordsBatch as kpipeEncodeRecordsBatch } from ${JSON.stringify(encoder)};\n` + source.replace(CREATE_BATCH, front)
 }
 
+/** Found in the client's MessagesStream once its consumed messages are lean. */
+export const LEAN_MESSAGES_MARK = 'kpipe: consumed messages without a closure or empty collections of their own'
+
+const MESSAGES_STREAM_SUFFIX = '/@platformatic/kafka/dist/clients/consumer/messages-stream.js'
+const PUSH_RECORDS_START = `    #pushRecords(metadata, topicIds, response, requestedOffsets) {
+        const autocommit = this.#autocommitEnabled;
+`
+const PER_RECORD_COMMIT = `                        const commit = autocommit
+                            ? noopCallback
+                            : this.#commit.bind(this, topic, partition, offset + 1n, leaderEpoch);
+`
+const PER_RECORD_HEADERS = `                            const headers = new Map();
+                            const headerEntries = [];
+`
+const ERROR_CONTEXT_COMMIT = `                                    commit: commit
+                                };
+`
+const CORRUPTED_COMMIT = 'this.#corruptedMessageHandler(record, topic, partition, firstTimestamp, firstOffset, commit, error)'
+const HEADERS_CLEARED = `                                        headers.clear();
+                                        headerEntries.length = 0;
+`
+const MESSAGE_COMMIT = `                                leaderEpoch: batch.partitionLeaderEpoch,
+                                commit,
+`
+const MESSAGE_END = `                                toJSON: messageToJSON
+                            };
+`
+
+/** True for the client's MessagesStream module (the consumer's stream of messages). */
+export function isMessagesStreamModule(url: string): boolean {
+  return url.endsWith(MESSAGES_STREAM_SUFFIX)
+}
+
+/**
+ * The MessagesStream module's source with lean consumed messages; throws when it is not the code
+ * this changes. The client (2.12.1) gives every message it delivers a `commit` of its own (a bound
+ * function with its arguments and a bigint, even where nobody calls it: kpipe commits its batches'
+ * offsets itself), and a new headers Map and entries array, empty for a record without headers.
+ * A message waits in the stream's buffer until the loop takes it, so these outlive the young
+ * generation: they are copied by scavenges, promoted, and paid for again in the old space, which
+ * grows to three times what it holds (docs/benchmarks.md, "Memory, an eighth time"). Here one
+ * `commit` per fetch response serves all its messages (it reads the message it is called on,
+ * `message.commit()`, as the client documents it; a detached call throws and says so), and every
+ * record without headers shares one empty Map and array, which refuse changes instead of passing
+ * them on to other messages. What a message holds and does is otherwise the client's own.
+ */
+export function correctMessagesStreamSource(source: string, where = 'the @platformatic/kafka MessagesStream'): string {
+  if (source.includes(LEAN_MESSAGES_MARK)) return source
+  const pieces = [PUSH_RECORDS_START, PER_RECORD_COMMIT, PER_RECORD_HEADERS, ERROR_CONTEXT_COMMIT, CORRUPTED_COMMIT, HEADERS_CLEARED, MESSAGE_COMMIT, MESSAGE_END]
+  if (!pieces.every((piece) => source.split(piece).length === 2)) {
+    throw notThePinnedClient(where, 'whose consumed messages kpipe makes lean')
+  }
+  const shared = `/*! ${LEAN_MESSAGES_MARK} (src/shell/kafka/client-correction.ts) */
+const kpipeCommitEpoch = Symbol('kpipe.commitLeaderEpoch');
+function kpipeReadOnly() {
+    throw new UserError('This message has no headers: its empty headers are shared by such messages and read-only; copy them (new Map(message.headers)) to change them.');
+}
+class KpipeNoHeaders extends Map {
+    set() { kpipeReadOnly(); }
+    delete() { kpipeReadOnly(); }
+    clear() { kpipeReadOnly(); }
+}
+const kpipeNoHeaders = new KpipeNoHeaders();
+const kpipeNoHeaderEntries = Object.freeze([]);
+`
+  return shared + source
+    .replace(PUSH_RECORDS_START, PUSH_RECORDS_START + `        // one commit for the messages of this response: it commits the message it is called on
+        const kpipeStream = this;
+        const kpipeCommit = autocommit ? noopCallback : function commit(callback) {
+            if (typeof this?.[kpipeCommitEpoch] !== 'number') {
+                throw new UserError('Call commit on its message: message.commit().');
+            }
+            return kpipeStream.#commit(this.topic, this.partition, this.offset + 1n, this[kpipeCommitEpoch], callback);
+        };
+`)
+    .replace(PER_RECORD_COMMIT, '')
+    .replace(PER_RECORD_HEADERS, `                            let headers = record.headers.length === 0 ? kpipeNoHeaders : new Map();
+                            let headerEntries = record.headers.length === 0 ? kpipeNoHeaderEntries : [];
+`)
+    // a record that could not be read: its own bound commit, as the client made it
+    .replace(ERROR_CONTEXT_COMMIT, `                                    commit: autocommit ? noopCallback : this.#commit.bind(this, topic, partition, offset + 1n, leaderEpoch)
+                                };
+`)
+    .replace(CORRUPTED_COMMIT, 'this.#corruptedMessageHandler(record, topic, partition, firstTimestamp, firstOffset, context.commit, error)')
+    .replace(HEADERS_CLEARED, `                                        headers = new Map();
+                                        headerEntries = [];
+`)
+    .replace(MESSAGE_COMMIT, `                                leaderEpoch: batch.partitionLeaderEpoch,
+                                commit: kpipeCommit,
+`)
+    .replace(MESSAGE_END, `                                toJSON: messageToJSON,
+                                [kpipeCommitEpoch]: leaderEpoch
+                            };
+`)
+}
+
 /** kpipe's encoder, next to this module (.js in the build, .ts where the sources run). */
 const ENCODER_URL = new URL(`./record-batch-encoder${import.meta.url.slice(import.meta.url.lastIndexOf('.'))}`, import.meta.url).href
 
 let registered = false
 
 /**
- * Corrects the client's consumer module, and puts kpipe's record-batch encoder in front of the
- * client's, as this process loads them (import or require). Idempotent.
+ * Corrects the client's consumer module, puts kpipe's record-batch encoder in front of the
+ * client's, and makes its consumed messages lean, as this process loads them (import or require).
+ * Idempotent.
  */
 export function registerClientCorrection(): void {
   if (registered) return
@@ -264,10 +361,14 @@ export function registerClientCorrection(): void {
     load(url, context, nextLoad) {
       const result = nextLoad(url, context)
       if (result.source === undefined) return result
-      const consumer = isConsumerModule(url)
-      if (!consumer && !isRecordsModule(url)) return result
+      const correct = isConsumerModule(url)
+        ? (source: string) => correctConsumerSource(source, url)
+        : isRecordsModule(url)
+          ? (source: string) => correctRecordsSource(source, ENCODER_URL, url)
+          : isMessagesStreamModule(url) ? (source: string) => correctMessagesStreamSource(source, url) : undefined
+      if (!correct) return result
       const source = typeof result.source === 'string' ? result.source : Buffer.from(result.source as Uint8Array).toString('utf8')
-      return { ...result, source: consumer ? correctConsumerSource(source, url) : correctRecordsSource(source, ENCODER_URL, url) }
+      return { ...result, source: correct(source) }
     },
   })
 }
