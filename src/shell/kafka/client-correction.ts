@@ -292,7 +292,9 @@ export function isMessagesStreamModule(url: string): boolean {
  * `commit` per fetch response serves all its messages (it reads the message it is called on,
  * `message.commit()`, as the client documents it; a detached call throws and says so), and every
  * record without headers shares one empty Map and array, which refuse changes instead of passing
- * them on to other messages. What a message holds and does is otherwise the client's own.
+ * them on to other messages (a key or value deserializer that adds a header to a record without
+ * headers now fails; kpipe's do not touch headers). What a message holds and does is otherwise
+ * the client's own.
  */
 export function correctMessagesStreamSource(source: string, where = 'the @platformatic/kafka MessagesStream'): string {
   if (source.includes(LEAN_MESSAGES_MARK)) return source
@@ -305,12 +307,11 @@ const kpipeCommitEpoch = Symbol('kpipe.commitLeaderEpoch');
 function kpipeReadOnly() {
     throw new UserError('This message has no headers: its empty headers are shared by such messages and read-only; copy them (new Map(message.headers)) to change them.');
 }
-class KpipeNoHeaders extends Map {
-    set() { kpipeReadOnly(); }
-    delete() { kpipeReadOnly(); }
-    clear() { kpipeReadOnly(); }
+// a plain Map (equal to new Map() and printed as one) whose changes throw
+const kpipeNoHeaders = new Map();
+for (const name of ['set', 'delete', 'clear']) {
+    Object.defineProperty(kpipeNoHeaders, name, { value: kpipeReadOnly });
 }
-const kpipeNoHeaders = new KpipeNoHeaders();
 const kpipeNoHeaderEntries = Object.freeze([]);
 `
   return shared + source

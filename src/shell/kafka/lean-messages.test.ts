@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { Consumer, DeserializationErrorActions, type DeserializationErrorContext, type Message } from '@platformatic/kafka'
+import { Consumer, DeserializationErrorActions, type ConsumeOptions, type DeserializationErrorContext, type Message } from '@platformatic/kafka'
 import { describe, expect, inject, it } from 'vitest'
 import { correctMessagesStreamSource, LEAN_MESSAGES_MARK } from './client-correction.ts'
 import { clientOptions, type KafkaConnection } from './connection.ts'
@@ -39,7 +39,7 @@ async function fourRecords(topic: string): Promise<void> {
 }
 
 /** Reads `count` messages of `topic` from its start, group `groupId`, offsets committed by hand only. */
-async function readMessages(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, topic: string, count: number, extra: { onDeserializationError?: (context: DeserializationErrorContext) => 'fail' | 'skip' | 'continue' } = {}): Promise<RawMessage[]> {
+async function readMessages(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, topic: string, count: number, extra: Partial<ConsumeOptions<Buffer | undefined, Buffer | undefined, string, Buffer>> = {}): Promise<RawMessage[]> {
   const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, ...extra })
   const messages: RawMessage[] = []
   try {
@@ -95,7 +95,7 @@ describe('lean consumed messages', () => {
 
       // records without: one empty Map and array, which refuse changes rather than pass them on
       expect(second.headers).toBe(fourth.headers)
-      expect(second.headers).toBeInstanceOf(Map)
+      expect(second.headers).toEqual(new Map())
       expect(() => second.headers.set('h', Buffer.from('x'))).toThrow(/no headers.*read-only.*new Map\(message\.headers\)/)
       expect(() => second.headers.delete('h')).toThrow(/read-only/)
       expect(() => second.headers.clear()).toThrow(/read-only/)
@@ -145,6 +145,56 @@ describe('lean consumed messages', () => {
       expect(contexts.map((c) => c.offset)).toEqual([1n, 3n])
       await contexts[0]!.commit()
       expect(await committed(consumer, topic)).toBe(2n)
+    } finally {
+      await consumer.close(true)
+    }
+  })
+  it("the deprecated onCorruptedMessage still gets a commit of that record's own", async () => {
+    const topic = `lean-corrupted-${randomUUID()}`
+    await fourRecords(topic)
+    const consumer = new Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>({
+      ...clientOptions(connection, 'kpipe-test-lean'),
+      groupId: `lean-${randomUUID()}`,
+      deserializers: { ...rawDeserializers, value: (data) => {
+        if (data?.toString() === 'without') throw new Error('unreadable')
+        return data
+      } },
+    })
+    try {
+      const commits: (() => Promise<void>)[] = []
+      const messages = await readMessages(consumer, topic, 2, {
+        // false: skip the record (true would fail the stream)
+        onCorruptedMessage: (_record, _topic, _partition, _firstTimestamp, _firstOffset, commit) => {
+          commits.push(commit as () => Promise<void>)
+          return false
+        },
+      })
+      expect(messages.map((m) => m.offset)).toEqual([0n, 2n])
+      expect(commits).toHaveLength(2)
+      await commits[1]!()
+      expect(await committed(consumer, topic)).toBe(4n)
+    } finally {
+      await consumer.close(true)
+    }
+  })
+
+  it('a record without headers whose hook failed is delivered with headers of its own, as the client delivers it', async () => {
+    const topic = `lean-hook-${randomUUID()}`
+    await fourRecords(topic)
+    const consumer = new Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>({ ...clientOptions(connection, 'kpipe-test-lean'), groupId: `lean-${randomUUID()}`, deserializers: rawDeserializers })
+    try {
+      const messages = await readMessages(consumer, topic, 4, {
+        beforeDeserialization: (payload, type, _message, callback) => {
+          callback(type === 'key' && payload?.toString() === 'b' ? new Error('refused by the hook') : null)
+        },
+        onDeserializationError: () => DeserializationErrorActions.CONTINUE,
+      })
+      const [, failed, , plain] = messages as [RawMessage, RawMessage, RawMessage, RawMessage]
+      expect(failed.metadata.deserializationError).toMatchObject({ payloadType: 'key' })
+      expect(failed.key?.toString()).toBe('b')
+      expect(failed.headers).not.toBe(plain.headers)
+      failed.headers.set('added', Buffer.from('x'))
+      expect(plain.headers.size).toBe(0)
     } finally {
       await consumer.close(true)
     }
