@@ -53,6 +53,18 @@ async function readMessages(consumer: Consumer<Buffer | undefined, Buffer | unde
   return messages
 }
 
+/** A consumer of a group of its own whose value deserializer refuses the records without headers (their value is "without"). */
+function refusingWithout(): Consumer<Buffer | undefined, Buffer | undefined, string, Buffer> {
+  return new Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>({
+    ...clientOptions(connection, 'kpipe-test-lean'),
+    groupId: `lean-${randomUUID()}`,
+    deserializers: { ...rawDeserializers, value: (data) => {
+      if (data?.toString() === 'without') throw new Error('unreadable')
+      return data
+    } },
+  })
+}
+
 async function committed(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, topic: string): Promise<bigint | undefined> {
   return (await consumer.listCommittedOffsets({ topics: [{ topic, partitions: [0] }] })).get(topic)?.[0]
 }
@@ -122,55 +134,32 @@ describe('lean consumed messages', () => {
     }
   })
 
-  it("gives a record that cannot be read a commit of its own, after that record's offset", async () => {
+  type Commit = () => Promise<void>
+  it.each([
+    ['onDeserializationError', (commits: Commit[]) => ({
+      onDeserializationError: (context: DeserializationErrorContext) => {
+        commits.push(context.commit as Commit)
+        return DeserializationErrorActions.SKIP
+      },
+    })],
+    // false: skip the record (true would fail the stream)
+    ['the deprecated onCorruptedMessage', (commits: Commit[]) => ({
+      onCorruptedMessage: (_record: unknown, _topic: string, _partition: number, _firstTimestamp: bigint, _firstOffset: bigint, commit: unknown) => {
+        commits.push(commit as Commit)
+        return false
+      },
+    })],
+  ])("gives a record that cannot be read a commit of its own, after that record's offset (%s)", async (_handler, handlerOf) => {
     const topic = `lean-unreadable-${randomUUID()}`
     await fourRecords(topic)
-    const consumer = new Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>({
-      ...clientOptions(connection, 'kpipe-test-lean'),
-      groupId: `lean-${randomUUID()}`,
-      deserializers: { ...rawDeserializers, value: (data) => {
-        if (data?.toString() === 'without') throw new Error('unreadable')
-        return data
-      } },
-    })
+    const consumer = refusingWithout()
     try {
-      const contexts: DeserializationErrorContext[] = []
-      const messages = await readMessages(consumer, topic, 2, {
-        onDeserializationError: (context) => {
-          contexts.push(context)
-          return DeserializationErrorActions.SKIP
-        },
-      })
-      expect(messages.map((m) => m.offset)).toEqual([0n, 2n])
-      expect(contexts.map((c) => c.offset)).toEqual([1n, 3n])
-      await contexts[0]!.commit()
-      expect(await committed(consumer, topic)).toBe(2n)
-    } finally {
-      await consumer.close(true)
-    }
-  })
-  it("the deprecated onCorruptedMessage still gets a commit of that record's own", async () => {
-    const topic = `lean-corrupted-${randomUUID()}`
-    await fourRecords(topic)
-    const consumer = new Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>({
-      ...clientOptions(connection, 'kpipe-test-lean'),
-      groupId: `lean-${randomUUID()}`,
-      deserializers: { ...rawDeserializers, value: (data) => {
-        if (data?.toString() === 'without') throw new Error('unreadable')
-        return data
-      } },
-    })
-    try {
-      const commits: (() => Promise<void>)[] = []
-      const messages = await readMessages(consumer, topic, 2, {
-        // false: skip the record (true would fail the stream)
-        onCorruptedMessage: (_record, _topic, _partition, _firstTimestamp, _firstOffset, commit) => {
-          commits.push(commit as () => Promise<void>)
-          return false
-        },
-      })
+      const commits: Commit[] = []
+      const messages = await readMessages(consumer, topic, 2, handlerOf(commits))
       expect(messages.map((m) => m.offset)).toEqual([0n, 2n])
       expect(commits).toHaveLength(2)
+      await commits[0]!()
+      expect(await committed(consumer, topic)).toBe(2n)
       await commits[1]!()
       expect(await committed(consumer, topic)).toBe(4n)
     } finally {
