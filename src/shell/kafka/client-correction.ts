@@ -4,7 +4,8 @@
  * bin/kpipe.js runs): nothing in node_modules is rewritten (docs/decisions.md, "The
  * read_committed correction at load time" and "The CLI runs from one bundle"; the upstream report
  * is docs/upstream/). The same functions put kpipe's record-batch encoder in front of the
- * client's (record-batch-encoder.ts below).
+ * client's (record-batch-encoder.ts below), and make the messages its consumer delivers lean
+ * (LEAN_MESSAGES_MARK below).
  *
  * The same module gets a second correction (STABLE_OFFSETS_MARK below): the consumer asks for its
  * group's committed offsets as stable ones under read_committed, as KIP-447 defines.
