@@ -291,7 +291,7 @@ export function isMessagesStreamModule(url: string): boolean {
  * generation: they are copied by scavenges, promoted, and paid for again in the old space, which
  * grows to three times what it holds (docs/benchmarks.md, "Memory, an eighth time"). Here one
  * `commit` per fetch response serves all its messages (it reads the message it is called on,
- * `message.commit()`, as the client documents it; a detached call throws and says so), and every
+ * `message.commit()`, a method of the message as its type declares it; a detached call throws and says so), and every
  * record without headers shares one empty Map and array, which refuse changes instead of passing
  * them on to other messages (a key or value deserializer that adds a header to a record without
  * headers now fails; kpipe's do not touch headers). What a message holds and does is otherwise
