@@ -290,12 +290,12 @@ export function isMessagesStreamModule(url: string): boolean {
  * A message waits in the stream's buffer until the loop takes it, so these outlive the young
  * generation: they are copied by scavenges, promoted, and paid for again in the old space, which
  * grows to three times what it holds (docs/benchmarks.md, "Memory, an eighth time"). Here one
- * `commit` per fetch response serves all its messages (it reads the message it is called on,
- * `message.commit()`, a method of the message as its type declares it; a detached call throws and says so), and every
- * record without headers shares one empty Map and array, which refuse changes instead of passing
- * them on to other messages (a key or value deserializer that adds a header to a record without
- * headers now fails; kpipe's do not touch headers). What a message holds and does is otherwise
- * the client's own.
+ * `commit` per fetch response serves all its messages: it reads the message it is called on
+ * (`message.commit()`, a method of the message as its type declares it; a detached call throws
+ * and says so). Every record without headers shares one empty Map and array, which refuse
+ * changes instead of passing them on to other messages (a key or value deserializer that adds a
+ * header to a record without headers now fails; kpipe's do not touch headers). What a message
+ * holds and does is otherwise the client's own.
  */
 export function correctMessagesStreamSource(source: string, where = 'the @platformatic/kafka MessagesStream'): string {
   if (source.includes(LEAN_MESSAGES_MARK)) return source
