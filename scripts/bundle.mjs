@@ -22,12 +22,7 @@ import {
   ENCODER_MARK,
   LEAN_MESSAGES_MARK,
   STABLE_OFFSETS_MARK,
-  correctConsumerSource,
-  correctMessagesStreamSource,
-  correctRecordsSource,
-  isConsumerModule,
-  isMessagesStreamModule,
-  isRecordsModule,
+  clientCorrectionOf,
 } from '../dist/shell/kafka/client-correction.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -80,20 +75,10 @@ await build({
     {
       name: 'kpipe-client-correction',
       transform(code, id) {
-        const url = pathToFileURL(id).href
-        if (isConsumerModule(url)) {
-          corrected.consumer++
-          return correctConsumerSource(code, url)
-        }
-        if (isRecordsModule(url)) {
-          corrected.records++
-          return correctRecordsSource(code, ENCODER, url)
-        }
-        if (isMessagesStreamModule(url)) {
-          corrected.messages++
-          return correctMessagesStreamSource(code, url)
-        }
-        return null
+        const correction = clientCorrectionOf(pathToFileURL(id).href, ENCODER)
+        if (!correction) return null
+        corrected[correction.module]++
+        return correction.correct(code)
       },
     },
     {

@@ -326,8 +326,9 @@ const kpipeNoHeaderEntries = Object.freeze([]);
         };
 `)
     .replace(PER_RECORD_COMMIT, '')
-    .replace(PER_RECORD_HEADERS, `                            let headers = record.headers.length === 0 ? kpipeNoHeaders : new Map();
-                            let headerEntries = record.headers.length === 0 ? kpipeNoHeaderEntries : [];
+    .replace(PER_RECORD_HEADERS, `                            const kpipeHeaderless = record.headers.length === 0;
+                            let headers = kpipeHeaderless ? kpipeNoHeaders : new Map();
+                            let headerEntries = kpipeHeaderless ? kpipeNoHeaderEntries : [];
 `)
     // a record that could not be read: its own bound commit, as the client made it
     .replace(ERROR_CONTEXT_COMMIT, `                                    commit: autocommit ? noopCallback : this.#commit.bind(this, topic, partition, offset + 1n, leaderEpoch)
@@ -344,6 +345,21 @@ const kpipeNoHeaderEntries = Object.freeze([]);
                                 [kpipeCommitEpoch]: leaderEpoch
                             };
 `)
+}
+
+/** Which of the client's modules kpipe changes (the build counts each), and how. */
+export type CorrectedModule = 'consumer' | 'records' | 'messages'
+
+/**
+ * The correction of the client's module at `url`, or undefined for a module kpipe leaves as it
+ * is: the one place that says which module gets which, for the load hook below and the build
+ * (scripts/bundle.mjs). `encoder`: where the records module imports kpipe's encoder from.
+ */
+export function clientCorrectionOf(url: string, encoder: string): { module: CorrectedModule; correct(source: string): string } | undefined {
+  if (isConsumerModule(url)) return { module: 'consumer', correct: (source) => correctConsumerSource(source, url) }
+  if (isRecordsModule(url)) return { module: 'records', correct: (source) => correctRecordsSource(source, encoder, url) }
+  if (isMessagesStreamModule(url)) return { module: 'messages', correct: (source) => correctMessagesStreamSource(source, url) }
+  return undefined
 }
 
 /** kpipe's encoder, next to this module (.js in the build, .ts where the sources run). */
@@ -363,14 +379,10 @@ export function registerClientCorrection(): void {
     load(url, context, nextLoad) {
       const result = nextLoad(url, context)
       if (result.source === undefined) return result
-      const correct = isConsumerModule(url)
-        ? (source: string) => correctConsumerSource(source, url)
-        : isRecordsModule(url)
-          ? (source: string) => correctRecordsSource(source, ENCODER_URL, url)
-          : isMessagesStreamModule(url) ? (source: string) => correctMessagesStreamSource(source, url) : undefined
-      if (!correct) return result
+      const correction = clientCorrectionOf(url, ENCODER_URL)
+      if (!correction) return result
       const source = typeof result.source === 'string' ? result.source : Buffer.from(result.source as Uint8Array).toString('utf8')
-      return { ...result, source: correct(source) }
+      return { ...result, source: correction.correct(source) }
     },
   })
 }

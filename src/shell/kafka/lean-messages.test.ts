@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { Consumer, DeserializationErrorActions, type ConsumeOptions, type DeserializationErrorContext, type Message } from '@platformatic/kafka'
 import { describe, expect, inject, it } from 'vitest'
 import { correctMessagesStreamSource, LEAN_MESSAGES_MARK } from './client-correction.ts'
@@ -8,17 +6,11 @@ import { clientOptions, type KafkaConnection } from './connection.ts'
 import { createProducer } from './producer.ts'
 import { rawDeserializers } from './records.ts'
 import { ensureTopics } from './topics.ts'
+import { clientModuleSource } from '../../../test/support/client-source.ts'
 
 const connection: KafkaConnection = { bootstrapBrokers: [inject('kafkaBrokers')], clientId: 'kpipe-test' }
 
 type RawMessage = Message<Buffer | undefined, Buffer | undefined, string, Buffer>
-
-/** The pinned client's MessagesStream module, as it is in node_modules. */
-function clientSource(): string {
-  const require = createRequire(import.meta.url)
-  const main = require.resolve('@platformatic/kafka')
-  return readFileSync(main.replace(/index\.js$/, 'clients/consumer/messages-stream.js'), 'utf8')
-}
 
 /** Four records in one send, so one record batch and one fetch: the 1st and 3rd with a header, the others without. */
 async function fourRecords(topic: string): Promise<void> {
@@ -76,7 +68,7 @@ async function committed(consumer: Consumer<Buffer | undefined, Buffer | undefin
  */
 describe('lean consumed messages', () => {
   it('applies to the pinned client once, and refuses a MessagesStream that is not the one it changes', () => {
-    const source = clientSource()
+    const source = clientModuleSource('clients/consumer/messages-stream.js')
     const corrected = correctMessagesStreamSource(source)
     expect(corrected).toContain(`/*! ${LEAN_MESSAGES_MARK}`)
     expect(correctMessagesStreamSource(corrected)).toBe(corrected)

@@ -2,8 +2,6 @@ import { spawnSync } from 'node:child_process'
 import { Writable } from 'node:stream'
 import { randomUUID } from 'node:crypto'
 import { tracingChannel } from 'node:diagnostics_channel'
-import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { Consumer, FetchIsolationLevels, Producer, stringSerializers, type Message } from '@platformatic/kafka'
 import pino from 'pino'
@@ -16,6 +14,7 @@ import { createLogger } from '../log.ts'
 import { ConsumerLoop, UNSTABLE_OFFSETS } from './consumer-loop.ts'
 import { readTopic } from './topic-reader.ts'
 import { ensureTopics } from './topics.ts'
+import { clientModuleSource } from '../../../test/support/client-source.ts'
 
 const connection: KafkaConnection = { bootstrapBrokers: [inject('kafkaBrokers')], clientId: 'kpipe-test' }
 
@@ -277,8 +276,7 @@ describe('committed offsets read once stable', () => {
 
 describe('the correction is there or kpipe refuses to read committed', () => {
   it('applies to the pinned client and nothing else', () => {
-    const file = createRequire(import.meta.url).resolve('@platformatic/kafka').replace(/index\.js$/, 'clients/consumer/consumer.js')
-    const source = readFileSync(file, 'utf8')
+    const source = clientModuleSource('clients/consumer/consumer.js')
     expect(source).not.toContain(CORRECTION_MARK)
     expect(source).not.toContain(STABLE_OFFSETS_MARK)
     expect(correctConsumerSource(source)).toContain(CORRECTION_MARK)

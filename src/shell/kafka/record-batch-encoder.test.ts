@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { randomUUID } from 'node:crypto'
 import * as client from '@platformatic/kafka'
 import { describe, expect, inject, it } from 'vitest'
@@ -9,6 +7,7 @@ import { createProducer } from './producer.ts'
 import { encodeRecordsBatch } from './record-batch-encoder.ts'
 import { ensureTopics } from './topics.ts'
 import { readUntil } from '../../../test/support/kafka.ts'
+import { clientModuleSource } from '../../../test/support/client-source.ts'
 
 /**
  * kpipe writes the client's record batches itself (src/shell/kafka/record-batch-encoder.ts, put in
@@ -113,8 +112,7 @@ describe("kpipe's record-batch encoder", () => {
   })
 
   it('refuses a records module that is not the code it reproduces', () => {
-    const path = createRequire(import.meta.url).resolve('@platformatic/kafka').replace(/index\.js$/, 'protocol/records.js')
-    const source = readFileSync(path, 'utf8')
+    const source = clientModuleSource('protocol/records.js')
     const corrected = correctRecordsSource(source, 'file:///encoder.js')
     expect(corrected).toContain(ENCODER_MARK)
     expect(correctRecordsSource(corrected, 'file:///encoder.js')).toBe(corrected)
