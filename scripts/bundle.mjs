@@ -21,6 +21,7 @@ import {
   CORRECTION_MARK,
   ENCODER_MARK,
   LEAN_MESSAGES_MARK,
+  LINEAGE_MARK,
   STABLE_OFFSETS_MARK,
   clientCorrectionOf,
 } from '../dist/shell/kafka/client-correction.js'
@@ -28,7 +29,10 @@ import {
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const DIST = join(ROOT, 'dist')
 const OUT = join(DIST, 'bundle')
-const ENCODER = join(DIST, 'shell', 'kafka', 'record-batch-encoder.js')
+const KPIPE_MODULES = {
+  encoder: join(DIST, 'shell', 'kafka', 'record-batch-encoder.js'),
+  lineage: join(DIST, 'shell', 'kafka', 'lineage.js'),
+}
 
 /** Imported from node_modules at run time: they read files beside themselves or start workers. */
 const EXTERNAL = new Set([
@@ -51,7 +55,7 @@ function packageOf(specifier) {
   return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]
 }
 
-const corrected = { consumer: 0, records: 0, messages: 0 }
+const corrected = { consumer: 0, records: 0, messages: 0, producer: 0 }
 
 rmSync(OUT, { recursive: true, force: true })
 await build({
@@ -75,7 +79,7 @@ await build({
     {
       name: 'kpipe-client-correction',
       transform(code, id) {
-        const correction = clientCorrectionOf(pathToFileURL(id).href, ENCODER)
+        const correction = clientCorrectionOf(pathToFileURL(id).href, KPIPE_MODULES)
         if (!correction) return null
         corrected[correction.module]++
         return correction.correct(code)
@@ -102,6 +106,7 @@ const missing = [
   corrected.consumer === 1 && output.includes(`/*! ${STABLE_OFFSETS_MARK}`) ? undefined : "the client's stable committed offsets",
   corrected.records === 1 && output.includes(`/*! ${ENCODER_MARK}`) ? undefined : "kpipe's record-batch encoder",
   corrected.messages === 1 && output.includes(`/*! ${LEAN_MESSAGES_MARK}`) ? undefined : "the client's lean consumed messages",
+  corrected.producer === 1 && output.includes(`/*! ${LINEAGE_MARK}`) ? undefined : "the producer's lineage passed through",
 ].filter(Boolean)
 if (missing.length > 0) {
   process.stderr.write(`bundle: ${missing.join(' and ')} missing from dist/bundle\n`)

@@ -179,6 +179,8 @@ export const ENCODER_MARK = "kpipe: record batches written in one buffer"
 
 const RECORDS_MODULE_SUFFIX = '/@platformatic/kafka/dist/protocol/records.js'
 const CREATE_BATCH = 'export function createRecordsBatch(messages, options = {}) {\n'
+/** where the client encodes records itself (uncompressed batches the encoder leaves to it, and every compressed one) */
+const PREPARE_BATCH = 'function prepareRecordsBatch(messages, options) {\n'
 /**
  * The client's uncompressed record-batch encoding, which src/shell/kafka/record-batch-encoder.ts
  * reproduces byte for byte: checked in full, so that a client whose format code differs in any
@@ -231,12 +233,15 @@ export function isRecordsModule(url: string): boolean {
 /**
  * The records module's source with kpipe's encoder in front of `createRecordsBatch` (the client's
  * own stays, exported as `clientCreateRecordsBatch`, for what the encoder leaves to it); throws
- * when it is not the code the encoder reproduces. `encoder`: what the source imports the encoder
- * from (its URL for the load hook, its path for the bundler).
+ * when it is not the code the encoder reproduces. Where the client encodes records itself (a batch
+ * the encoder leaves to it, and every compressed batch, which the producer writes through
+ * `createRecordsBatchAsync`), a record's lineage is first made the Map of bytes the client writes
+ * (src/shell/kafka/lineage.ts). `encoder`: what the source imports the encoder from (its URL for
+ * the load hook, its path for the bundler).
  */
 export function correctRecordsSource(source: string, encoder: string, where = 'the @platformatic/kafka records module'): string {
   if (source.includes(ENCODER_MARK)) return source
-  if (source.split(CREATE_BATCH).length !== 2 || !ENCODED_AS.every((text) => source.includes(text))) {
+  if (source.split(CREATE_BATCH).length !== 2 || source.split(PREPARE_BATCH).length !== 2 || !ENCODED_AS.every((text) => source.includes(text))) {
     throw notThePinnedClient(where, 'whose record batches kpipe writes')
   }
   const front = `export function createRecordsBatch(messages, options = {}) {
@@ -246,7 +251,10 @@ export function correctRecordsSource(source: string, encoder: string, where = 't
 }
 export function clientCreateRecordsBatch(messages, options = {}) {
 `
-  return `import { encodeRecordsBatch as kpipeEncodeRecordsBatch } from ${JSON.stringify(encoder)};\n` + source.replace(CREATE_BATCH, front)
+  // a record's lineage, which the corrected producer passes through, made the Map of bytes the client writes
+  const prepare = `${PREPARE_BATCH}    kpipeClientHeaders(messages);\n`
+  return `import { encodeRecordsBatch as kpipeEncodeRecordsBatch, clientHeaders as kpipeClientHeaders } from ${JSON.stringify(encoder)};\n` +
+    source.replace(CREATE_BATCH, front).replace(PREPARE_BATCH, prepare)
 }
 
 /** Found in the client's MessagesStream once its consumed messages are lean. */
@@ -347,29 +355,106 @@ const kpipeNoHeaderEntries = Object.freeze([]);
 `)
 }
 
+/** Found in the client's Producer once it passes a record's lineage through to kpipe's encoder. */
+export const LINEAGE_MARK = "kpipe: a record's lineage written by kpipe's encoder"
+
+const PRODUCER_SUFFIX = '/@platformatic/kafka/dist/clients/producer/producer.js'
+const SEND_HEADERS = `            let headers = new Map();
+            const serializedHeaders = new Map();
+            const metadata = message.metadata;
+            try {
+                if (message.headers) {
+                    headers =
+                        message.headers instanceof Map
+                            ? message.headers
+                            : new Map(Object.entries(message.headers));
+                    for (const [key, value] of headers) {
+                        serializedHeaders.set(this.#headerKeySerializer(key, metadata), this.#headerValueSerializer(value, metadata));
+                    }
+                }
+`
+const SEND_COPY = `            messages.push({
+                key,
+                value,
+                headers: serializedHeaders,
+`
+
+/** True for the client's Producer module. */
+export function isProducerModule(url: string): boolean {
+  return url.endsWith(PRODUCER_SUFFIX)
+}
+
+/**
+ * The Producer module's source with a record's lineage passed through as it is; throws when it is
+ * not the code this changes. The client's `send` copies every record's headers into a Map of its
+ * own, through the header serialisers, and kpipe's record-batch encoder then walks that Map; for
+ * the processor's outputs, whose only headers are their lineage, that was two Maps and seven
+ * calls per record. A `Lineage` (src/shell/kafka/lineage.ts) is handed on unchanged instead: the
+ * encoder writes its bytes, and makes it the Map of bytes the client's own encoder reads for a
+ * batch it leaves to the client (compressed ones). The key and value serialisers see the lineage
+ * as the record's headers (it reads like a Map: `get`, `keys`, iteration). Every other record is
+ * sent as the client sends it. `lineage`: what the source imports the Lineage class from (its URL
+ * for the load hook, its path for the bundler).
+ */
+export function correctProducerSource(source: string, lineage: string, where = 'the @platformatic/kafka Producer'): string {
+  if (source.includes(LINEAGE_MARK)) return source
+  if (![SEND_HEADERS, SEND_COPY].every((piece) => source.split(piece).length === 2)) {
+    throw notThePinnedClient(where, "whose records' lineage kpipe writes")
+  }
+  return `import { isLineage as kpipeIsLineage } from ${JSON.stringify(lineage)};\n` + source.replace(SEND_HEADERS, `            /*! ${LINEAGE_MARK} (src/shell/kafka/lineage.ts) */
+            const kpipeLineage = kpipeIsLineage(message.headers);
+            let headers = kpipeLineage ? message.headers : new Map();
+            const serializedHeaders = kpipeLineage ? message.headers : new Map();
+            const metadata = message.metadata;
+            try {
+                if (message.headers && !kpipeLineage) {
+                    headers =
+                        message.headers instanceof Map
+                            ? message.headers
+                            : new Map(Object.entries(message.headers));
+                    for (const [key, value] of headers) {
+                        serializedHeaders.set(this.#headerKeySerializer(key, metadata), this.#headerValueSerializer(value, metadata));
+                    }
+                }
+`)
+}
+
 /** Which of the client's modules kpipe changes (the build counts each), and how. */
-export type CorrectedModule = 'consumer' | 'records' | 'messages'
+export type CorrectedModule = 'consumer' | 'records' | 'messages' | 'producer'
+
+/** Where the corrected client imports kpipe's modules from: their URLs (load hook) or paths (bundler). */
+export interface KpipeModules {
+  encoder: string
+  lineage: string
+}
 
 /**
  * The correction of the client's module at `url`, or undefined for a module kpipe leaves as it
  * is: the one place that says which module gets which, for the load hook below and the build
- * (scripts/bundle.mjs). `encoder`: where the records module imports kpipe's encoder from.
+ * (scripts/bundle.mjs). `kpipe`: where the records and producer modules import kpipe's encoder and
+ * Lineage from.
  */
-export function clientCorrectionOf(url: string, encoder: string): { module: CorrectedModule; correct(source: string): string } | undefined {
+export function clientCorrectionOf(url: string, kpipe: KpipeModules): { module: CorrectedModule; correct(source: string): string } | undefined {
   if (isConsumerModule(url)) return { module: 'consumer', correct: (source) => correctConsumerSource(source, url) }
-  if (isRecordsModule(url)) return { module: 'records', correct: (source) => correctRecordsSource(source, encoder, url) }
+  if (isRecordsModule(url)) return { module: 'records', correct: (source) => correctRecordsSource(source, kpipe.encoder, url) }
   if (isMessagesStreamModule(url)) return { module: 'messages', correct: (source) => correctMessagesStreamSource(source, url) }
+  if (isProducerModule(url)) return { module: 'producer', correct: (source) => correctProducerSource(source, kpipe.lineage, url) }
   return undefined
 }
 
-/** kpipe's encoder, next to this module (.js in the build, .ts where the sources run). */
-const ENCODER_URL = new URL(`./record-batch-encoder${import.meta.url.slice(import.meta.url.lastIndexOf('.'))}`, import.meta.url).href
+/** kpipe's encoder and Lineage, next to this module (.js in the build, .ts where the sources run). */
+const EXTENSION = import.meta.url.slice(import.meta.url.lastIndexOf('.'))
+const KPIPE_URLS: KpipeModules = {
+  encoder: new URL(`./record-batch-encoder${EXTENSION}`, import.meta.url).href,
+  lineage: new URL(`./lineage${EXTENSION}`, import.meta.url).href,
+}
 
 let registered = false
 
 /**
  * Corrects the client's consumer module, puts kpipe's record-batch encoder in front of the
- * client's, and makes its consumed messages lean, as this process loads them (import or require).
+ * client's, makes its consumed messages lean, and has its producer pass records' lineage through,
+ * as this process loads them (import or require).
  * Idempotent.
  */
 export function registerClientCorrection(): void {
@@ -379,7 +464,7 @@ export function registerClientCorrection(): void {
     load(url, context, nextLoad) {
       const result = nextLoad(url, context)
       if (result.source === undefined) return result
-      const correction = clientCorrectionOf(url, ENCODER_URL)
+      const correction = clientCorrectionOf(url, KPIPE_URLS)
       if (!correction) return result
       const source = typeof result.source === 'string' ? result.source : Buffer.from(result.source as Uint8Array).toString('utf8')
       return { ...result, source: correction.correct(source) }

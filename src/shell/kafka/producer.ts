@@ -1,7 +1,7 @@
 import { Producer } from '@platformatic/kafka'
 import { clientOptions, type KafkaConnection } from './connection.ts'
 import { defaultPartitioner } from './partitioner.ts'
-import { outputSerializers } from './records.ts'
+import { outputSerializers, type OutputRecord } from './records.ts'
 
 export type Compression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd'
 
@@ -21,7 +21,17 @@ export interface ProducerSettings {
   retryUntilClosed?: (attempt: number, error: unknown) => number
 }
 
-export type KpipeProducer = Producer<string | Buffer, string | Buffer, string, string | Buffer>
+type ClientProducer = Producer<string | Buffer, string | Buffer, string, string | Buffer>
+type ClientSendOptions = Parameters<ClientProducer['send']>[0]
+
+/**
+ * kpipe's producer: the client's, whose `send` also takes records whose headers are a lineage
+ * (OutputRecord), which its corrected producer passes through to kpipe's encoder
+ * (src/shell/kafka/lineage.ts).
+ */
+export type KpipeProducer = ClientProducer & {
+  send(options: Omit<ClientSendOptions, 'messages'> & { messages: OutputRecord[] }): ReturnType<ClientProducer['send']>
+}
 
 /**
  * Every producer of kpipe: idempotent and `acks=all`, so a retried send never duplicates
@@ -44,7 +54,12 @@ export function createProducer(connection: KafkaConnection, options: ProducerSet
   })
 }
 
-export type KpipeTransaction = Awaited<ReturnType<KpipeProducer['beginTransaction']>>
+type ClientTransaction = Awaited<ReturnType<ClientProducer['beginTransaction']>>
+
+/** A transaction of kpipe's producer, whose `send` takes OutputRecords as the producer's does. */
+export type KpipeTransaction = ClientTransaction & {
+  send(options: Omit<Parameters<ClientTransaction['send']>[0], 'messages'> & { messages: OutputRecord[] }): ReturnType<ClientTransaction['send']>
+}
 
 /**
  * `producer.beginTransaction()`, and when it fails, the producer freed of the transaction it could

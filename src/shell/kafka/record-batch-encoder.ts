@@ -12,8 +12,15 @@
  * is not bytes, headers not a Map, a timestamp far from the batch's first), and the client's own
  * encoder runs instead.
  *
+ * A record's lineage (src/shell/kafka/lineage.ts), which the corrected producer passes through
+ * in place of its serialised headers, is written here from its topic, partition and offset; where
+ * the client encodes records itself (a batch left to it, every compressed batch), it is first made
+ * the Map of bytes the client writes (clientHeaders).
+ *
  * This module must not import the client: the client's records module imports it.
  */
+import { decimalDigits, isLineage, type Lineage, SOURCE_OFFSET_BYTES, SOURCE_PARTITION_BYTES, SOURCE_TOPIC_BYTES, topicBytes, writableAsDecimal, writeDecimal } from './lineage.ts'
+
 
 /** What the client passes to `createRecordsBatch` for each record (after its serialisers). */
 interface BatchMessage {
@@ -103,9 +110,46 @@ function writeHeader(value: Uint8Array | null, key: Uint8Array | null): void {
   at = writeBytes(target, at, value)
 }
 
-/** The headers' part of a record body, or -1 when they are not a Map of bytes. */
+/** the three lineage headers' names, with their lengths: the same bytes in every record */
+const LINEAGE_NAMES_SIZE = bytesSize(SOURCE_TOPIC_BYTES) + bytesSize(SOURCE_PARTITION_BYTES) + bytesSize(SOURCE_OFFSET_BYTES)
+
+/** The lineage headers' part of a record body, or -1 when its partition or offset is not one writeDecimal writes. */
+function lineageSize(lineage: Lineage): number {
+  if (!writableAsDecimal(lineage)) return -1
+  const partitionDigits = decimalDigits(lineage.partition)
+  const offsetDigits = decimalDigits(Number(lineage.offset))
+  // the count (3), the names, then each value's length (at most 16 digits: one byte) and bytes
+  return 1 + LINEAGE_NAMES_SIZE + bytesSize(topicBytes(lineage.topic)) + 1 + partitionDigits + 1 + offsetDigits
+}
+
+function writeLineage(buffer: Buffer, position: number, lineage: Lineage): number {
+  const partitionDigits = decimalDigits(lineage.partition)
+  const offset = Number(lineage.offset)
+  const offsetDigits = decimalDigits(offset)
+  position = writeVarInt(buffer, position, 3)
+  position = writeBytes(buffer, position, SOURCE_TOPIC_BYTES)
+  position = writeBytes(buffer, position, topicBytes(lineage.topic))
+  position = writeBytes(buffer, position, SOURCE_PARTITION_BYTES)
+  position = writeVarInt(buffer, position, partitionDigits)
+  position = writeDecimal(buffer, position, lineage.partition, partitionDigits)
+  position = writeBytes(buffer, position, SOURCE_OFFSET_BYTES)
+  position = writeVarInt(buffer, position, offsetDigits)
+  return writeDecimal(buffer, position, offset, offsetDigits)
+}
+
+/**
+ * For records the client encodes itself: each record's lineage made the Map of bytes the client
+ * writes (its producer would have made it from a Map of the same headers). Called by the client's
+ * corrected `prepareRecordsBatch`.
+ */
+export function clientHeaders(messages: BatchMessage[]): void {
+  for (const message of messages) if (isLineage(message.headers)) message.headers = message.headers.toBytes()
+}
+
+/** The headers' part of a record body, or -1 when they are not a Map of bytes or a lineage this writes. */
 function headersSize(headers: unknown): number {
   if (headers == null) return 1
+  if (isLineage(headers)) return lineageSize(headers)
   if (!(headers instanceof Map)) return -1
   headerBytes = varIntSize(headers.size)
   headersOk = true
@@ -180,9 +224,11 @@ export function encodeRecordsBatch(
     position = writeVarInt(buffer, position, i)
     position = writeBytes(buffer, position, message.key as Uint8Array | null | undefined)
     position = writeBytes(buffer, position, message.value as Uint8Array | null | undefined)
-    const headers = message.headers as Map<Uint8Array | null, Uint8Array | null> | null | undefined
+    const headers = message.headers as Map<Uint8Array | null, Uint8Array | null> | Lineage | null | undefined
     if (headers == null) {
       buffer[position++] = 0
+    } else if (isLineage(headers)) {
+      position = writeLineage(buffer, position, headers)
     } else {
       target = buffer
       at = writeVarInt(buffer, position, headers.size)
