@@ -373,6 +373,7 @@ const SEND_HEADERS = `            let headers = new Map();
                     }
                 }
 `
+/** checked, not changed: the client's copy of a record takes its serialised headers, which a lineage then is */
 const SEND_COPY = `            messages.push({
                 key,
                 value,

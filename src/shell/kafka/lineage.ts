@@ -2,9 +2,10 @@
  * The lineage headers of a derived record (SPEC.md: `source-topic`, `source-partition`,
  * `source-offset`), kept as the three values they name until the record batch is written.
  *
- * Every output of the processor carries them. Built as a Map of three Buffers, they were ~180 of
- * the ~440 bytes an output holds while it waits to be written, and the client copied them into a
- * Map of its own per record (`Producer#send`). A `Lineage` holds its source's topic, partition
+ * Every output of the processor carries them. Built as a Map of three Buffers, they made an output
+ * hold 559 bytes while it waited to be written (320 as a Lineage; docs/benchmarks.md, "The lineage
+ * written as the batch is"), and the client copied them into a Map of its own per record
+ * (`Producer#send`). A `Lineage` holds its source's topic, partition
  * and offset (the consumed record's own values, shared); the client passes it through to kpipe's
  * record-batch encoder, which writes the three headers' bytes straight into the batch (both
  * changes: src/shell/kafka/client-correction.ts; docs/decisions.md, "Lineage headers are written

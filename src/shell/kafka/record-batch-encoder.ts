@@ -21,7 +21,6 @@
  */
 import { decimalDigits, isLineage, type Lineage, SOURCE_OFFSET_BYTES, SOURCE_PARTITION_BYTES, SOURCE_TOPIC_BYTES, topicBytes, writableAsDecimal, writeDecimal } from './lineage.ts'
 
-
 /** What the client passes to `createRecordsBatch` for each record (after its serialisers). */
 interface BatchMessage {
   key?: unknown
