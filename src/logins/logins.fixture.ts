@@ -10,6 +10,7 @@ import type { ConsumedRecord, OutputRecord } from '../shell/kafka/records.ts'
 import { createLogger } from '../shell/log.ts'
 import type { LoginRules } from './core/login-event.ts'
 import { runGenerator } from './generate/run-generator.ts'
+import { groupCommittedOffsets } from '../../test/support/kafka.ts'
 
 export const HASH_KEY = 'test-hash-key-0123456789'
 
@@ -95,14 +96,7 @@ export async function endOffsetSum(settings: Settings, topics: string[]): Promis
 }
 
 export async function committedOffsets(settings: Settings, groupId: string, partitions = 3): Promise<bigint[]> {
-  const admin = new Admin(clientOptions(connectionOf(settings)))
-  try {
-    const [group] = await admin.listConsumerGroupOffsets({ groups: [groupId] })
-    const t = group?.topics.find((x) => x.name === settings.TOPIC_LOGINS)
-    return Array.from({ length: partitions }, (_, p) => t?.partitions.find((x) => x.partitionIndex === p)?.committedOffset ?? -1n)
-  } finally {
-    await admin.close()
-  }
+  return groupCommittedOffsets(connectionOf(settings), groupId, settings.TOPIC_LOGINS, partitions)
 }
 
 export const header = (r: ConsumedRecord, name: string) => r.headers.get(name)?.toString('utf8')

@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto'
-import { Admin, Consumer } from '@platformatic/kafka'
+import { Consumer } from '@platformatic/kafka'
 import { describe, expect, inject, it } from 'vitest'
 import { createLogger } from './log.ts'
 import { retryWithBackoff } from './retry.ts'
 import { StageComponent } from './stage.ts'
-import { clientOptions, type KafkaConnection } from './kafka/connection.ts'
+import type { KafkaConnection } from './kafka/connection.ts'
 import { createProducer } from './kafka/producer.ts'
 import type { OutputRecord } from './kafka/records.ts'
 import { ensureTopics } from './kafka/topics.ts'
 import { registry } from './observability/prometheus.ts'
 import { waitFor } from '../../test/support/cli.ts'
-import { readUntil } from '../../test/support/kafka.ts'
+import { groupCommittedOffsets, readUntil } from '../../test/support/kafka.ts'
 
 const connection: KafkaConnection = { bootstrapBrokers: [inject('kafkaBrokers')], clientId: 'kpipe-stage-test' }
 const log = createLogger('silent')
@@ -113,13 +113,7 @@ describe.each(['at-least-once', 'exactly-once'] as const)('a stage, %s', (delive
  * one, UNSTABLE_OFFSET_COMMIT, which the client retries.
  */
 async function committedOffset(groupId: string, topic: string, partition = 0): Promise<bigint> {
-  const admin = new Admin(clientOptions(connection))
-  try {
-    const [group] = await admin.listConsumerGroupOffsets({ groups: [groupId], requireStable: true })
-    return group?.topics.find((t) => t.name === topic)?.partitions.find((p) => p.partitionIndex === partition)?.committedOffset ?? -1n
-  } finally {
-    await admin.close()
-  }
+  return (await groupCommittedOffsets(connection, groupId, topic, partition + 1, { stable: true }))[partition]!
 }
 
 /** An input topic holding `count` records, an output topic (one partition each) and a group id, all new. */
@@ -622,14 +616,7 @@ describe('a stage that keeps its own offsets', () => {
     stop.abort()
     await stage.done
     expect(seen).toEqual(Array.from({ length: 18 }, (_, i) => BigInt(12 + i)))
-    const admin = new Admin(clientOptions(connection))
-    try {
-      const [group] = await admin.listConsumerGroupOffsets({ groups: [groupId] })
-      const committed = group?.topics.find((t) => t.name === input)?.partitions.find((p) => p.partitionIndex === 0)?.committedOffset ?? -1n
-      expect(committed).toBe(-1n)
-    } finally {
-      await admin.close()
-    }
+    expect(await groupCommittedOffsets(connection, groupId, input)).toEqual([-1n])
   })
 })
 

@@ -1,16 +1,15 @@
 import { spawnSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { Admin } from '@platformatic/kafka'
 import { afterAll, describe, expect, inject, it } from 'vitest'
 import { createLogger } from '../log.ts'
-import { clientOptions, type KafkaConnection } from './connection.ts'
+import type { KafkaConnection } from './connection.ts'
 import { ConsumerLoop, lastPerPartition } from './consumer-loop.ts'
 import { createProducer } from './producer.ts'
 import { lineageHeaders, type OutputRecord } from './records.ts'
 import { ensureTopics } from './topics.ts'
 import { waitFor } from '../../../test/support/cli.ts'
-import { readUntil } from '../../../test/support/kafka.ts'
+import { groupCommittedOffsets, readUntil } from '../../../test/support/kafka.ts'
 
 const connection: KafkaConnection = { bootstrapBrokers: [inject('kafkaBrokers')], clientId: 'kpipe-test' }
 const log = createLogger('silent')
@@ -24,16 +23,7 @@ async function produce(topic: string, count: number, from = 0) {
   await producer.close()
 }
 
-async function committed(groupId: string, topic: string, partitions: number): Promise<bigint[]> {
-  const admin = new Admin(clientOptions(connection))
-  try {
-    const [group] = await admin.listConsumerGroupOffsets({ groups: [groupId] })
-    const t = group?.topics.find((x) => x.name === topic)
-    return Array.from({ length: partitions }, (_, p) => t?.partitions.find((x) => x.partitionIndex === p)?.committedOffset ?? -1n)
-  } finally {
-    await admin.close()
-  }
-}
+const committed = (groupId: string, topic: string, partitions: number) => groupCommittedOffsets(connection, groupId, topic, partitions)
 
 describe('Kafka shell against a real broker', () => {
   const loops: ConsumerLoop[] = []
