@@ -402,22 +402,15 @@ export function correctProducerSource(source: string, lineage: string, where = '
   if (![SEND_HEADERS, SEND_COPY].every((piece) => source.split(piece).length === 2)) {
     throw notThePinnedClient(where, "whose records' lineage kpipe writes")
   }
-  return `import { isLineage as kpipeIsLineage } from ${JSON.stringify(lineage)};\n` + source.replace(SEND_HEADERS, `            /*! ${LINEAGE_MARK} (src/shell/kafka/lineage.ts) */
+  // the client's own lines, two of them changed: a lineage is its own serialised headers, and is not copied
+  const send = SEND_HEADERS
+    .replace('            let headers = new Map();\n            const serializedHeaders = new Map();\n', `            /*! ${LINEAGE_MARK} (src/shell/kafka/lineage.ts) */
             const kpipeLineage = kpipeIsLineage(message.headers);
             let headers = kpipeLineage ? message.headers : new Map();
             const serializedHeaders = kpipeLineage ? message.headers : new Map();
-            const metadata = message.metadata;
-            try {
-                if (message.headers && !kpipeLineage) {
-                    headers =
-                        message.headers instanceof Map
-                            ? message.headers
-                            : new Map(Object.entries(message.headers));
-                    for (const [key, value] of headers) {
-                        serializedHeaders.set(this.#headerKeySerializer(key, metadata), this.#headerValueSerializer(value, metadata));
-                    }
-                }
 `)
+    .replace('                if (message.headers) {\n', '                if (message.headers && !kpipeLineage) {\n')
+  return `import { isLineage as kpipeIsLineage } from ${JSON.stringify(lineage)};\n` + source.replace(SEND_HEADERS, send)
 }
 
 /** Which of the client's modules kpipe changes (the build counts each), and how. */
