@@ -4,12 +4,17 @@
 //   handle+encode  the same, then what the Kafka client does to every output before the network:
 //                  serialisers, murmur2 partitioning and its record-batch encoding
 // Run after `npm run build`: node scripts/hot-path-cost.mjs [messages]; MODES=transform R=9 to choose.
-import { createRecordsBatch, murmur2 } from '@platformatic/kafka'
+import { registerClientCorrection } from '../dist/shell/kafka/client-correction.js'
+import { isLineage } from '../dist/shell/kafka/lineage.js'
 import { LoginGenerator } from '../dist/logins/generate/login-generator.js'
 import { transformLogin } from '../dist/logins/core/transform-login.js'
 import { LoginProcessor } from '../dist/logins/process/login-processor.js'
 import { loadSettings } from '../dist/shell/settings.js'
 import { outputSerializers as S } from '../dist/shell/kafka/records.js'
+
+// the client as kpipe runs it: its producer passes a lineage through, kpipe's encoder writes batches
+registerClientCorrection()
+const { createRecordsBatch, murmur2 } = await import('@platformatic/kafka')
 
 const N = Number(process.argv[2] ?? 200_000)
 const BATCH = 5000
@@ -24,13 +29,16 @@ const settings = loadSettings({ KPIPE_HASH_KEY: 'k'.repeat(64), MAX_MESSAGE_AGE:
 const rules = { hashKey: settings.KPIPE_HASH_KEY, maxMessageAgeSeconds: 1800, allowedAppVersions: new Set(settings.ALLOWED_APP_VERSIONS) }
 const processor = new LoginProcessor(settings, 'cost')
 
-/** What Producer#send of @platformatic/kafka 1.x does per message before the network. */
+/** What Producer#send of @platformatic/kafka 2.12.1, as kpipe corrects it, does per message before the network. */
 function encode(outputs) {
   const byPartition = new Map()
   for (const m of outputs) {
-    const headers = m.headers instanceof Map ? m.headers : new Map(Object.entries(m.headers ?? {}))
-    const serialised = new Map()
-    for (const [k, v] of headers) serialised.set(S.headerKey(k), S.headerValue(v))
+    let serialised = m.headers
+    if (!isLineage(m.headers)) {
+      const headers = m.headers instanceof Map ? m.headers : new Map(Object.entries(m.headers ?? {}))
+      serialised = new Map()
+      for (const [k, v] of headers) serialised.set(S.headerKey(k), S.headerValue(v))
+    }
     const key = S.key(m.key)
     const value = S.value(m.value)
     const partition = key ? (murmur2(key) >>> 0) % 3 : 0

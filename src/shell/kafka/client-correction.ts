@@ -234,9 +234,9 @@ export function isRecordsModule(url: string): boolean {
  * The records module's source with kpipe's encoder in front of `createRecordsBatch` (the client's
  * own stays, exported as `clientCreateRecordsBatch`, for what the encoder leaves to it); throws
  * when it is not the code the encoder reproduces. Where the client encodes records itself (a batch
- * the encoder leaves to it, and every compressed batch, which the producer writes through
- * `createRecordsBatchAsync`), a record's lineage is first made the Map of bytes the client writes
- * (src/shell/kafka/lineage.ts). `encoder`: what the source imports the encoder from (its URL for
+ * the encoder leaves to it, and every compressed batch, through `createRecordsBatch` or, for gzip,
+ * `createRecordsBatchAsync`: both call `prepareRecordsBatch`), a record's lineage is first made the
+ * Map of bytes the client writes (src/shell/kafka/lineage.ts). `encoder`: what the source imports the encoder from (its URL for
  * the load hook, its path for the bundler).
  */
 export function correctRecordsSource(source: string, encoder: string, where = 'the @platformatic/kafka records module'): string {

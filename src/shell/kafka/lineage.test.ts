@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
 import * as client from '@platformatic/kafka'
 import { describe, expect, inject, it } from 'vitest'
 import { correctProducerSource, correctRecordsSource, LINEAGE_MARK } from './client-correction.ts'
@@ -93,7 +95,19 @@ describe('lineage headers', () => {
     expect(() => correctRecordsSource(records.replace('function prepareRecordsBatch(messages, options) {', 'function prepareRecordsBatch(messages, options = {}) {'), 'file:///encoder.js')).toThrow(/is not @platformatic\/kafka 2\.12\.1/)
   })
 
-  it.each<Compression>(['none', 'gzip'])('reach a real broker as the contract\'s text, beside records with headers of their own (compression: %s)', async (compression) => {
+  it('are not sent by a process whose client lacks the corrections: its producers are refused', () => {
+    // without them the client would write a lineage's three headers with empty values, and no error
+    const producerModule = fileURLToPath(new URL('../../../dist/shell/kafka/producer.js', import.meta.url))
+    const script = `
+      const { createProducer } = await import(${JSON.stringify(producerModule)})
+      try { createProducer({ bootstrapBrokers: ['127.0.0.1:9'], clientId: 'any' }) }
+      catch (error) { console.log(error.message); process.exit(3) }`
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 })
+    expect(child.stdout).toContain("lacks kpipe's lineage and record-batch corrections")
+    expect(child.status).toBe(3)
+  })
+
+  it.each<Compression>(['none', 'gzip', 'lz4'])('reach a real broker as the contract\'s text, beside records with headers of their own (compression: %s)', async (compression) => {
     const connection: KafkaConnection = { bootstrapBrokers: [inject('kafkaBrokers')], clientId: 'kpipe-test' }
     const topic = `lineage-${randomUUID()}`
     await ensureTopics(connection, [{ name: topic, partitions: 1, replicationFactor: 1 }])

@@ -1,4 +1,6 @@
-import { Producer } from '@platformatic/kafka'
+import { createRecordsBatch, Producer } from '@platformatic/kafka'
+import { SetupError } from '../errors.ts'
+import { ENCODER_MARK, LINEAGE_MARK } from './client-correction.ts'
 import { clientOptions, type KafkaConnection } from './connection.ts'
 import { defaultPartitioner } from './partitioner.ts'
 import { outputSerializers, type OutputRecord } from './records.ts'
@@ -27,7 +29,7 @@ type ClientSendOptions = Parameters<ClientProducer['send']>[0]
 /**
  * kpipe's producer: the client's, whose `send` also takes records whose headers are a lineage
  * (OutputRecord), which its corrected producer passes through to kpipe's encoder
- * (src/shell/kafka/lineage.ts).
+ * (src/shell/kafka/lineage.ts). createProducer makes sure the loaded client is the corrected one.
  */
 export type KpipeProducer = ClientProducer & {
   send(options: Omit<ClientSendOptions, 'messages'> & { messages: OutputRecord[] }): ReturnType<ClientProducer['send']>
@@ -38,6 +40,7 @@ export type KpipeProducer = ClientProducer & {
  * and an acknowledged record survives the loss of a broker.
  */
 export function createProducer(connection: KafkaConnection, options: ProducerSettings = {}): KpipeProducer {
+  assertLineageCorrected()
   return new Producer({
     ...clientOptions(connection, options.clientId ?? `${connection.clientId}-producer`),
     ...(options.retryUntilClosed ? { retries: true, retryDelay: (_client: unknown, _operation: string, attempt: number, _retries: number, error: unknown) => options.retryUntilClosed!(attempt, error) } : {}),
@@ -52,6 +55,23 @@ export function createProducer(connection: KafkaConnection, options: ProducerSet
     // the client's default partitioning, in integer arithmetic (partitioner.ts)
     partitioner: defaultPartitioner(),
   })
+}
+
+let lineageCorrected: boolean | undefined
+
+/**
+ * Throws unless the loaded client passes a record's lineage through to kpipe's encoder and writes
+ * it where it encodes records itself (client-correction.ts): the client as it is would write a
+ * Lineage's three headers with empty values, and no error.
+ */
+export function assertLineageCorrected(): void {
+  lineageCorrected ??= Function.prototype.toString.call(Producer).includes(LINEAGE_MARK) && createRecordsBatch.toString().includes(ENCODER_MARK)
+  if (!lineageCorrected) {
+    throw new SetupError(
+      'the Kafka client loaded in this process lacks kpipe\'s lineage and record-batch corrections',
+      'start kpipe through bin/kpipe.js (or register src/shell/kafka/client-correction.ts before the client loads)',
+    )
+  }
 }
 
 type ClientTransaction = Awaited<ReturnType<ClientProducer['beginTransaction']>>
