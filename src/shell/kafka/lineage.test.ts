@@ -107,7 +107,7 @@ describe('lineage headers', () => {
     expect(child.status).toBe(3)
   })
 
-  it.each<Compression>(['none', 'gzip', 'lz4'])('reach a real broker as the contract\'s text, beside records with headers of their own (compression: %s)', async (compression) => {
+  it.each<Compression>(['none', 'gzip', 'lz4', 'snappy', 'zstd'])('reach a real broker as the contract\'s text, beside records with headers of their own (compression: %s)', async (compression) => {
     const connection: KafkaConnection = { bootstrapBrokers: [inject('kafkaBrokers')], clientId: 'kpipe-test' }
     const topic = `lineage-${randomUUID()}`
     await ensureTopics(connection, [{ name: topic, partitions: 1, replicationFactor: 1 }])
