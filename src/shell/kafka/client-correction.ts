@@ -236,8 +236,8 @@ export function isRecordsModule(url: string): boolean {
  * when it is not the code the encoder reproduces. Where the client encodes records itself (a batch
  * the encoder leaves to it, and every compressed batch, through `createRecordsBatch` or, for gzip,
  * `createRecordsBatchAsync`: both call `prepareRecordsBatch`), a record's lineage is first made the
- * Map of bytes the client writes (src/shell/kafka/lineage.ts). `encoder`: what the source imports the encoder from (its URL for
- * the load hook, its path for the bundler).
+ * Map of bytes the client writes (src/shell/kafka/lineage.ts). `encoder`: what the source imports
+ * the encoder from (its URL for the load hook, its path for the bundler).
  */
 export function correctRecordsSource(source: string, encoder: string, where = 'the @platformatic/kafka records module'): string {
   if (source.includes(ENCODER_MARK)) return source
