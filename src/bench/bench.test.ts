@@ -13,7 +13,7 @@ const FIGURES = [
   ...['at_least_once', 'exactly_once'].flatMap((mode) =>
     ['msgs_per_s', 'ratio_to_ceiling', 'cpu_us_per_msg', 'wall_s', 'startup_s', 'peak_rss_mb'].map((f) => `processor.${mode}.${f}`)),
   ...['at_1000_msgs_per_s', 'at_10000_msgs_per_s'].flatMap((rate) => ['p50_ms', 'p99_ms', 'max_ms', 'messages'].map((f) => `latency.${rate}.${f}`)),
-  'sink.postgres.rows_per_s', 'sink.postgres.peak_rss_mb', 'sink.pglite.rows_per_s', 'sink.pglite.peak_rss_mb',
+  ...['postgres', 'pglite'].flatMap((to) => ['rows_per_s', 'cpu_us_per_row', 'peak_rss_mb'].map((f) => `sink.${to}.${f}`)),
   'logins_sink.events_per_s', 'logins_sink.cpu_us_per_event', 'logins_sink.rows', 'logins_sink.peak_rss_mb',
   'collector.cpu_ms_per_sample', 'collector.peak_rss_mb',
 ]
@@ -135,7 +135,7 @@ describe('the table of a bench whose part failed', () => {
       ceiling: { record_bytes: 181, producer_msgs_per_s: 250_000, consumer_msgs_per_s: 400_000 },
       processor: { at_least_once: processor, exactly_once: { ...processor, msgs_per_s: 40_000 } },
       latency: { at_1000_msgs_per_s: { p50_ms: 2, p99_ms: 8, max_ms: 12, messages: 1000 }, at_10000_msgs_per_s: { p50_ms: 3, p99_ms: 30, max_ms: 40, messages: 10_000 } },
-      sink: { postgres: { rows_per_s: 61_000, peak_rss_mb: 150 } },
+      sink: { postgres: { rows_per_s: 61_000, cpu_us_per_row: 9.5, peak_rss_mb: 150 } },
       targets: {},
       failed: { part: 'sink into PGlite', error: 'the sink exited early' },
     }
@@ -145,6 +145,7 @@ describe('the table of a bench whose part failed', () => {
     const table = benchTable(result)
     expect(table).toMatch(/^processor\s+at-least-once\s+45,000 msg\/s/m)
     expect(table).toMatch(/^sink\s+into PostgreSQL\s+61,000 rows\/s/m)
+    expect(table).toMatch(/^\s+sink CPU time per row\s+9\.5 µs$/m)
     expect(table).not.toMatch(/^\s+into PGlite/m)
     expect(table).not.toContain('collector')
     expect(table).toContain('FAILED: sink into PGlite: the sink exited early')
@@ -162,6 +163,21 @@ describe('the table of a bench whose part failed', () => {
     expect(Object.keys(result.targets as object).sort()).toEqual(Object.keys(TARGETS).filter((t) => t.startsWith('processor.')).sort())
     expect(at(result, 'settings.only')).toBe('processor')
   }, 300_000)
+
+  it('--only sink: the metrics sink into PostgreSQL and into PGlite, with their targets, and nothing else', () => {
+    const run = runKpipe(['bench', '--quick', '--only', 'sink', '--json'], { KAFKA_BROKERS: inject('kafkaBrokers'), DATABASE_URL: inject('postgresUrl') }, 240_000)
+    expect(run.code, run.stderr).toBe(0)
+    const result = JSON.parse(run.stdout) as Record<string, unknown>
+    for (const key of FIGURES.filter((f) => f.startsWith('sink.'))) {
+      expect(typeof at(result, key), key).toBe('number')
+      expect(at(result, key) as number, key).toBeGreaterThan(0)
+    }
+    for (const part of ['ceiling', 'processor', 'latency', 'logins_sink', 'collector']) expect(result[part], part).toBeUndefined()
+    expect(Object.keys(result.targets as object).sort()).toEqual(Object.keys(TARGETS).filter((t) => t.startsWith('sink.')).sort())
+    expect(at(result, 'settings.only')).toBe('sink')
+    expect(at(result, 'settings.sink_rows')).toBe(2000)
+    expect(run.stderr).toMatch(/^bench: sink into PGlite: .* rows\/s/m)
+  }, 300_000)
 })
 
 describe('the targets of the benchmark', () => {
@@ -172,7 +188,7 @@ describe('the targets of the benchmark', () => {
       exactly_once: { msgs_per_s: eos, ratio_to_ceiling: eos / (2 * alo), cpu_us_per_msg: 13, wall_s: 1, startup_s: 1, peak_rss_mb: 251 },
     } as BenchResult['processor'],
     latency: { at_1000_msgs_per_s: { p50_ms: 1, p99_ms: 25, max_ms: 30, messages: 1 }, at_10000_msgs_per_s: { p50_ms: 1, p99_ms: 50.5, max_ms: 60, messages: 1 } },
-    sink: { postgres: { rows_per_s: 60_000, peak_rss_mb: 100 }, pglite: { rows_per_s: 29_999, peak_rss_mb: 500 } },
+    sink: { postgres: { rows_per_s: 60_000, cpu_us_per_row: 1, peak_rss_mb: 100 }, pglite: { rows_per_s: 29_999, cpu_us_per_row: 1, peak_rss_mb: 500 } },
     loadAverage,
   })
 

@@ -46,13 +46,19 @@ function sectionRows(r: BenchResult, section: BenchSection): Row[] {
       })
     case 'sink.postgres': {
       const s = r.sink?.postgres
-      return s ? [['sink', 'into PostgreSQL', `${n(s.rows_per_s)} rows/s, peak RSS ${n(s.peak_rss_mb, 1)} MB`, target('sink.postgres.rows_per_s')]] : []
+      return s
+        ? [
+            ['sink', 'into PostgreSQL', `${n(s.rows_per_s)} rows/s, peak RSS ${n(s.peak_rss_mb, 1)} MB`, target('sink.postgres.rows_per_s')],
+            ['', '  sink CPU time per row', `${n(s.cpu_us_per_row, 1)} µs`, ''],
+          ]
+        : []
     }
     case 'sink.pglite': {
       const s = r.sink?.pglite
       return s
         ? [
             [r.sink?.postgres ? '' : 'sink', 'into PGlite', `${n(s.rows_per_s)} rows/s, peak RSS ${n(s.peak_rss_mb, 1)} MB`, target('sink.pglite.rows_per_s')],
+            ['', '  sink CPU time per row (PGlite runs in it)', `${n(s.cpu_us_per_row, 1)} µs`, ''],
             ['', '  PGlite sink peak RSS', `${n(s.peak_rss_mb, 1)} MB`, target('sink.pglite.peak_rss_mb')],
           ]
         : []
@@ -89,7 +95,7 @@ export function benchTable(r: BenchResult): string {
   return [
     `kpipe bench: ${m.cpus} × ${m.cpu_model}, ${n(Number(m.memory_total_mb))} MB, Node ${m.node}, Java ${m.java}`,
     `load average (1 min) ${m.load_average_1m_start} at the start, ${m.load_average_1m_end} at the end; ` +
-      `${n(r.settings.messages)} messages, median of ${r.settings.repeat} run(s)${r.settings.quick ? ', --quick' : ''}${r.settings.only ? `, --only ${r.settings.only}` : ''}`,
+      `${r.settings.messages === undefined ? `${n(r.settings.sink_rows ?? 0)} samples` : `${n(r.settings.messages)} messages`}, median of ${r.settings.repeat} run(s)${r.settings.quick ? ', --quick' : ''}${r.settings.only ? `, --only ${r.settings.only}` : ''}`,
     '',
     line(['part', 'figure', 'value', 'target']),
     ...rows.map(line),

@@ -32,8 +32,11 @@ export interface BenchOptions {
   ownBroker: boolean
   /** write the processor runs' CPU profiles (node --cpu-prof) here */
   cpuProfileDir?: string
-  /** 'processor': the ceiling and the processor only (no latency, sinks or collector, no PostgreSQL) */
-  only?: 'processor'
+  /**
+   * 'processor': the ceiling and the processor only (no latency, sinks or collector, no PostgreSQL);
+   * 'sink': the metrics sink into PostgreSQL and into PGlite only (no login events, no ceiling)
+   */
+  only?: BenchPart
   status(line: string): void
   /** a line the user must see at once: a part's figures as soon as they are measured, a warning */
   say?(line: string): void
@@ -44,8 +47,11 @@ export interface BenchOptions {
 
 export const LATENCY_RATES = [1000, 10_000]
 
+/** The parts `--only` measures on their own. */
+export type BenchPart = 'processor' | 'sink'
+
 type ProcessorFigures = { msgs_per_s: number; ratio_to_ceiling: number; cpu_us_per_msg: number; wall_s: number; startup_s: number; peak_rss_mb: number }
-type SinkFigures = { rows_per_s: number; peak_rss_mb: number }
+type SinkFigures = { rows_per_s: number; cpu_us_per_row: number; peak_rss_mb: number }
 
 /**
  * The figures, keyed by what they are; every number here is a measurement. A part that failed is
@@ -53,7 +59,7 @@ type SinkFigures = { rows_per_s: number; peak_rss_mb: number }
  */
 export interface BenchResult {
   machine: Record<string, string | number>
-  settings: { messages: number; repeat: number; quick: boolean; only?: 'processor'; sink_rows?: number; latency_seconds?: number; collector_seconds?: number }
+  settings: { messages?: number; repeat: number; quick: boolean; only?: BenchPart; sink_rows?: number; latency_seconds?: number; collector_seconds?: number }
   ceiling?: { record_bytes: number; producer_msgs_per_s: number; consumer_msgs_per_s: number }
   processor?: { at_least_once: ProcessorFigures; exactly_once?: ProcessorFigures }
   latency?: Record<string, { p50_ms: number; p99_ms: number; max_ms: number; messages: number }>
@@ -137,12 +143,18 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     machine,
     settings: options.only === 'processor'
       ? { messages: options.messages, repeat, quick: options.quick, only: 'processor' }
-      : { messages: options.messages, repeat, quick: options.quick, sink_rows: sinkRows, latency_seconds: latencySeconds, collector_seconds: collectorSeconds },
+      : options.only === 'sink'
+        ? { repeat, quick: options.quick, only: 'sink', sink_rows: sinkRows }
+        : { messages: options.messages, repeat, quick: options.quick, sink_rows: sinkRows, latency_seconds: latencySeconds, collector_seconds: collectorSeconds },
     targets: {},
   }
   /** the part under way, named as in the status line and in `failed` */
   let part = 'start-up'
-  const measured = (section: BenchSection) => options.say?.(sectionLine(result, section, part))
+  let anyMeasured = false
+  const measured = (section: BenchSection) => {
+    anyMeasured = true
+    options.say?.(sectionLine(result, section, part))
+  }
   const cleanups: (() => Promise<void> | void)[] = []
   let cleaned: Promise<void> | undefined
   const cleanUp = () => (cleaned ??= (async () => {
@@ -189,45 +201,48 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       })
     }
 
-    part = 'preloading login events'
-    const preload = await preloadLogins(context, `${runId}-logins`, options.messages)
-    cleanups.push(() => probe.deleteTopics([preload.topic]))
-    const ceilingRuns = await runs('broker ceiling', async (i) => {
-      const topic = `${runId}-ceiling-${i}`
-      await probe.createTopics([topic])
-      try {
-        return await measureCeiling(bootstrap, topic, options.messages, preload.meanValueBytes)
-      } finally {
-        await probe.deleteTopics([topic]).catch(() => {})
+    // --only sink: neither login events nor the ceiling
+    if (options.only !== 'sink') {
+      part = 'preloading login events'
+      const preload = await preloadLogins(context, `${runId}-logins`, options.messages)
+      cleanups.push(() => probe.deleteTopics([preload.topic]))
+      const ceilingRuns = await runs('broker ceiling', async (i) => {
+        const topic = `${runId}-ceiling-${i}`
+        await probe.createTopics([topic])
+        try {
+          return await measureCeiling(bootstrap, topic, options.messages, preload.meanValueBytes)
+        } finally {
+          await probe.deleteTopics([topic]).catch(() => {})
+        }
+      })
+      result.ceiling = {
+        record_bytes: preload.meanValueBytes,
+        producer_msgs_per_s: round(median(ceilingRuns.map((r) => r.producerMsgsPerS)), 0),
+        consumer_msgs_per_s: round(median(ceilingRuns.map((r) => r.consumerMsgsPerS)), 0),
       }
-    })
-    result.ceiling = {
-      record_bytes: preload.meanValueBytes,
-      producer_msgs_per_s: round(median(ceilingRuns.map((r) => r.producerMsgsPerS)), 0),
-      consumer_msgs_per_s: round(median(ceilingRuns.map((r) => r.consumerMsgsPerS)), 0),
-    }
-    measured('ceiling')
-    const ceilingRate = Math.min(result.ceiling.producer_msgs_per_s, result.ceiling.consumer_msgs_per_s)
+      measured('ceiling')
+      const ceilingRate = Math.min(result.ceiling.producer_msgs_per_s, result.ceiling.consumer_msgs_per_s)
 
-    for (const [key, exactlyOnce] of [['at_least_once', false], ['exactly_once', true]] as const) {
-      const label = `processor ${exactlyOnce ? 'exactly-once' : 'at-least-once'}`
-      const results = await runs(label, (i) => measureProcessor(context, preload, exactlyOnce, `${key.replaceAll('_', '-')}-${i}`, options.cpuProfileDir))
-      const msgsPerS = median(results.map((r) => r.msgsPerS))
-      const figures = {
-        msgs_per_s: round(msgsPerS, 0),
-        ratio_to_ceiling: round(msgsPerS / ceilingRate, 3),
-        cpu_us_per_msg: round(median(results.map((r) => r.cpuUsPerMsg)), 1),
-        wall_s: round(median(results.map((r) => r.wallS)), 2),
-        startup_s: round(median(results.map((r) => r.startupS)), 2),
-        peak_rss_mb: round(Math.max(...results.map((r) => r.peakRssBytes)) / MB),
+      for (const [key, exactlyOnce] of [['at_least_once', false], ['exactly_once', true]] as const) {
+        const label = `processor ${exactlyOnce ? 'exactly-once' : 'at-least-once'}`
+        const results = await runs(label, (i) => measureProcessor(context, preload, exactlyOnce, `${key.replaceAll('_', '-')}-${i}`, options.cpuProfileDir))
+        const msgsPerS = median(results.map((r) => r.msgsPerS))
+        const figures = {
+          msgs_per_s: round(msgsPerS, 0),
+          ratio_to_ceiling: round(msgsPerS / ceilingRate, 3),
+          cpu_us_per_msg: round(median(results.map((r) => r.cpuUsPerMsg)), 1),
+          wall_s: round(median(results.map((r) => r.wallS)), 2),
+          startup_s: round(median(results.map((r) => r.startupS)), 2),
+          peak_rss_mb: round(Math.max(...results.map((r) => r.peakRssBytes)) / MB),
+        }
+        if (key === 'at_least_once') result.processor = { at_least_once: figures }
+        else result.processor!.exactly_once = figures
+        measured(`processor.${key}`)
       }
-      if (key === 'at_least_once') result.processor = { at_least_once: figures }
-      else result.processor!.exactly_once = figures
-      measured(`processor.${key}`)
     }
 
-    // --only processor: the ceiling and the processor are all there is to measure
-    if (options.only !== 'processor') {
+    // the end-to-end latency, the logins sink and the collector: only in the whole bench
+    if (options.only === undefined) {
       const latencyRuns = await runs('end-to-end latency', () => measureLatency(context, LATENCY_RATES, latencySeconds))
       const latency: NonNullable<BenchResult['latency']> = {}
       LATENCY_RATES.forEach((rate, i) => {
@@ -241,12 +256,24 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       })
       result.latency = latency
       measured('latency')
+    }
 
+    if (options.only !== 'processor') {
       for (const [key, url] of [['postgres', postgresUrl!], ['pglite', undefined]] as const) {
-        const results = await runs(`sink into ${key === 'postgres' ? 'PostgreSQL' : 'PGlite'}`, (i) => measureSink(context, url, sinkRows, `sink-${key}-${i}`))
-        result.sink = { ...result.sink, [key]: { rows_per_s: round(median(results.map((r) => r.rowsPerS)), 0), peak_rss_mb: round(Math.max(...results.map((r) => r.peakRssBytes)) / MB) } }
+        const results = await runs(`sink into ${key === 'postgres' ? 'PostgreSQL' : 'PGlite'}`, (i) => measureSink(context, url, sinkRows, `sink-${key}-${i}`, options.cpuProfileDir))
+        result.sink = {
+          ...result.sink,
+          [key]: {
+            rows_per_s: round(median(results.map((r) => r.rowsPerS)), 0),
+            cpu_us_per_row: round(median(results.map((r) => r.cpuUsPerRow)), 1),
+            peak_rss_mb: round(Math.max(...results.map((r) => r.peakRssBytes)) / MB),
+          },
+        }
         measured(`sink.${key}`)
       }
+    }
+
+    if (options.only === undefined) {
 
       const loginSinkRuns = await runs('logins sink into PostgreSQL', (i) => measureLoginSink(context, postgresUrl!, sinkRows, `logins-sink-${i}`, options.cpuProfileDir))
       result.logins_sink = { events_per_s: round(median(loginSinkRuns.map((r) => r.eventsPerS)), 0), cpu_us_per_event: round(median(loginSinkRuns.map((r) => r.cpuUsPerEvent)), 1), rows: median(loginSinkRuns.map((r) => r.rows)), peak_rss_mb: round(Math.max(...loginSinkRuns.map((r) => r.peakRssBytes)) / MB) }
@@ -261,7 +288,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     }
   } catch (error) {
     // nothing measured yet (no broker, no database): the error as it is, for the CLI's one line
-    if (!result.ceiling || options.signal?.aborted) throw error
+    if (!anyMeasured || options.signal?.aborted) throw error
     result.failed = { part, error: errorLine(error) }
   } finally {
     options.signal?.removeEventListener('abort', onAbort)

@@ -5,11 +5,13 @@ import { createProducer } from '../shell/kafka/producer.ts'
 import type { OutputRecord } from '../shell/kafka/records.ts'
 import { openPostgres } from '../shell/postgres/database.ts'
 import { errorLine } from '../shell/log.ts'
-import { awaitGroup, steadyRate, type BenchContext } from './bench-context.ts'
+import { awaitGroup, cpuPerRecordUs, steadyRate, type BenchContext } from './bench-context.ts'
 import { startPart } from './measure.ts'
 
 export interface SinkRun {
   rowsPerS: number
+  /** the sink process's CPU time (all threads) per row, over the same span as the rate */
+  cpuUsPerRow: number
   peakRssBytes: number
 }
 
@@ -45,9 +47,9 @@ async function preloadSamples(context: BenchContext, topic: string, hostPrefix: 
  * `kpipe metrics sink` as a child on `rows` preloaded samples, into PostgreSQL (`databaseUrl`) or,
  * without one, into PGlite in a temp dir; timed from its first commit to its last (the loop
  * commits offsets only after the database commit), or from its spawn when one batch took all.
- * For PostgreSQL, the rows are counted after.
+ * For PostgreSQL, the rows are counted after. `cpuProfileDir`: the sink writes a CPU profile there.
  */
-export async function measureSink(context: BenchContext, databaseUrl: string | undefined, rows: number, name: string): Promise<SinkRun> {
+export async function measureSink(context: BenchContext, databaseUrl: string | undefined, rows: number, name: string, cpuProfileDir?: string): Promise<SinkRun> {
   // the sink waits for an absent database for ever (it retries): the bench must not
   if (databaseUrl) await expectDatabase(databaseUrl)
   const prefix = `${context.runId}-${name}`
@@ -63,7 +65,7 @@ export async function measureSink(context: BenchContext, databaseUrl: string | u
     TOPIC_PERFORMANCE_ERRORS: errors,
     DATABASE_URL: databaseUrl,
     ...(dataDir ? { KPIPE_DATA_DIR: dataDir } : {}),
-  }))
+  }), cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : [])
   try {
     const progress = await awaitGroup(context, part, groupId, topic, rows, 600_000, `sink into ${databaseUrl ? 'PostgreSQL' : 'PGlite'}`)
     const peakRssBytes = part.peakRss()
@@ -71,7 +73,9 @@ export async function measureSink(context: BenchContext, databaseUrl: string | u
     const errorsWritten = await context.probe.endOffset(errors)
     if (errorsWritten > 0) throw new Error(`the sink routed ${errorsWritten} of the bench's samples to ${errors}`)
     const steady = steadyRate(progress, rows)
-    return { rowsPerS: Number.isNaN(steady) ? (rows * 1000) / (progress.doneAt - spawnedAt) : steady, peakRssBytes }
+    // one batch took everything (--quick): the rate from the spawn, the whole process's CPU time
+    if (Number.isNaN(steady)) return { rowsPerS: (rows * 1000) / (progress.doneAt - spawnedAt), cpuUsPerRow: (progress.doneCpuMs * 1000) / rows, peakRssBytes }
+    return { rowsPerS: steady, cpuUsPerRow: cpuPerRecordUs(progress, rows), peakRssBytes }
   } finally {
     await part.stop()
     await context.probe.deleteTopics([topic, errors]).catch(() => {})

@@ -2,7 +2,7 @@ import { resolve } from 'node:path'
 import { Command, Option } from 'commander'
 import { commandContext, intFlag, untilSignal } from '../context.ts'
 import { statusLine } from '../progress.ts'
-import { runBench } from '../../bench/run-bench.ts'
+import { runBench, type BenchPart } from '../../bench/run-bench.ts'
 import { benchTable } from '../../bench/report.ts'
 
 export function benchCommand(): Command {
@@ -12,11 +12,11 @@ export function benchCommand(): Command {
     .option('--repeat <n>', 'runs of each measurement; each figure is their median', intFlag('repeat', 1, 100))
     .option('--quick', 'a smoke test: small volumes, one run (figures not comparable with a full run)')
     .option('--json', 'print one JSON object with the figures instead of the table')
-    .option('--cpu-prof <dir>', 'write a CPU profile of every processor run (node --cpu-prof) to this directory')
-    .addOption(new Option('--only <part>', 'measure one part only: processor = the broker ceiling and the processor in both modes (no latency, sinks or collector; no PostgreSQL)').choices(['processor']))
+    .option('--cpu-prof <dir>', 'write a CPU profile of every processor and sink run (node --cpu-prof) to this directory')
+    .addOption(new Option('--only <part>', 'measure one part only: processor = the broker ceiling and the processor in both modes (no latency, sinks or collector; no PostgreSQL); sink = the metrics sink into PostgreSQL and into PGlite (no login events, no ceiling)').choices(['processor', 'sink']))
     .addHelpText('after', '\nStarts a temporary Kafka broker unless KAFKA_BROKERS (or --brokers) is set, and an ephemeral PostgreSQL\n' +
       'unless DATABASE_URL is set. See docs/benchmarks.md for the method and the figures of this project\'s machine.')
-    .action(async (options: { messages?: number; repeat?: number; quick?: boolean; json?: boolean; cpuProf?: string; only?: 'processor' }, command: Command) => {
+    .action(async (options: { messages?: number; repeat?: number; quick?: boolean; json?: boolean; cpuProf?: string; only?: BenchPart }, command: Command) => {
       const { settings } = commandContext(command)
       const quick = options.quick === true
       const line = statusLine()
