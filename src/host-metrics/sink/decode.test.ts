@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { decodeSample, normaliseTime } from './decode.ts'
+import { decodeSample, isCollectorTime, normaliseTime } from './decode.ts'
 
 const b = (text: string) => Buffer.from(text)
 const SPEC_SAMPLE = {
@@ -93,5 +93,36 @@ describe('normaliseTime', () => {
 
   it('refuses impossible dates and times', () => {
     for (const bad of ['2026-02-30T00:00:00Z', '2026-11-24T24:00:00Z', '1969-12-31T23:59:59Z', 'yesterday', '2026-11-24']) expect(normaliseTime(bad)).toBeUndefined()
+  })
+
+  it('takes the collector\'s own times (toISOString) digit by digit, exactly as a Date parse and print would', () => {
+    // what the fast path replaced: a Date round trip, which refuses 31 February and 24:00
+    const byDate = (text: string) => {
+      const ms = Date.parse(text)
+      return text.length === 24 && text.endsWith('Z') && ms >= 0 && new Date(ms).toISOString() === text
+    }
+    const valid: string[] = []
+    // every day of years around 1970, leap years by 4, 100 and 400, and the last one toISOString writes in 24 characters
+    for (const year of [1970, 1971, 1972, 2000, 2023, 2024, 2100, 2400, 9999]) {
+      for (let ms = Date.UTC(year, 0, 1); ms < Date.UTC(year + 1, 0, 1); ms += 86_400_000 + 3_723_001) valid.push(new Date(ms).toISOString())
+    }
+    valid.push('1970-01-01T00:00:00.000Z', '2024-02-29T23:59:59.999Z')
+    const candidates = new Set(valid)
+    // each character of some of them changed to each of these: near misses of every field
+    for (const text of valid.filter((_, i) => i % 37 === 0)) {
+      for (let i = 0; i < text.length; i++) for (const c of '0123456789-T:.Z x') candidates.add(text.slice(0, i) + c + text.slice(i + 1))
+    }
+    for (const near of ['1969-12-31T23:59:59.999Z', '2023-02-29T00:00:00.000Z', '2100-02-29T00:00:00.000Z', '2026-04-31T00:00:00.000Z', '2026-11-24T24:00:00.000Z',
+      '2026-11-24T10:60:00.000Z', '2026-11-24T10:00:60.000Z', '2026-13-01T00:00:00.000Z', '2026-00-01T00:00:00.000Z', '2026-11-00T00:00:00.000Z', '2026-11-24t10:00:00.000Z',
+      '+02026-11-24T10:00:00.00Z', '2026-11-24T10:00:00.000z', '2026-11-24T10:00:00.0000']) candidates.add(near)
+    let accepted = 0
+    for (const text of candidates) {
+      expect(isCollectorTime(text), text).toBe(byDate(text))
+      if (byDate(text)) {
+        accepted++
+        expect(normaliseTime(text), text).toBe(`${text.slice(0, 23)}000Z`)
+      }
+    }
+    expect(accepted).toBeGreaterThan(valid.length)
   })
 })
