@@ -19,25 +19,48 @@ export interface SinkFailure {
 }
 
 /**
- * The sink as a handler of the consumer loop: decode the batch, write its rows in one
- * statement, and hand back the records that are not samples for `performance-errors`.
- * A database that is away makes it throw (the loop retries the same batch, committing
- * nothing); a row the database refuses is found by bisection and routed like a bad record.
+ * Rows per COPY within a batch. A batch is decoded and written in slices of this many rows: while
+ * the database copies one slice (on a connection of the pool), the next is decoded here, so the
+ * sink's CPU and the server's overlap instead of taking turns (docs/benchmarks.md, "The sink's
+ * slices overlap").
+ */
+export const SINK_SLICE = 1000
+
+/**
+ * The sink as a handler of the consumer loop: decode the batch, write its rows, and hand back the
+ * records that are not samples for `performance-errors`. The rows go in slices of SINK_SLICE, one
+ * statement each, written while the next slice is decoded; the handler returns when every slice
+ * is in, so the loop commits the batch's offsets only then. A database that is away makes it throw
+ * once every slice has settled (the loop retries the same batch, committing nothing; the slices
+ * already in are replayed through ON CONFLICT DO NOTHING); a row the database refuses is found by
+ * bisection and routed like a bad record.
  */
 export function sinkHandler(options: SinkHandlerOptions): BatchHandler {
   return async (batch) => {
     const started = performance.now()
-    const rows: { row: SampleRow; record: ConsumedRecord }[] = []
-    const failures: SinkFailure[] = []
-    for (const record of batch) {
-      const decoded = decodeSample(record.value, record.key)
-      if (decoded.ok) rows.push({ row: decoded.row, record })
-      else failures.push({ record, errorType: decoded.errorType, error: decoded.error })
+    const slices: { writing: Promise<number>; failures: SinkFailure[] }[] = []
+    for (let from = 0; from < batch.length; from += SINK_SLICE) {
+      // the writes under way send their rows and take their answers while the next slice waits
+      if (from > 0) await new Promise(setImmediate)
+      const rows: { row: SampleRow; record: ConsumedRecord }[] = []
+      const failures: SinkFailure[] = []
+      for (let i = from, end = Math.min(batch.length, from + SINK_SLICE); i < end; i++) {
+        const record = batch[i]!
+        const decoded = decodeSample(record.value, record.key)
+        if (decoded.ok) rows.push({ row: decoded.row, record })
+        else failures.push({ record, errorType: decoded.errorType, error: decoded.error })
+      }
+      slices.push({ writing: writeRows(options.db, rows, failures), failures })
     }
-    const written = await writeRows(options.db, rows, failures)
+    // every slice settled before the batch succeeds or fails: a retry never overlaps a write of its own
+    const settled = await Promise.allSettled(slices.map((slice) => slice.writing))
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+    if (failed) throw failed.reason
+    const written = settled.reduce((sum, s) => sum + (s as PromiseFulfilledResult<number>).value, 0)
     sinkBatchSeconds.observe((performance.now() - started) / 1000)
     sinkRowsWritten.inc(written)
-    return failures.map((f) => errorRecord(options.errorsTopic, f))
+    // in the batch's order: each slice's undecodable records, then the rows the database refused
+    return slices.flatMap((slice) => slice.failures.map((f) => errorRecord(options.errorsTopic, f)))
   }
 }
 

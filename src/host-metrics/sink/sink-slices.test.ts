@@ -1,0 +1,68 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, inject, it } from 'vitest'
+import { openPglite, openPostgres, type Database } from '../../shell/postgres/database.ts'
+import type { ConsumedRecord } from '../../shell/kafka/records.ts'
+import { createTestDatabase } from '../../../test/support/host-metrics.ts'
+import { ensurePerformanceTable } from './performance-table.ts'
+import { SINK_SLICE, sinkHandler } from './sink-handler.ts'
+
+const TOPIC = 'performance'
+const ROWS = 2 * SINK_SLICE + 500
+/** a record of the batch: offset i, a sample of its own unless `value` says otherwise */
+const record = (i: number, value?: string | Buffer): ConsumedRecord => ({
+  topic: TOPIC, partition: 0, offset: BigInt(i), key: Buffer.from('slice-host'), headers: new Map(),
+  value: Buffer.from(value ?? JSON.stringify({ host: 'slice-host', time: new Date(Date.UTC(2026, 0, 1) + i).toISOString(), cpu_usage: 1, bytes_sent: i })),
+} as unknown as ConsumedRecord)
+
+/** bad records in the first slice and the last, a row the database refuses (a NUL in its host) in the middle one */
+const BAD = new Map<number, { value: string | Buffer; errorType: string }>([
+  [3, { value: 'not a sample', errorType: 'invalid_json' }],
+  [SINK_SLICE + 17, { value: JSON.stringify({ host: 'nul\u0000host', time: new Date(Date.UTC(2026, 0, 1)).toISOString(), cpu_usage: 1 }), errorType: 'rejected_by_database' }],
+  [2 * SINK_SLICE + 1, { value: Buffer.from([0xff, 0xfe]), errorType: 'invalid_encoding' }],
+  [ROWS - 1, { value: JSON.stringify({ time: 'yesterday' }), errorType: 'invalid_sample' }],
+])
+
+async function writesEverySliceOnce(db: Database) {
+  await ensurePerformanceTable(db)
+  const batch = Array.from({ length: ROWS }, (_, i) => record(i, BAD.get(i)?.value))
+  const handle = sinkHandler({ db, errorsTopic: 'performance-errors' })
+  const errors = await handle(batch, { attempt: 0 })
+  // every bad record is an error record, in the batch's order, with its source; every other record is a row
+  const described = errors.map((e) => JSON.parse(String(e.value)) as { error_type: string; source_offset: string })
+  expect(described.map((e) => [Number(e.source_offset), e.error_type])).toEqual([...BAD].map(([i, bad]) => [i, bad.errorType]))
+  const count = async () => (await db.query<{ n: number; sent: string }>(`SELECT count(*)::int AS n, sum(bytes_sent)::text AS sent FROM performance WHERE host = 'slice-host'`)).rows[0]!
+  const good = [...Array(ROWS).keys()].filter((i) => !BAD.has(i))
+  expect(await count()).toEqual({ n: good.length, sent: String(good.reduce((a, b) => a + b, 0)) })
+  // the same batch again (a retry after a failure): the same errors, no row twice
+  expect((await handle(batch, { attempt: 1 })).map((e) => String(e.value))).toEqual(errors.map((e) => String(e.value)))
+  expect((await count()).n).toBe(good.length)
+}
+
+describe('the sink writes a batch in slices', () => {
+  it(`PostgreSQL: ${ROWS} records in slices of ${SINK_SLICE}, bad ones routed in order from every slice, a retried batch stored once`, async () => {
+    const database = await createTestDatabase(inject('postgresUrl'))
+    const db = openPostgres(database.url)
+    try {
+      await writesEverySliceOnce(db)
+    } finally {
+      await db.close()
+      await database.drop()
+    }
+  })
+
+  it('PGlite: the same', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kpipe-pglite-'))
+    try {
+      const db = await openPglite(join(dir, 'pg'))
+      try {
+        await writesEverySliceOnce(db)
+      } finally {
+        await db.close()
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
