@@ -1,6 +1,7 @@
 import type { Settings } from '../../shell/settings.ts'
 import type { KafkaConnection } from '../../shell/kafka/connection.ts'
 import { headerText } from '../../shell/kafka/records.ts'
+import { SOURCE_TOPIC } from '../../shell/kafka/lineage.ts'
 import { readTopic } from '../../shell/kafka/topic-reader.ts'
 import { readLineage } from '../../record-formats.ts'
 import { ReplayOutcomes, type ReplayAudit } from './replay-outcomes.ts'
@@ -67,7 +68,7 @@ export async function auditLogins(connection: KafkaConnection, settings: Setting
   const roles: [OutputRole, string][] = [['processed', settings.TOPIC_PROCESSED], ['cleaned', settings.TOPIC_CLEANED], ['errors', settings.TOPIC_ERRORS]]
   for (const [role, topic] of roles) {
     await readTopic(connection, topic, { from: 'earliest', readCommitted: true, signal }, (record) => {
-      if (headerText(record, 'source-topic') !== input) return
+      if (headerText(record, SOURCE_TOPIC) !== input) return
       const lineage = readLineage(record.headers)
       // the input of this output came after the audit's snapshot of the input (a live pipeline)
       if (lineage && Number(lineage.offset) >= (endOffsets[lineage.partition] ?? 0)) {

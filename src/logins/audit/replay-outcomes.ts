@@ -1,4 +1,5 @@
 import { headerText, type ConsumedRecord } from '../../shell/kafka/records.ts'
+import { SOURCE_OFFSET, SOURCE_PARTITION } from '../../shell/kafka/lineage.ts'
 
 export type Outcome = 'processed' | 'cleaned' | 'errors'
 
@@ -38,7 +39,7 @@ export class ReplayOutcomes {
   /** An output of an input the audit read, by its lineage headers. */
   noteOutput(outcome: Outcome, headers: Map<string, Buffer>): void {
     if (this.#copies.size === 0) return
-    const key = `${headers.get('source-partition')?.toString('utf8')}/${headers.get('source-offset')?.toString('utf8')}`
+    const key = `${headers.get(SOURCE_PARTITION)?.toString('utf8')}/${headers.get(SOURCE_OFFSET)?.toString('utf8')}`
     if (!this.#copies.has(key)) return
     const list = this.#outputs.get(key)
     if (list) list.push(outcome)

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC } from '../../shell/kafka/lineage.ts'
 import type { SourceCoordinates } from '../core/error-record.ts'
 import type { ParkedRole } from './replay-request.ts'
 
@@ -80,9 +81,9 @@ export function decodeParked(role: ParkedRole, record: ParkedInput): ParkedRecor
 
 /** The lineage headers `source-topic`, `source-partition`, `source-offset`, when all three are there and well-formed. */
 export function lineageOf(headers: Map<string, Buffer>): SourceCoordinates | undefined {
-  const topic = headers.get('source-topic')?.toString('utf8')
-  const partition = headers.get('source-partition')?.toString('utf8')
-  const offset = headers.get('source-offset')?.toString('utf8')
+  const topic = headers.get(SOURCE_TOPIC)?.toString('utf8')
+  const partition = headers.get(SOURCE_PARTITION)?.toString('utf8')
+  const offset = headers.get(SOURCE_OFFSET)?.toString('utf8')
   if (!topic || !partition || !offset || !/^\d+$/.test(partition) || !/^\d+$/.test(offset)) return undefined
   return { topic, partition: Number(partition), offset: BigInt(offset) }
 }
