@@ -287,7 +287,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       measured('collector')
     }
   } catch (error) {
-    // nothing measured yet (no broker, no database): the error as it is, for the CLI's one line
+    // nothing measured yet (no broker, no database, or the first part of --only sink failed): the error as it is, for the CLI's one line
     if (!anyMeasured || options.signal?.aborted) throw error
     result.failed = { part, error: errorLine(error) }
   } finally {

@@ -87,6 +87,7 @@ describe('the CLI on bad settings', () => {
     [['kafka', 'status'], { PORT: 'http' }, 'invalid setting PORT="http": expected a port number from 0 to 65535'],
     [['kafka', 'status', '--brokers', 'nope'], {}, 'invalid setting KAFKA_BROKERS="nope"'],
     [['kafka', 'start', '--port', 'notaport'], {}, 'invalid value for --port: "notaport"'],
+    [['bench', '--only', 'sink', '--messages', '5000'], {}, '--only sink measures neither (it preloads samples of its own): leave one of them out'],
     [['kafka', 'status'], { KPIPE_HASH_KEY: 'tiny-secret' }, 'invalid setting KPIPE_HASH_KEY="<redacted>"'],
   ])('kpipe %j with %j exits 2 with one line', (args, env, line) => {
     const result = runKpipe(args, env)

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import { Command, Option } from 'commander'
 import { commandContext, intFlag, untilSignal } from '../context.ts'
+import { UserError } from '../../shell/errors.ts'
 import { statusLine } from '../progress.ts'
 import { runBench, type BenchPart } from '../../bench/run-bench.ts'
 import { benchTable } from '../../bench/report.ts'
@@ -17,6 +18,9 @@ export function benchCommand(): Command {
     .addHelpText('after', '\nStarts a temporary Kafka broker unless KAFKA_BROKERS (or --brokers) is set, and an ephemeral PostgreSQL\n' +
       'unless DATABASE_URL is set. See docs/benchmarks.md for the method and the figures of this project\'s machine.')
     .action(async (options: { messages?: number; repeat?: number; quick?: boolean; json?: boolean; cpuProf?: string; only?: BenchPart }, command: Command) => {
+      if (options.only === 'sink' && options.messages !== undefined) {
+        throw new UserError('--messages sets the login events of the processor and the ceiling; --only sink measures neither (it preloads samples of its own): leave one of them out')
+      }
       const { settings } = commandContext(command)
       const quick = options.quick === true
       const line = statusLine()

@@ -19,29 +19,43 @@ export interface SinkFailure {
 }
 
 /**
- * Rows per COPY within a batch. A batch is decoded and written in slices of this many rows: while
- * the database copies one slice (on a connection of the pool), the next is decoded here, so the
- * sink's CPU and the server's overlap instead of taking turns (docs/benchmarks.md, "The sink's
+ * Rows per statement within a batch. A batch is decoded and written in slices of this many rows:
+ * while the database copies one slice (on a connection of the pool), the next is decoded here, so
+ * the sink's CPU and the server's overlap instead of taking turns (docs/benchmarks.md, "The sink's
  * slices overlap").
  */
 export const SINK_SLICE = 1000
+
+/**
+ * Slices written at once, at most: below the pool's four connections, so that the retention
+ * delete and the readiness check still find one and no slice waits for a connection long enough
+ * to time out.
+ */
+export const SLICES_IN_FLIGHT = 3
+
+/** A slice's write; it never rejects (a failure is kept by the handler), so none is left unhandled while others run. */
+type SliceWrite = Promise<void>
 
 /**
  * The sink as a handler of the consumer loop: decode the batch, write its rows, and hand back the
  * records that are not samples for `performance-errors`. The rows go in slices of SINK_SLICE, one
  * statement each, written while the next slice is decoded; the handler returns when every slice
  * is in, so the loop commits the batch's offsets only then. A database that is away makes it throw
- * once every slice has settled (the loop retries the same batch, committing nothing; the slices
- * already in are replayed through ON CONFLICT DO NOTHING); a row the database refuses is found by
- * bisection and routed like a bad record.
+ * once the slices under way have settled, and no further slice is sent (the loop retries the same
+ * batch, committing nothing; the slices already in are replayed through ON CONFLICT DO NOTHING);
+ * a row the database refuses is found by bisection and routed like a bad record.
  */
 export function sinkHandler(options: SinkHandlerOptions): BatchHandler {
   return async (batch) => {
     const started = performance.now()
-    const slices: { writing: Promise<number>; failures: SinkFailure[] }[] = []
-    for (let from = 0; from < batch.length; from += SINK_SLICE) {
+    const slices: { writing: SliceWrite; failures: SinkFailure[] }[] = []
+    // the first slice that failed: no further slice is sent, and the batch fails once the others settle
+    let failure: { error: unknown } | undefined
+    for (let from = 0, settled = 0; from < batch.length; from += SINK_SLICE) {
+      if (slices.length - settled >= SLICES_IN_FLIGHT) await slices[settled++]!.writing
       // the writes under way send their rows and take their answers while the next slice waits
-      if (from > 0) await new Promise(setImmediate)
+      else if (from > 0) await new Promise(setImmediate)
+      if (failure !== undefined) break
       const rows: { row: SampleRow; record: ConsumedRecord }[] = []
       const failures: SinkFailure[] = []
       for (let i = from, end = Math.min(batch.length, from + SINK_SLICE); i < end; i++) {
@@ -50,16 +64,18 @@ export function sinkHandler(options: SinkHandlerOptions): BatchHandler {
         if (decoded.ok) rows.push({ row: decoded.row, record })
         else failures.push({ record, errorType: decoded.errorType, error: decoded.error })
       }
-      slices.push({ writing: writeRows(options.db, rows, failures), failures })
+      const writing: SliceWrite = writeRows(options.db, rows, failures).then(
+        // counted as each slice is in: a batch retried after a failure counts only the rows it adds
+        (written) => void sinkRowsWritten.inc(written),
+        (error: unknown) => void (failure ??= { error }),
+      )
+      slices.push({ writing, failures })
     }
     // every slice settled before the batch succeeds or fails: a retry never overlaps a write of its own
-    const settled = await Promise.allSettled(slices.map((slice) => slice.writing))
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
-    if (failed) throw failed.reason
-    const written = settled.reduce((sum, s) => sum + (s as PromiseFulfilledResult<number>).value, 0)
+    for (const slice of slices) await slice.writing
+    if (failure !== undefined) throw failure.error
     sinkBatchSeconds.observe((performance.now() - started) / 1000)
-    sinkRowsWritten.inc(written)
-    // in the batch's order: each slice's undecodable records, then the rows the database refused
+    // slice by slice, in the batch's order: a slice's undecodable records, then the rows the database refused
     return slices.flatMap((slice) => slice.failures.map((f) => errorRecord(options.errorsTopic, f)))
   }
 }

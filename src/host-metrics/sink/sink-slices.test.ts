@@ -6,7 +6,8 @@ import { openPglite, openPostgres, type Database } from '../../shell/postgres/da
 import type { ConsumedRecord } from '../../shell/kafka/records.ts'
 import { createTestDatabase } from '../../../test/support/host-metrics.ts'
 import { ensurePerformanceTable } from './performance-table.ts'
-import { SINK_SLICE, sinkHandler } from './sink-handler.ts'
+import { isDatabaseUnavailable, SINK_SLICE, SLICES_IN_FLIGHT, sinkHandler } from './sink-handler.ts'
+import { freePort } from '../../shell/broker/local-broker.ts'
 
 const TOPIC = 'performance'
 const ROWS = 2 * SINK_SLICE + 500
@@ -63,6 +64,57 @@ describe('the sink writes a batch in slices', () => {
       }
     } finally {
       rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('a PostgreSQL that refuses connections: the batch of five slices fails with the error the loop retries, once the slices sent have settled', async () => {
+    const db = openPostgres(`postgres://kpipe@127.0.0.1:${await freePort()}/kpipe`)
+    let sent = 0
+    let settled = 0
+    const counted = {
+      query: db.query,
+      copyRows: (...args: Parameters<Database['copyRows']>) => {
+        sent++
+        return db.copyRows(...args).finally(() => settled++)
+      },
+    }
+    try {
+      const batch = Array.from({ length: 5 * SINK_SLICE }, (_, i) => record(i))
+      // a slice that fails while the next is decoded must not be an unhandled rejection (vitest fails the run on one)
+      const error = await Promise.resolve(sinkHandler({ db: counted, errorsTopic: 'performance-errors' })(batch, { attempt: 0 })).then(() => undefined, (e: unknown) => e)
+      expect(isDatabaseUnavailable(error), String(error)).toBe(true)
+      expect(sent).toBeGreaterThan(0)
+      expect(settled).toBe(sent)
+    } finally {
+      await db.close()
+    }
+  })
+
+  it(`writes at most ${SLICES_IN_FLIGHT} slices at once, below the pool's connections`, async () => {
+    const database = await createTestDatabase(inject('postgresUrl'))
+    const db = openPostgres(database.url)
+    let writing = 0
+    let most = 0
+    const counted = {
+      query: db.query,
+      copyRows: async (...args: Parameters<Database['copyRows']>) => {
+        most = Math.max(most, ++writing)
+        try {
+          return await db.copyRows(...args)
+        } finally {
+          writing--
+        }
+      },
+    }
+    try {
+      await ensurePerformanceTable(db)
+      const batch = Array.from({ length: 6 * SINK_SLICE }, (_, i) => record(i))
+      expect(await sinkHandler({ db: counted, errorsTopic: 'performance-errors' })(batch, { attempt: 0 })).toEqual([])
+      expect(most).toBeLessThanOrEqual(SLICES_IN_FLIGHT)
+      expect((await db.query<{ n: number }>('SELECT count(*)::int AS n FROM performance')).rows[0]!.n).toBe(batch.length)
+    } finally {
+      await db.close()
+      await database.drop()
     }
   })
 })

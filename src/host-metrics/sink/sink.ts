@@ -37,7 +37,7 @@ export interface RunningSink {
 }
 
 /**
- * Rows per COPY into embedded PGlite (the loop's default, 5000, for PostgreSQL): fewer records
+ * Rows per batch into embedded PGlite (the loop's default, 5000, for PostgreSQL): fewer records
  * held while PGlite's single thread copies them, so less for V8 to promote. The sink's peak RSS
  * was 375–388 MB instead of 385–438 MB (docs/benchmarks.md, "Memory (peak RSS), December 2026").
  */
@@ -46,9 +46,9 @@ export const PGLITE_MAX_BATCH = 2000
 /**
  * The metrics sink as a stage: `performance` → PostgreSQL (or PGlite). Its start-up opens the
  * database, creates the table (waiting with backoff while the database is away) and the
- * topics; its handler writes each batch's rows in one statement and routes what it cannot
- * decode to `performance-errors`; the runtime commits offsets only after the rows are in.
- * A retention timer deletes old rows while it runs.
+ * topics; its handler writes each batch's rows in slices that overlap with their decoding and
+ * routes what it cannot decode to `performance-errors`; the runtime commits offsets only after
+ * the rows are in. A retention timer deletes old rows while it runs.
  */
 export function metricsSinkStage(options: Omit<SinkOptions, 'signal'>): { component: StageComponent; database: () => Database | undefined } {
   const { settings, log } = options
