@@ -7,6 +7,7 @@ import { LoginProcessor } from '../logins/process/login-processor.ts'
 import type { BenchContext } from './bench-context.ts'
 import { pollUntil, startPart } from './measure.ts'
 import { expectDatabase } from './sink-throughput.ts'
+import { sendChunks } from '../shell/kafka/consumer-loop.ts'
 
 export interface LoginSinkRun {
   eventsPerS: number
@@ -37,7 +38,7 @@ async function preloadOutputs(context: BenchContext, topics: { processed: string
         inputs.push({ topic: 'user-login', partition: 0, offset: BigInt(sent), key: undefined, value, timestamp: BigInt(Date.now()), headers: new Map() } as unknown as ConsumedRecord)
       }
       const outputs: OutputRecord[] = processor.handle(inputs)
-      await producer.send({ messages: outputs })
+      for (const chunk of sendChunks(outputs)) await producer.send({ messages: chunk })
       context.status(`preloading login outputs: ${sent.toLocaleString('en')} of ${events.toLocaleString('en')}`)
     }
   } finally {

@@ -3,6 +3,7 @@ import type { OutputRecord } from '../shell/kafka/records.ts'
 import { LoginGenerator } from '../logins/generate/login-generator.ts'
 import { awaitGroup, cpuPerRecordUs, steadyRate, type BenchContext } from './bench-context.ts'
 import { startPart } from './measure.ts'
+import { sendChunks } from '../shell/kafka/consumer-loop.ts'
 
 /** The share of invalid and stale events in the preload: what `kpipe up` generates. */
 export const BENCH_INVALID_RATIO = 0.05
@@ -36,7 +37,7 @@ export async function preloadLogins(context: BenchContext, topic: string, messag
         bytes += typeof event.value === 'string' ? Buffer.byteLength(event.value) : event.value.length
         batch.push(event.key === undefined ? { topic, value: event.value } : { topic, key: event.key, value: event.value })
       }
-      await producer.send({ messages: batch })
+      for (const chunk of sendChunks(batch)) await producer.send({ messages: chunk })
       sent += batch.length
       context.status(`preloading login events: ${sent.toLocaleString('en')} of ${messages.toLocaleString('en')}`)
     }

@@ -7,6 +7,7 @@ import { openPostgres } from '../shell/postgres/database.ts'
 import { errorLine } from '../shell/log.ts'
 import { awaitGroup, cpuPerRecordUs, steadyRate, type BenchContext } from './bench-context.ts'
 import { startPart } from './measure.ts'
+import { sendChunks } from '../shell/kafka/consumer-loop.ts'
 
 export interface SinkRun {
   rowsPerS: number
@@ -16,6 +17,11 @@ export interface SinkRun {
 }
 
 const HOSTS = 16
+/**
+ * Samples made per send; sendChunks then cuts them into what the broker takes: keyed by 16 hosts
+ * over 3 partitions, 4,000 samples can put more than a partition batch's 1 MiB on one partition,
+ * which the broker refuses (MESSAGE_TOO_LARGE; it stopped two of this bench's runs).
+ */
 const PRELOAD_SEND = 4000
 
 /** `rows` distinct samples (16 hosts, one per millisecond each) as the collector writes them. */
@@ -35,7 +41,7 @@ async function preloadSamples(context: BenchContext, topic: string, hostPrefix: 
         }
         messages.push({ topic, key: host, value: JSON.stringify(sample) })
       }
-      await producer.send({ messages })
+      for (const chunk of sendChunks(messages)) await producer.send({ messages: chunk })
       context.status(`preloading samples: ${i.toLocaleString('en')} of ${rows.toLocaleString('en')}`)
     }
   } finally {
