@@ -274,7 +274,6 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     }
 
     if (options.only === undefined) {
-
       const loginSinkRuns = await runs('logins sink into PostgreSQL', (i) => measureLoginSink(context, postgresUrl!, sinkRows, `logins-sink-${i}`, options.cpuProfileDir))
       result.logins_sink = { events_per_s: round(median(loginSinkRuns.map((r) => r.eventsPerS)), 0), cpu_us_per_event: round(median(loginSinkRuns.map((r) => r.cpuUsPerEvent)), 1), rows: median(loginSinkRuns.map((r) => r.rows)), peak_rss_mb: round(Math.max(...loginSinkRuns.map((r) => r.peakRssBytes)) / MB) }
       measured('logins_sink')

@@ -1,11 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { describe, expect, inject, it } from 'vitest'
-import { openPglite, openPostgres, type Database } from '../../shell/postgres/database.ts'
+import { openPostgres, type Database } from '../../shell/postgres/database.ts'
 import { decodeSample, type SampleRow } from './decode.ts'
 import { ensurePerformanceTable, insertRows } from './performance-table.ts'
-import { createTestDatabase } from '../../../test/support/host-metrics.ts'
+import { createTestDatabase, withPglite } from '../../../test/support/host-metrics.ts'
 
 const HOSTS = ['web-1', 'tab\there', 'new\nline', 'cr\rhere', 'back\\slash', '\\N', '"quoted"', 'ünï ✓', ' spaced ', 'comma,semi;']
 
@@ -65,16 +62,6 @@ describe('writing samples to the performance table', () => {
   })
 
   it('PGlite: the same, through COPY FROM /dev/blob', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kpipe-pglite-'))
-    try {
-      const db = await openPglite(join(dir, 'pg'))
-      try {
-        await writesEveryRowAsItCame(db)
-      } finally {
-        await db.close()
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+    await withPglite(writesEveryRowAsItCame)
   })
 })

@@ -28,9 +28,9 @@ export async function ensurePerformanceTable(db: Pick<Database, 'transaction'>):
 const COLUMN_TYPES = SAMPLE_COLUMNS.map(() => 'numeric[]')
 
 /**
- * One statement per batch of rows (the sink's slice), whatever its size: every column travels as one array parameter and
- * `unnest` turns them back into rows, so a batch is one round trip and one plan (a multi-row
- * VALUES list would need 11 parameters per row and hit the 65,535-parameter limit).
+ * One statement per batch of rows (the sink's slice), whatever its size: every column travels as
+ * one array parameter and `unnest` turns them back into rows, so a batch is one round trip and one
+ * plan (a multi-row VALUES list would need 11 parameters per row and hit the 65,535-parameter limit).
  */
 export const INSERT_ROWS = `INSERT INTO performance (host, time, ${SAMPLE_COLUMNS.join(', ')})
 SELECT * FROM unnest($1::text[], $2::timestamptz[], ${COLUMN_TYPES.map((t, i) => `$${i + 3}::${t}`).join(', ')})

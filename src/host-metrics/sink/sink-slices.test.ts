@@ -1,10 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { describe, expect, inject, it } from 'vitest'
-import { openPglite, openPostgres, type Database } from '../../shell/postgres/database.ts'
+import { openPostgres, type Database } from '../../shell/postgres/database.ts'
 import type { ConsumedRecord } from '../../shell/kafka/records.ts'
-import { createTestDatabase } from '../../../test/support/host-metrics.ts'
+import { createTestDatabase, withPglite } from '../../../test/support/host-metrics.ts'
 import { ensurePerformanceTable } from './performance-table.ts'
 import { isDatabaseUnavailable, SINK_SLICE, SLICES_IN_FLIGHT, sinkHandler } from './sink-handler.ts'
 import { freePort } from '../../shell/broker/local-broker.ts'
@@ -54,17 +51,7 @@ describe('the sink writes a batch in slices', () => {
   })
 
   it('PGlite: the same', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kpipe-pglite-'))
-    try {
-      const db = await openPglite(join(dir, 'pg'))
-      try {
-        await writesEverySliceOnce(db)
-      } finally {
-        await db.close()
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+    await withPglite(writesEverySliceOnce)
   })
 
   it('a PostgreSQL that refuses connections: the batch of five slices fails with the error the loop retries, once the slices sent have settled', async () => {
