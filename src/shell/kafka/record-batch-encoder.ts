@@ -109,29 +109,52 @@ function writeHeader(value: Uint8Array | null, key: Uint8Array | null): void {
   at = writeBytes(target, at, value)
 }
 
-/** the three lineage headers' names, with their lengths: the same bytes in every record */
-const LINEAGE_NAMES_SIZE = bytesSize(SOURCE_TOPIC_BYTES) + bytesSize(SOURCE_PARTITION_BYTES) + bytesSize(SOURCE_OFFSET_BYTES)
+/*
+ * A lineage's bytes are the same up to its offset's digits for every record of one source
+ * partition: the count (3), `source-topic` and the topic, `source-partition` and the partition's
+ * digits, `source-offset`'s name. They are made once per source partition and copied whole; only
+ * the offset's length and digits are written per record.
+ */
+const lineagePrefixes = new Map<string, Buffer[]>()
+/** partitions above it (Kafka's are int32, a process reads a few) are not kept */
+const MAX_KEPT_PARTITION = 0xffff
+
+function lineagePrefix(lineage: Lineage): Buffer {
+  const { topic, partition } = lineage
+  let byPartition = lineagePrefixes.get(topic)
+  if (byPartition === undefined) {
+    byPartition = []
+    if (lineagePrefixes.size < 1024) lineagePrefixes.set(topic, byPartition)
+  }
+  const kept = byPartition[partition]
+  if (kept !== undefined) return kept
+  const partitionDigits = decimalDigits(partition)
+  const topicName = topicBytes(topic)
+  const prefix = Buffer.alloc(1 + bytesSize(SOURCE_TOPIC_BYTES) + bytesSize(topicName) + bytesSize(SOURCE_PARTITION_BYTES) + 1 + partitionDigits + bytesSize(SOURCE_OFFSET_BYTES))
+  let position = writeVarInt(prefix, 0, 3)
+  position = writeBytes(prefix, position, SOURCE_TOPIC_BYTES)
+  position = writeBytes(prefix, position, topicName)
+  position = writeBytes(prefix, position, SOURCE_PARTITION_BYTES)
+  position = writeVarInt(prefix, position, partitionDigits)
+  position = writeDecimal(prefix, position, partition, partitionDigits)
+  writeBytes(prefix, position, SOURCE_OFFSET_BYTES)
+  if (partition <= MAX_KEPT_PARTITION) byPartition[partition] = prefix
+  return prefix
+}
 
 /** The lineage headers' part of a record body, or -1 when its partition or offset is not one writeDecimal writes. */
 function lineageSize(lineage: Lineage): number {
   if (!writableAsDecimal(lineage)) return -1
-  const partitionDigits = decimalDigits(lineage.partition)
-  const offsetDigits = decimalDigits(Number(lineage.offset))
-  // the count (3), the names, then each value's length (at most 16 digits: one byte) and bytes
-  return 1 + LINEAGE_NAMES_SIZE + bytesSize(topicBytes(lineage.topic)) + 1 + partitionDigits + 1 + offsetDigits
+  // then the offset's length (at most 16 digits: one byte) and digits
+  return lineagePrefix(lineage).length + 1 + decimalDigits(Number(lineage.offset))
 }
 
 function writeLineage(buffer: Buffer, position: number, lineage: Lineage): number {
-  const partitionDigits = decimalDigits(lineage.partition)
+  const prefix = lineagePrefix(lineage)
+  buffer.set(prefix, position)
+  position += prefix.length
   const offset = Number(lineage.offset)
   const offsetDigits = decimalDigits(offset)
-  position = writeVarInt(buffer, position, 3)
-  position = writeBytes(buffer, position, SOURCE_TOPIC_BYTES)
-  position = writeBytes(buffer, position, topicBytes(lineage.topic))
-  position = writeBytes(buffer, position, SOURCE_PARTITION_BYTES)
-  position = writeVarInt(buffer, position, partitionDigits)
-  position = writeDecimal(buffer, position, lineage.partition, partitionDigits)
-  position = writeBytes(buffer, position, SOURCE_OFFSET_BYTES)
   position = writeVarInt(buffer, position, offsetDigits)
   return writeDecimal(buffer, position, offset, offsetDigits)
 }
