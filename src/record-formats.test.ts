@@ -83,4 +83,19 @@ describe('every writer writes its topic\'s schema', () => {
     headers.set('source-offset', Buffer.from('x'))
     expect(readLineage(headers)).toBeUndefined()
   })
+
+  it('lineage headers: a partition and an offset are decimal digits in Kafka\'s ranges, the topic is named, or the lineage is broken', () => {
+    const read = (topic: string, partition: string, offset: string) =>
+      readLineage(new Map([['source-topic', topic], ['source-partition', partition], ['source-offset', offset]].map(([k, v]) => [k!, Buffer.from(v!)])))
+    expect(read('user-login', '2147483647', '9223372036854775807')).toEqual({ topic: 'user-login', partition: 2_147_483_647, offset: 2n ** 63n - 1n })
+    expect(read('user-login', '0', '0')).toEqual({ topic: 'user-login', partition: 0, offset: 0n })
+    // what Number() or a coercion would have read as a partition: 0, 3, 16, 1000, 3
+    for (const partition of ['', ' 3', '3.0', '0x10', '1e3', '+3', '-1', '2147483648', '99999999999999999999']) {
+      expect(read('user-login', partition, '41'), `partition ${JSON.stringify(partition)}`).toBeUndefined()
+    }
+    for (const offset of ['', ' 41', '41.0', '0x29', '-1', '9223372036854775808', '1'.repeat(20)]) {
+      expect(read('user-login', '2', offset), `offset ${JSON.stringify(offset)}`).toBeUndefined()
+    }
+    expect(read('', '2', '41')).toBeUndefined()
+  })
 })

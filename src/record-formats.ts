@@ -31,13 +31,17 @@ const countMap = z.record(z.string(), z.unknown()).catch({}).transform((v): Reco
 
 /** The lineage headers every derived record carries (SPEC.md). */
 export const lineageSchema = z.object({
-  'source-topic': z.string(),
-  'source-partition': z.coerce.number().int().nonnegative(),
-  'source-offset': z.string().regex(/^\d+$/).transform((s) => BigInt(s)),
+  'source-topic': z.string().min(1),
+  'source-partition': z.string().refine(isPartitionText, 'a partition: decimal digits, 0 to 2147483647').transform(Number),
+  'source-offset': z.string().refine(isOffsetText, 'an offset: decimal digits, 0 to 2^63 - 1').transform((s) => BigInt(s)),
 })
 export type Lineage = { topic: string; partition: number; offset: bigint }
 
-/** A record's lineage from its headers, or undefined when it has none (or a broken one). */
+/**
+ * A record's lineage from its headers, or undefined when it has none (or a broken one). The one
+ * reader of the three headers (audit, replay): a partition or offset is decimal digits only, as
+ * kpipe writes them; " 3", "3.0", "0x3", "1e3" or an empty value is broken, not 3 or 0.
+ */
 export function readLineage(headers: Map<string, Buffer> | undefined): Lineage | undefined {
   if (!headers) return undefined
   const parsed = lineageSchema.safeParse({
@@ -47,6 +51,19 @@ export function readLineage(headers: Map<string, Buffer> | undefined): Lineage |
   })
   if (!parsed.success) return undefined
   return { topic: parsed.data['source-topic'], partition: parsed.data['source-partition'], offset: parsed.data['source-offset'] }
+}
+
+const MAX_PARTITION = 2_147_483_647
+const MAX_OFFSET = 2n ** 63n - 1n
+
+/** A Kafka partition written in decimal digits: 0 to 2^31 - 1 (an int32). */
+export function isPartitionText(text: string): boolean {
+  return /^\d{1,10}$/.test(text) && Number(text) <= MAX_PARTITION
+}
+
+/** A Kafka offset written in decimal digits: 0 to 2^63 - 1 (an int64). */
+export function isOffsetText(text: string): boolean {
+  return /^\d{1,19}$/.test(text) && BigInt(text) <= MAX_OFFSET
 }
 
 // ---- user-login --------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC } from '../../shell/kafka/lineage.ts'
+import { isOffsetText, isPartitionText, readLineage } from '../../record-formats.ts'
 import type { SourceCoordinates } from '../core/error-record.ts'
 import type { ParkedRole } from './replay-request.ts'
 
@@ -53,7 +53,7 @@ export function decodeParked(role: ParkedRole, record: ParkedInput): ParkedRecor
     writtenMs: Number(record.timestamp),
     category: UNREADABLE,
   }
-  const fromHeaders = lineageOf(record.headers)
+  const fromHeaders = readLineage(record.headers)
   if (fromHeaders) parked.source = fromHeaders
   let value: unknown
   try {
@@ -79,19 +79,11 @@ export function decodeParked(role: ParkedRole, record: ParkedInput): ParkedRecor
   return parked
 }
 
-/** The lineage headers `source-topic`, `source-partition`, `source-offset`, when all three are there and well-formed. */
-export function lineageOf(headers: Map<string, Buffer>): SourceCoordinates | undefined {
-  const topic = headers.get(SOURCE_TOPIC)?.toString('utf8')
-  const partition = headers.get(SOURCE_PARTITION)?.toString('utf8')
-  const offset = headers.get(SOURCE_OFFSET)?.toString('utf8')
-  if (!topic || !partition || !offset || !/^\d+$/.test(partition) || !/^\d+$/.test(offset)) return undefined
-  return { topic, partition: Number(partition), offset: BigInt(offset) }
-}
-
 export const coordinatesText = (c: SourceCoordinates) => `${c.topic}/${c.partition}/${c.offset}`
 
 /** Parses `topic/partition/offset` (the `replay-of` header); the topic may itself contain slashes. */
 export function parseCoordinates(text: string | undefined): SourceCoordinates | undefined {
   const match = text === undefined ? null : /^(.+)\/(\d+)\/(\d+)$/.exec(text)
-  return match ? { topic: match[1]!, partition: Number(match[2]), offset: BigInt(match[3]!) } : undefined
+  if (!match || !isPartitionText(match[2]!) || !isOffsetText(match[3]!)) return undefined
+  return { topic: match[1]!, partition: Number(match[2]), offset: BigInt(match[3]!) }
 }

@@ -100,6 +100,8 @@ describe('decoding parked records', () => {
     ['a value that is no JSON', input('oops', lineage), { category: UNREADABLE, source }],
     ['a record without a value', input(undefined), { category: UNREADABLE, source: undefined }],
     ['broken lineage headers', input('{"error_type":"invalid_json"}', { ...lineage, 'source-offset': '-1' }), { category: 'invalid_json', source: undefined }],
+    ['a partition header that is no number (not read as partition 0)', input('{"error_type":"invalid_json"}', { ...lineage, 'source-partition': '' }), { category: 'invalid_json', source: undefined }],
+    ['broken lineage headers, the value names the source', input(errorRecord(failure('invalid_json'), Buffer.from(text), source, 't'), { ...lineage, 'source-partition': '2.0' }), { category: 'invalid_json', source }],
   ])('%s', (_what, record, expected) => {
     const parked = decodeParked('errors', record)
     const { raw, source: from, ...rest } = expected
@@ -121,6 +123,10 @@ describe('decoding parked records', () => {
     expect(parseCoordinates('a/b/0/7')).toEqual({ topic: 'a/b', partition: 0, offset: 7n })
     expect(parseCoordinates('user-login/x/1')).toBeUndefined()
     expect(parseCoordinates(undefined)).toBeUndefined()
+    // the bounds of the lineage headers (readLineage): a partition is an int32, an offset an int64
+    expect(parseCoordinates('user-login/2147483647/9223372036854775807')).toEqual({ topic: 'user-login', partition: 2_147_483_647, offset: 2n ** 63n - 1n })
+    expect(parseCoordinates('user-login/2147483648/1')).toBeUndefined()
+    expect(parseCoordinates('user-login/1/9223372036854775808')).toBeUndefined()
   })
 })
 
