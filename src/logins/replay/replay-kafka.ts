@@ -11,6 +11,8 @@ import type { ParkedConsumed, PartitionPosition, ReplayCopy, ReplayIo } from './
 
 /** The consumer group that holds a replay's progress, and the transactional id of its producer. */
 export const replayGroupId = (replayId: string) => `kpipe-replay-${replayId}`
+/** The throwaway group of the reader of the parking topic, one per run: `kpipe-replay-reader-<uuid>`, deleted after the read. */
+export const REPLAY_READER_PREFIX = 'kpipe-replay-reader-'
 
 const IS_CONTROL = 1 << 5
 const OFFSET_OUT_OF_RANGE = 1
@@ -79,9 +81,10 @@ export class KafkaReplayIo implements ReplayIo {
     const pending = new Set(positions.filter((p) => p.next < (ends[p.partition] ?? 0n)).map((p) => p.partition))
     if (pending.size === 0) return
     // a reader of its own (a throwaway group that never commits), started at the replay's positions
+    const readerGroup = `${REPLAY_READER_PREFIX}${randomUUID()}`
     const reader: RawConsumer = new Consumer({
       ...clientOptions(this.#connection, `${this.#connection.clientId}-reader`),
-      groupId: `kpipe-replay-reader-${randomUUID()}`,
+      groupId: readerGroup,
       deserializers: rawDeserializers,
       sessionTimeout: 10_000,
       heartbeatInterval: 3000,
@@ -138,6 +141,8 @@ export class KafkaReplayIo implements ReplayIo {
     } finally {
       if (stream) await stream.close().catch(() => {})
       await new Promise<void>((resolve) => reader.close(true, () => resolve()))
+      // left, empty, the group would stay listed until the broker expires it; a killed run leaves it
+      await this.#admin.deleteGroups({ groups: [readerGroup] }).catch(() => {})
     }
   }
 

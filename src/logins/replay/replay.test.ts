@@ -8,6 +8,7 @@ import type { Settings } from '../../shell/settings.ts'
 import { exitOf, runKpipe, spawnKpipe, waitFor } from '../../../test/support/cli.ts'
 import { auditLogins } from '../audit/audit-logins.ts'
 import { runProcessor } from '../process/run-processor.ts'
+import { REPLAY_READER_PREFIX } from './replay-kafka.ts'
 import { connectionOf, createLoginTopics, endOffsetSum, header, loginEnv, produceRaw, readAll, settingsOf } from '../logins.fixture.ts'
 
 const log = createLogger('silent')
@@ -112,6 +113,14 @@ describe('kpipe logins replay on a real broker', () => {
     expect(JSON.parse(second.stdout)).toMatchObject({ selected: 0, sent: 0, own_copies: 10 })
     expect(copiesByOriginal(await readAll(settings, settings.TOPIC_LOGINS)).size).toBe(100)
     expect((await readAll(settings, settings.TOPIC_LOGINS)).filter((r) => header(r, 'replay-id'))).toHaveLength(100)
+
+    // the dry runs and both runs read the parking topic with a throwaway group each: none is left listed
+    const admin = new Admin(clientOptions(connectionOf(settings), 'kpipe-test-admin'))
+    try {
+      expect([...(await admin.listGroups()).keys()].filter((id) => id.startsWith(REPLAY_READER_PREFIX))).toEqual([])
+    } finally {
+      await admin.close()
+    }
 
     // the audit: every original's latest outcome, every copy in exactly one output
     const audit = runKpipe(['audit', '--json'], env)
