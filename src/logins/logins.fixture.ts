@@ -101,6 +101,19 @@ export async function committedOffsets(settings: Settings, groupId: string, part
 
 export const header = (r: ConsumedRecord, name: string) => r.headers.get(name)?.toString('utf8')
 
+/** What a plain read_committed reader sees of `topics`: how many records, and how many distinct inputs their lineage names. */
+export async function committedOutputs(settings: Settings, topics: string[]): Promise<{ records: number; distinctInputs: number }> {
+  const seen = new Set<string>()
+  let records = 0
+  for (const topic of topics) {
+    for (const r of await readAll(settings, topic)) {
+      records++
+      seen.add(`${header(r, 'source-partition')}/${header(r, 'source-offset')}`)
+    }
+  }
+  return { records, distinctInputs: seen.size }
+}
+
 /** Topics of the env created, and `count` generated events (20 % invalid or stale) in the input. */
 export async function generateLogins(env: Record<string, string>, count: number): Promise<Settings> {
   const settings = settingsOf(env)
