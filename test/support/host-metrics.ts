@@ -1,14 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import pg from 'pg'
 import { loadSettings, type Settings } from '../../src/shell/settings.ts'
 import { createLogger } from '../../src/shell/log.ts'
 import { kafkaConnection } from '../../src/shell/kafka/connection.ts'
 import { ConsumerLoop } from '../../src/shell/kafka/consumer-loop.ts'
 import type { ConsumedRecord } from '../../src/shell/kafka/records.ts'
-import { openPglite, type Database } from '../../src/shell/postgres/database.ts'
 import { waitFor } from './cli.ts'
 
 export const uniqueName = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`
@@ -16,21 +12,6 @@ export const uniqueName = (prefix: string) => `${prefix}-${Date.now().toString(3
 /** waitFor with the description first, as this file's callers read best. */
 export function waitUntil<T>(check: () => T | Promise<T>, what: string, timeoutMs = 30_000): Promise<NonNullable<T>> {
   return waitFor(check, timeoutMs, what)
-}
-
-/** `work` on an embedded PGlite in a temporary directory of its own, closed and removed after. */
-export async function withPglite(work: (db: Database) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'kpipe-pglite-'))
-  try {
-    const db = await openPglite(join(dir, 'pg'))
-    try {
-      await work(db)
-    } finally {
-      await db.close()
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
 }
 
 /** A database of its own on the shared test server, so that test files never see each other's rows. */

@@ -2,7 +2,8 @@ import { describe, expect, inject, it } from 'vitest'
 import { openPostgres, type Database } from '../../shell/postgres/database.ts'
 import { decodeSample, type SampleRow } from './decode.ts'
 import { ensurePerformanceTable, insertRows } from './performance-table.ts'
-import { createTestDatabase, withPglite } from '../../../test/support/host-metrics.ts'
+import { createTestDatabase } from '../../../test/support/host-metrics.ts'
+import { withPglite } from '../../../test/support/pglite.ts'
 
 const HOSTS = ['web-1', 'tab\there', 'new\nline', 'cr\rhere', 'back\\slash', '\\N', '"quoted"', 'ünï ✓', ' spaced ', 'comma,semi;']
 

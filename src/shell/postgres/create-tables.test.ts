@@ -1,10 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { describe, expect, inject, it } from 'vitest'
 import { createTablesIdempotently } from './create-tables.ts'
-import { openPglite, openPostgres } from './database.ts'
+import { openPostgres } from './database.ts'
+import { withPglite } from '../../../test/support/pglite.ts'
 
 const schema = (table: string) => [
   `CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, at timestamptz NOT NULL)`,
@@ -32,16 +30,11 @@ describe('createTablesIdempotently', () => {
   })
 
   it('works on embedded PGlite too, and a second run changes nothing', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kpipe-ddl-'))
-    const db = await openPglite(join(dir, 'pg'))
-    try {
+    await withPglite(async (db) => {
       await createTablesIdempotently(db, schema('pglite_ddl'))
       await db.query('INSERT INTO pglite_ddl (id, at) VALUES (1, now())')
       await createTablesIdempotently(db, schema('pglite_ddl'))
       expect((await db.query('SELECT count(*)::int AS n FROM pglite_ddl')).rows[0]).toEqual({ n: 1 })
-    } finally {
-      await db.close()
-      rmSync(dir, { recursive: true, force: true })
-    }
+    })
   })
 })
