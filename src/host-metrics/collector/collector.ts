@@ -42,6 +42,8 @@ export class Collector {
   #wake: (() => void) | undefined
   sent = 0
   dropped = 0
+  /** ticks skipped because sampling fell behind (the schedule skips a late tick rather than run it late) */
+  skipped = 0
   lastSendOk = false
 
   constructor(options: CollectorOptions) {
@@ -58,7 +60,10 @@ export class Collector {
       // the first sample's cpu_usage needs a few clock ticks (10 ms each) after the baseline
       notBefore: Date.now() + intervalMs / 2,
       onTick: (time) => this.#tick(time),
-      onSkipped: (count) => log.warn(`sampling fell behind: ${count} tick(s) of ${intervalMs} ms skipped`),
+      onSkipped: (count) => {
+        this.skipped += count
+        log.warn(`sampling fell behind: ${count} tick(s) of ${intervalMs} ms skipped`)
+      },
       onError: (error) => log.error({ err: error }, `sampling failed: ${describe(error)}`),
     })
     log.info(`sampling ${this.#options.host} every ${intervalMs} ms from ${this.sampler.source === 'proc' ? '/proc' : 'the os module'} → ${this.#options.topic}`)
