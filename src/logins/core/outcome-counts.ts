@@ -20,16 +20,22 @@ export class OutcomeCounts {
   readonly appVersions = new Map<string, number>()
 
   add(outcome: LoginOutcome): void {
-    this.received++
     if (outcome.kind === 'failed') {
+      this.received++
       this.errors[outcome.errorType]++
       return
     }
-    if (outcome.kind === 'processed') this.processed++
-    else this.filtered[outcome.reason]++
-    bump(this.deviceTypes, outcome.deviceType, 1)
-    bump(this.locales, outcome.locale, 1)
-    bump(this.appVersions, outcome.appVersion, 1)
+    this.addValid(outcome.kind, outcome.kind === 'filtered' ? outcome.reason : undefined, outcome.deviceType, outcome.locale, outcome.appVersion)
+  }
+
+  /** A valid event: processed, or filtered for `reason`. */
+  addValid(kind: 'processed' | 'filtered', reason: FilterReason | undefined, deviceType: string, locale: string, appVersion: string): void {
+    this.received++
+    if (kind === 'processed') this.processed++
+    else this.filtered[reason!]++
+    bump(this.deviceTypes, deviceType, 1)
+    bump(this.locales, locale, 1)
+    bump(this.appVersions, appVersion, 1)
   }
 
   merge(other: OutcomeCounts): void {

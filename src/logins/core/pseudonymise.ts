@@ -19,6 +19,17 @@ export function pseudonymiseDeviceId(key: string | Buffer, deviceId: string): st
   return hash('sha256', pads.outer, 'hex')
 }
 
+/** pseudonymiseDeviceId of the device id whose UTF-8 bytes are bytes[start, end). */
+export function pseudonymiseDeviceIdBytes(key: string | Buffer, bytes: Buffer, start: number, end: number): string {
+  const pads = padsOf(typeof key === 'string' ? keyBytes(key) : key)
+  const length = end - start
+  if (length > ID_ROOM) return createHmac('sha256', pads.key).update(bytes.subarray(start, end)).digest('hex')
+  bytes.copy(pads.inner, BLOCK, start, end)
+  const message = (pads.views[length] ??= pads.inner.subarray(0, BLOCK + length))
+  pads.outer.write(hash('sha256', message, 'binary'), BLOCK, 'binary')
+  return hash('sha256', pads.outer, 'hex')
+}
+
 /** SHA-256's block; the id is written after the inner pad, in room for ids of up to 256 UTF-16 units. */
 const BLOCK = 64
 const ID_ROOM = 768

@@ -71,21 +71,32 @@ export function transformLogin(raw: Buffer | undefined, nowMs: number, rules: Lo
   // Rule 3: stale
   const age = nowSeconds - timestamp!
   if (rules.maxMessageAgeSeconds > 0 && age > rules.maxMessageAgeSeconds) {
-    const detail = `event is ${Math.floor(age)} s old; MAX_MESSAGE_AGE is ${rules.maxMessageAgeSeconds} s`
+    const detail = staleDetail(age, rules)
     return { kind: 'filtered', reason: 'stale', value: cleanedRecord('stale', value, detail), userId: userId!, deviceType, locale, appVersion, timestamp: timestamp! }
   }
   // Rule 4: app version
   if (!rules.allowedAppVersions.has(appVersion)) {
-    const detail = `app_version ${JSON.stringify(appVersion)} is not one of ALLOWED_APP_VERSIONS (${[...rules.allowedAppVersions].join(', ')})`
+    const detail = versionDetail(appVersion, rules)
     return { kind: 'filtered', reason: 'app_version', value: cleanedRecord('app_version', value, detail), userId: userId!, deviceType, locale, appVersion, timestamp: timestamp! }
   }
   return { kind: 'processed', value, userId: userId!, deviceType, locale, appVersion, timestamp: timestamp! }
 }
 
+/** Rule 3's detail, for an event `age` seconds old. */
+export function staleDetail(age: number, rules: LoginRules): string {
+  return `event is ${Math.floor(age)} s old; MAX_MESSAGE_AGE is ${rules.maxMessageAgeSeconds} s`
+}
+
+/** Rule 4's detail. */
+export function versionDetail(appVersion: string, rules: LoginRules): string {
+  return `app_version ${JSON.stringify(appVersion)} is not one of ALLOWED_APP_VERSIONS (${[...rules.allowedAppVersions].join(', ')})`
+}
+
 // Events of a batch mostly share their second: its ISO text is made once, not once per event.
 let lastSeconds = -1
 let lastIso = ''
-function loginTime(seconds: number): string {
+/** The `login_time` of an event at these epoch seconds. */
+export function loginTime(seconds: number): string {
   if (seconds !== lastSeconds) {
     lastIso = new Date(seconds * 1000).toISOString()
     lastSeconds = seconds
@@ -94,7 +105,13 @@ function loginTime(seconds: number): string {
 }
 
 function cleanedRecord(reason: string, event: string, detail: string): string {
-  return `{"reason":"${reason}","event":${event},"detail":${JSON.stringify(detail)}}`
+  const [before, after] = cleanedParts(reason, detail)
+  return before + event + after
+}
+
+/** The cleaned-data record's text before and after its event. */
+export function cleanedParts(reason: string, detail: string): [string, string] {
+  return [`{"reason":"${reason}","event":`, `,"detail":${JSON.stringify(detail)}}`]
 }
 
 function failed(errorType: FailedLogin['errorType'], error: string, fields: string[], userId: string | null): FailedLogin {
