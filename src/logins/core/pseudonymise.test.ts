@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { pseudonymiseDeviceId } from './pseudonymise.ts'
+import { pseudonymiseDeviceId, pseudonymiseDeviceIdBytes } from './pseudonymise.ts'
 
 describe('pseudonymiseDeviceId', () => {
   // RFC 4231, HMAC-SHA-256 test cases 1 and 2
@@ -28,6 +28,9 @@ describe('pseudonymiseDeviceId', () => {
         const expected = createHmac('sha256', key).update(id).digest('hex')
         expect(pseudonymiseDeviceId(key, id), `key of ${key.length}, id of ${id.length}`).toBe(expected)
         expect(pseudonymiseDeviceId(Buffer.from(key), id)).toBe(expected)
+        // the id as bytes amid others (the rules thread's packed records)
+        const bytes = Buffer.concat([Buffer.from('{"x":"'), Buffer.from(id), Buffer.from('"}')])
+        expect(pseudonymiseDeviceIdBytes(key, bytes, 6, bytes.length - 2)).toBe(createHmac('sha256', key).update(Buffer.from(id)).digest('hex'))
       }
     }
   })
