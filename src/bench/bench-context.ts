@@ -1,6 +1,6 @@
 import type { KafkaConnection } from '../shell/kafka/connection.ts'
 import type { KafkaProbe } from './kafka-probe.ts'
-import { pollUntil, type PartProcess } from './measure.ts'
+import { pollUntil, type PartProcess, type ThreadCpu } from './measure.ts'
 
 /** What every section of the bench shares: the broker, a name prefix for its topics and groups, and the children's environment. */
 export interface BenchContext {
@@ -22,6 +22,9 @@ export interface GroupProgress {
   /** the part's CPU time (all threads, ms) at the first commit seen and at the last */
   firstCpuMs: number
   doneCpuMs: number
+  /** the same, by thread */
+  firstThreadsMs: ThreadCpu
+  doneThreadsMs: ThreadCpu
 }
 
 /**
@@ -34,6 +37,7 @@ export async function awaitGroup(context: BenchContext, part: PartProcess, group
   let firstCommitted = 0
   let committed = 0
   let firstCpuMs = 0
+  let firstThreadsMs: ThreadCpu = { main: 0, rules: 0, v8_helpers: 0, other: 0 }
   await pollUntil(async () => {
     if (part.exited()) throw new Error(`${label} exited early:\n${part.output()}`)
     committed = await context.probe.committed(groupId, topic)
@@ -41,11 +45,12 @@ export async function awaitGroup(context: BenchContext, part: PartProcess, group
       firstAt = performance.now()
       firstCommitted = committed
       firstCpuMs = part.cpuMs()
+      firstThreadsMs = part.threadCpuMs()
     }
     context.status(`${label}: ${committed.toLocaleString('en')} of ${total.toLocaleString('en')} committed`)
     return committed >= total
   }, timeoutMs, `${label} to commit ${total} records (${committed} so far)`, 25)
-  return { firstAt, firstCommitted, doneAt: performance.now(), firstCpuMs, doneCpuMs: part.cpuMs() }
+  return { firstAt, firstCommitted, doneAt: performance.now(), firstCpuMs, doneCpuMs: part.cpuMs(), firstThreadsMs, doneThreadsMs: part.threadCpuMs() }
 }
 
 /**
@@ -55,6 +60,18 @@ export async function awaitGroup(context: BenchContext, part: PartProcess, group
 export function cpuPerRecordUs(progress: GroupProgress, total: number): number {
   const records = total - progress.firstCommitted
   return records > 0 ? ((progress.doneCpuMs - progress.firstCpuMs) * 1000) / records : Number.NaN
+}
+
+/**
+ * cpuPerRecordUs by thread; when everything came in the first commit, each thread's whole CPU time
+ * (start-up included) per record, as the bench then reports the process's.
+ */
+export function threadCpuPerRecordUs(progress: GroupProgress, total: number): ThreadCpu {
+  const records = total - progress.firstCommitted
+  const per = (kind: keyof ThreadCpu) =>
+    // (a thread that ended in between takes its time with it: never below 0)
+    records > 0 ? (Math.max(0, progress.doneThreadsMs[kind] - progress.firstThreadsMs[kind]) * 1000) / records : (progress.doneThreadsMs[kind] * 1000) / total
+  return { main: per('main'), rules: per('rules'), v8_helpers: per('v8_helpers'), other: per('other') }
 }
 
 /** records per second between the first commit seen and the last */

@@ -1,6 +1,6 @@
 import { describe, expect, inject, it } from 'vitest'
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { exitOf, processesOf, runKpipe, spawnKpipe, waitFor } from '../../test/support/cli.ts'
 import { freePort } from '../shell/broker/local-broker.ts'
@@ -11,7 +11,9 @@ import { benchTable } from './report.ts'
 const FIGURES = [
   'ceiling.record_bytes', 'ceiling.producer_msgs_per_s', 'ceiling.consumer_msgs_per_s',
   ...['at_least_once', 'exactly_once'].flatMap((mode) =>
-    ['msgs_per_s', 'ratio_to_ceiling', 'cpu_us_per_msg', 'wall_s', 'startup_s', 'peak_rss_mb'].map((f) => `processor.${mode}.${f}`)),
+    ['msgs_per_s', 'ratio_to_ceiling', 'cpu_us_per_msg', 'wall_s', 'startup_s', 'peak_rss_mb',
+      // by thread: the rules have a thread of their own where there is a second core to run it
+      'cpu_us_per_msg_by_thread.main', 'cpu_us_per_msg_by_thread.v8_helpers', ...(availableParallelism() > 1 ? ['cpu_us_per_msg_by_thread.rules'] : [])].map((f) => `processor.${mode}.${f}`)),
   ...['at_1000_msgs_per_s', 'at_10000_msgs_per_s'].flatMap((rate) => ['p50_ms', 'p99_ms', 'max_ms', 'messages'].map((f) => `latency.${rate}.${f}`)),
   ...['postgres', 'pglite'].flatMap((to) => ['rows_per_s', 'cpu_us_per_row', 'peak_rss_mb'].map((f) => `sink.${to}.${f}`)),
   'logins_sink.events_per_s', 'logins_sink.cpu_us_per_event', 'logins_sink.rows', 'logins_sink.peak_rss_mb',
@@ -57,6 +59,14 @@ describe('kpipe bench', () => {
       expect(typeof targets[key]?.met, key).toBe('boolean')
       expect(typeof targets[key]?.target, key).toBe('string')
       expect(targets[key]?.value, key).toBe(value(result))
+    }
+    // the threads' CPU is the process's, read a moment apart (each figure rounded to 0.1 µs)
+    for (const mode of ['at_least_once', 'exactly_once']) {
+      const threads = Object.values(at(result, `processor.${mode}.cpu_us_per_msg_by_thread`) as Record<string, number>)
+      expect(threads).toHaveLength(4)
+      const total = at(result, `processor.${mode}.cpu_us_per_msg`) as number
+      expect(threads.reduce((a, b) => a + b, 0), mode).toBeGreaterThan(total * 0.9 - 0.5)
+      expect(threads.reduce((a, b) => a + b, 0), mode).toBeLessThan(total * 1.1 + 0.5)
     }
     expect(at(result, 'settings.quick')).toBe(true)
     expect(at(result, 'machine.cpus')).toBeGreaterThan(0)
@@ -128,7 +138,9 @@ describe('kpipe bench without DATABASE_URL, whose ephemeral PostgreSQL cannot st
 
 describe('the table of a bench whose part failed', () => {
   it('shows what was measured before the failed part and names it', () => {
-    const processor = { msgs_per_s: 45_000, ratio_to_ceiling: 0.18, cpu_us_per_msg: 18.2, wall_s: 12, startup_s: 1.2, peak_rss_mb: 280 }
+    const processor = {
+      msgs_per_s: 45_000, ratio_to_ceiling: 0.18, cpu_us_per_msg: 18.2, cpu_us_per_msg_by_thread: { main: 8.1, rules: 6.2, v8_helpers: 3.8, other: 0.1 }, wall_s: 12, startup_s: 1.2, peak_rss_mb: 280,
+    }
     const result: BenchResult = {
       machine: { cpus: 2, cpu_model: 'test', memory_total_mb: 4096, node: 'v24', java: '17', load_average_1m_start: 1, load_average_1m_end: 2 },
       settings: { messages: 5000, repeat: 1, quick: true, sink_rows: 2000, latency_seconds: 1, collector_seconds: 1.5 },
@@ -146,6 +158,7 @@ describe('the table of a bench whose part failed', () => {
     expect(table).toMatch(/^processor\s+at-least-once\s+45,000 msg\/s/m)
     expect(table).toMatch(/^sink\s+into PostgreSQL\s+61,000 rows\/s/m)
     expect(table).toMatch(/^\s+sink CPU time per row\s+9\.5 µs$/m)
+    expect(table).toMatch(/^\s+by thread: main \/ rules \/ V8's helpers \/ other\s+8\.1 \/ 6\.2 \/ 3\.8 \/ 0\.1 µs$/m)
     expect(table).not.toMatch(/^\s+into PGlite/m)
     expect(table).not.toContain('collector')
     expect(table).toContain('FAILED: sink into PGlite: the sink exited early')
@@ -181,11 +194,12 @@ describe('the table of a bench whose part failed', () => {
 })
 
 describe('the targets of the benchmark', () => {
+  const threads = { main: 5, rules: 4, v8_helpers: 3, other: 0 }
   const figures = (alo: number, eos: number, loadAverage: number) => ({
     ceilingRate: 2 * alo,
     processor: {
-      at_least_once: { msgs_per_s: alo, ratio_to_ceiling: 0.5, cpu_us_per_msg: 12, wall_s: 1, startup_s: 1, peak_rss_mb: 250 },
-      exactly_once: { msgs_per_s: eos, ratio_to_ceiling: eos / (2 * alo), cpu_us_per_msg: 13, wall_s: 1, startup_s: 1, peak_rss_mb: 251 },
+      at_least_once: { msgs_per_s: alo, ratio_to_ceiling: 0.5, cpu_us_per_msg: 12, cpu_us_per_msg_by_thread: threads, wall_s: 1, startup_s: 1, peak_rss_mb: 250 },
+      exactly_once: { msgs_per_s: eos, ratio_to_ceiling: eos / (2 * alo), cpu_us_per_msg: 13, cpu_us_per_msg_by_thread: threads, wall_s: 1, startup_s: 1, peak_rss_mb: 251 },
     } as BenchResult['processor'],
     latency: { at_1000_msgs_per_s: { p50_ms: 1, p99_ms: 25, max_ms: 30, messages: 1 }, at_10000_msgs_per_s: { p50_ms: 1, p99_ms: 50.5, max_ms: 60, messages: 1 } },
     sink: { postgres: { rows_per_s: 60_000, cpu_us_per_row: 1, peak_rss_mb: 100 }, pglite: { rows_per_s: 29_999, cpu_us_per_row: 1, peak_rss_mb: 500 } },

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as delay } from 'node:timers/promises'
 import { beforeImmediateExit } from '../shell/immediate-exit.ts'
+import { RULES_THREAD_NAME } from '../logins/process/rules-thread.ts'
 
 /** The kpipe CLI the parts under measurement run from, as a user runs them (`npm run build` first). */
 export const KPIPE_BIN = fileURLToPath(new URL('../../bin/kpipe.js', import.meta.url))
@@ -40,6 +41,8 @@ export interface PartProcess {
   peakRss(): number
   /** user + system CPU time so far, in milliseconds */
   cpuMs(): number
+  /** the same, by thread */
+  threadCpuMs(): ThreadCpu
   exited(): boolean
   /** SIGTERM, then SIGKILL after the deadline; resolves with the exit code */
   stop(timeoutMs?: number): Promise<number | null>
@@ -91,6 +94,7 @@ export function startPart(args: string[], env: NodeJS.ProcessEnv, nodeArgs: stri
     output: () => tail,
     peakRss: () => procStatusKb(pid, 'VmHWM') * 1024,
     cpuMs: () => processCpuMs(pid),
+    threadCpuMs: () => threadCpuMs(pid),
     exited: () => exitCode !== undefined,
     async stop(timeoutMs = 15_000) {
       if (exitCode !== undefined) return exitCode
@@ -111,6 +115,51 @@ function procStatusKb(pid: number, field: string): number {
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   if (!match) throw new Error(`/proc/${pid}/status has no ${field}`)
   return Number(match[1])
+}
+
+/** A process's CPU time by thread, in milliseconds. */
+export interface ThreadCpu {
+  /** the main thread (the event loop: the client, kpipe's loop, the encoder) */
+  main: number
+  /** the processor's rules thread */
+  rules: number
+  /** V8's helper threads (parallel scavenges, concurrent marking, sweeping, compiling), for every isolate of the process */
+  v8_helpers: number
+  /** any other thread (libuv's pool, the inspector's) */
+  other: number
+}
+
+/**
+ * CPU time of each thread of a process, in milliseconds, grouped by what the thread is: Node
+ * names V8's helpers `V8Worker` and a worker thread after its `name` (the first 15 characters). A
+ * thread that ends between the listing and its reading is left out.
+ */
+export function threadCpuMs(pid: number): ThreadCpu {
+  const cpu: ThreadCpu = { main: 0, rules: 0, v8_helpers: 0, other: 0 }
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    let comm: string
+    let ms: number
+    try {
+      comm = readFileSync(`/proc/${pid}/task/${task}/comm`, 'utf8').trimEnd()
+      ms = taskCpuMs(`/proc/${pid}/task/${task}`)
+    } catch {
+      continue
+    }
+    const kind = task === String(pid) ? 'main' : comm === RULES_THREAD_NAME.slice(0, 15) ? 'rules' : comm === 'V8Worker' ? 'v8_helpers' : 'other'
+    cpu[kind] += ms
+  }
+  return cpu
+}
+
+/** One task's CPU time in milliseconds (`dir`: its /proc/<pid>/task/<tid>), as processCpuMs reads it. */
+function taskCpuMs(dir: string): number {
+  try {
+    return Number(readFileSync(`${dir}/schedstat`, 'utf8').split(' ')[0]) / 1e6
+  } catch {
+    const stat = readFileSync(`${dir}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  }
 }
 
 /**

@@ -1,8 +1,8 @@
 import { createProducer } from '../shell/kafka/producer.ts'
 import type { OutputRecord } from '../shell/kafka/records.ts'
 import { LoginGenerator } from '../logins/generate/login-generator.ts'
-import { awaitGroup, cpuPerRecordUs, steadyRate, type BenchContext } from './bench-context.ts'
-import { startPart } from './measure.ts'
+import { awaitGroup, cpuPerRecordUs, steadyRate, threadCpuPerRecordUs, type BenchContext } from './bench-context.ts'
+import { startPart, type ThreadCpu } from './measure.ts'
 import { sendChunks } from '../shell/kafka/consumer-loop.ts'
 
 /** The share of invalid and stale events in the preload: what `kpipe up` generates. */
@@ -54,6 +54,8 @@ export interface ProcessorRun {
   startupS: number
   /** the processor's own CPU time per message (all its threads), first commit to last */
   cpuUsPerMsg: number
+  /** the same, by thread */
+  cpuUsPerMsgByThread: ThreadCpu
   peakRssBytes: number
 }
 
@@ -93,6 +95,7 @@ export async function measureProcessor(context: BenchContext, preload: Preload, 
       wallS,
       startupS: (progress.firstAt - spawnedAt) / 1000,
       cpuUsPerMsg: Number.isNaN(cpuUsPerMsg) ? (progress.doneCpuMs * 1000) / preload.messages : cpuUsPerMsg,
+      cpuUsPerMsgByThread: threadCpuPerRecordUs(progress, preload.messages),
       peakRssBytes,
     }
   } finally {

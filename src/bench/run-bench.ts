@@ -12,7 +12,7 @@ import { redactUrl } from '../shell/postgres/database.ts'
 import { javaCommand } from '../shell/broker/java.ts'
 import type { BenchContext } from './bench-context.ts'
 import { KafkaProbe } from './kafka-probe.ts'
-import { median, stopParts } from './measure.ts'
+import { median, stopParts, type ThreadCpu } from './measure.ts'
 import { measureCeiling } from './ceiling.ts'
 import { measureProcessor, preloadLogins } from './processor-throughput.ts'
 import { measureLatency } from './end-to-end-latency.ts'
@@ -50,7 +50,16 @@ export const LATENCY_RATES = [1000, 10_000]
 /** The parts `--only` measures on their own. */
 export type BenchPart = 'processor' | 'sink'
 
-type ProcessorFigures = { msgs_per_s: number; ratio_to_ceiling: number; cpu_us_per_msg: number; wall_s: number; startup_s: number; peak_rss_mb: number }
+type ProcessorFigures = {
+  msgs_per_s: number
+  ratio_to_ceiling: number
+  cpu_us_per_msg: number
+  /** cpu_us_per_msg by thread (each the median of its own): what bounds it */
+  cpu_us_per_msg_by_thread: ThreadCpu
+  wall_s: number
+  startup_s: number
+  peak_rss_mb: number
+}
 type SinkFigures = { rows_per_s: number; cpu_us_per_row: number; peak_rss_mb: number }
 
 /**
@@ -121,6 +130,13 @@ export function benchTargets(r: {
 
 const MB = 1024 * 1024
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits
+/** each thread's median over the runs, to 0.1 µs */
+const byThread = (runs: ThreadCpu[]): ThreadCpu => ({
+  main: round(median(runs.map((r) => r.main)), 1),
+  rules: round(median(runs.map((r) => r.rules)), 1),
+  v8_helpers: round(median(runs.map((r) => r.v8_helpers)), 1),
+  other: round(median(runs.map((r) => r.other)), 1),
+})
 
 /**
  * `kpipe bench`: the broker's own ceiling, then the processor, end-to-end latency, the sink and
@@ -231,6 +247,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
           msgs_per_s: round(msgsPerS, 0),
           ratio_to_ceiling: round(msgsPerS / ceilingRate, 3),
           cpu_us_per_msg: round(median(results.map((r) => r.cpuUsPerMsg)), 1),
+          cpu_us_per_msg_by_thread: byThread(results.map((r) => r.cpuUsPerMsgByThread)),
           wall_s: round(median(results.map((r) => r.wallS)), 2),
           startup_s: round(median(results.map((r) => r.startupS)), 2),
           peak_rss_mb: round(Math.max(...results.map((r) => r.peakRssBytes)) / MB),

@@ -8,6 +8,9 @@ import type { LoginRules } from '../core/login-event.ts'
 // the worker's module beside this one: .js when built, .ts when run from the sources (tests)
 const WORKER = new URL(`./rules-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url)
 
+/** The rules thread's name (the operating system keeps its first 15 characters as the thread's). */
+export const RULES_THREAD_NAME = 'kpipe-login-rules'
+
 /**
  * The login rules on a thread of their own (a worker): JSON, masking, the HMAC and the output's
  * UTF-8 run there, on the second core, while the main thread fetches, encodes and writes. Runs
@@ -20,7 +23,7 @@ export class RulesThread {
   #failure: Error | undefined
 
   constructor(rules: LoginRules) {
-    this.#worker = new Worker(WORKER, { workerData: portableRules(rules), name: 'kpipe-login-rules' })
+    this.#worker = new Worker(WORKER, { workerData: portableRules(rules), name: RULES_THREAD_NAME })
     // what keeps the process alive is the stage's work, not an idle thread
     this.#worker.unref()
     this.#worker.on('message', (result: RulesResult) => {
