@@ -2,7 +2,7 @@ import { MAX_FUTURE_SECONDS } from './epoch-seconds.ts'
 import { maskIp } from './mask-ip.ts'
 import { pseudonymiseDeviceIdBytes } from './pseudonymise.ts'
 import { cleanedParts, loginTime, staleDetail, versionDetail } from './transform-login.ts'
-import type { LoginRules } from './login-event.ts'
+import type { FilterReason, LoginRules } from './login-event.ts'
 
 /**
  * transformLogin for the common record, read and written as bytes: a flat JSON object of ASCII
@@ -24,7 +24,7 @@ import type { LoginRules } from './login-event.ts'
 /** What a handled record became; its output was written. */
 export interface FastOutcome {
   kind: 'processed' | 'filtered'
-  reason: 'stale' | 'app_version' | undefined
+  reason: FilterReason | undefined
   deviceType: string
   locale: string
   appVersion: string
@@ -76,6 +76,10 @@ const at = new Int32Array(8)
 
 function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
+}
+
+function isDigit(c: number | undefined): boolean {
+  return c !== undefined && c >= ZERO && c <= NINE
 }
 
 /** The index of the closing quote of a string whose text starts at `i`; -1 for an escape, a control or non-ASCII character, or no end. */
@@ -139,7 +143,7 @@ function scan(b: Buffer, start: number, end: number): number {
     const keyStart = i + 1
     const keyEnd = stringEnd(b, keyStart, end)
     // an integer-like key is one JSON.stringify writes first: not this path's
-    if (keyEnd < 0 || (keyEnd > keyStart && b[keyStart]! >= ZERO && b[keyStart]! <= NINE)) return -1
+    if (keyEnd < 0 || (keyEnd > keyStart && isDigit(b[keyStart]))) return -1
     i = keyEnd + 1
     while (i < end && isSpace(b[i]!)) i++
     if (b[i] !== COLON) return -1
@@ -153,15 +157,15 @@ function scan(b: Buffer, start: number, end: number): number {
       if (close < 0) return -1
       i = close + 1
       type = STRING
-    } else if (c === MINUS || (c !== undefined && c >= ZERO && c <= NINE)) {
+    } else if (c === MINUS || isDigit(c)) {
       if (c === MINUS) i++
       const digits = i
       if (b[i] === ZERO) i++
-      else while (i < end && b[i]! >= ZERO && b[i]! <= NINE) i++
+      else while (i < end && isDigit(b[i])) i++
       const next = b[i]
       // no digits, -0, a fraction, an exponent, a leading zero, or more digits than a safe integer is sure to have
       if (i === digits || (c === MINUS && b[digits] === ZERO) || i - digits > 15) return -1
-      if (next === 0x2e || next === 0x65 || next === 0x45 || (next !== undefined && next >= ZERO && next <= NINE)) return -1
+      if (next === 0x2e || next === 0x65 || next === 0x45 || isDigit(next)) return -1
       type = NUMBER
     } else if ((c === 0x74 || c === 0x6e) && end - i >= 4 && isWord(b, i, c === 0x74 ? TRUE : NULL)) {
       i += 4
@@ -244,7 +248,7 @@ function seconds(b: Buffer, m: number): number {
   let value = 0
   for (let i = from; i < to; i++) {
     const c = b[i]!
-    if (c < ZERO || c > NINE) return -1
+    if (!isDigit(c)) return -1
     value = value * 10 + (c - ZERO)
   }
   return value
