@@ -1,6 +1,6 @@
 import type { KafkaConnection } from '../shell/kafka/connection.ts'
 import type { KafkaProbe } from './kafka-probe.ts'
-import { pollUntil, type PartProcess, type ThreadCpu } from './measure.ts'
+import { byThreadKind, pollUntil, type PartProcess, type ThreadCpu } from './measure.ts'
 
 /** What every section of the bench shares: the broker, a name prefix for its topics and groups, and the children's environment. */
 export interface BenchContext {
@@ -37,7 +37,7 @@ export async function awaitGroup(context: BenchContext, part: PartProcess, group
   let firstCommitted = 0
   let committed = 0
   let firstCpuMs = 0
-  let firstThreadsMs: ThreadCpu = { main: 0, rules: 0, v8_helpers: 0, other: 0 }
+  let firstThreadsMs = byThreadKind(() => 0)
   await pollUntil(async () => {
     if (part.exited()) throw new Error(`${label} exited early:\n${part.output()}`)
     committed = await context.probe.committed(groupId, topic)
@@ -68,10 +68,9 @@ export function cpuPerRecordUs(progress: GroupProgress, total: number): number {
  */
 export function threadCpuPerRecordUs(progress: GroupProgress, total: number): ThreadCpu {
   const records = total - progress.firstCommitted
-  const per = (kind: keyof ThreadCpu) =>
+  return byThreadKind((kind) =>
     // (a thread that ended in between takes its time with it: never below 0)
-    records > 0 ? (Math.max(0, progress.doneThreadsMs[kind] - progress.firstThreadsMs[kind]) * 1000) / records : (progress.doneThreadsMs[kind] * 1000) / total
-  return { main: per('main'), rules: per('rules'), v8_helpers: per('v8_helpers'), other: per('other') }
+    records > 0 ? (Math.max(0, progress.doneThreadsMs[kind] - progress.firstThreadsMs[kind]) * 1000) / records : (progress.doneThreadsMs[kind] * 1000) / total)
 }
 
 /** records per second between the first commit seen and the last */

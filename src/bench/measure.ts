@@ -129,13 +129,18 @@ export interface ThreadCpu {
   other: number
 }
 
+/** A ThreadCpu of `figure` for each kind of thread. */
+export function byThreadKind(figure: (kind: keyof ThreadCpu) => number): ThreadCpu {
+  return { main: figure('main'), rules: figure('rules'), v8_helpers: figure('v8_helpers'), other: figure('other') }
+}
+
 /**
  * CPU time of each thread of a process, in milliseconds, grouped by what the thread is: Node
  * names V8's helpers `V8Worker` and a worker thread after its `name` (the first 15 characters). A
  * thread that ends between the listing and its reading is left out.
  */
 export function threadCpuMs(pid: number): ThreadCpu {
-  const cpu: ThreadCpu = { main: 0, rules: 0, v8_helpers: 0, other: 0 }
+  const cpu = byThreadKind(() => 0)
   for (const task of readdirSync(`/proc/${pid}/task`)) {
     let comm: string
     let ms: number
@@ -154,12 +159,23 @@ export function threadCpuMs(pid: number): ThreadCpu {
 /** One task's CPU time in milliseconds (`dir`: its /proc/<pid>/task/<tid>), as processCpuMs reads it. */
 function taskCpuMs(dir: string): number {
   try {
-    return Number(readFileSync(`${dir}/schedstat`, 'utf8').split(' ')[0]) / 1e6
+    return schedstatMs(dir)
   } catch {
-    const stat = readFileSync(`${dir}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) * 10
+    return statCpuMs(`${dir}/stat`)
   }
+}
+
+/** The scheduler's nanosecond counter of a task (`dir`: its /proc directory), in milliseconds. */
+function schedstatMs(dir: string): number {
+  return Number(readFileSync(`${dir}/schedstat`, 'utf8').split(' ')[0]) / 1e6
+}
+
+/** utime + stime of a `stat` file (a process's or a task's) in milliseconds: clock ticks of 10 ms. */
+function statCpuMs(path: string): number {
+  const stat = readFileSync(path, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  // fields[0] is field 3 (state): utime is field 14, stime 15; USER_HZ is 100
+  return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
 /**
@@ -169,15 +185,10 @@ function taskCpuMs(dir: string): number {
  */
 export function processCpuMs(pid: number): number {
   try {
-    let ns = 0
-    for (const task of readdirSync(`/proc/${pid}/task`)) {
-      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0])
-    }
-    return ns / 1e6
+    let ms = 0
+    for (const task of readdirSync(`/proc/${pid}/task`)) ms += schedstatMs(`/proc/${pid}/task/${task}`)
+    return ms
   } catch {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    // fields[0] is field 3 (state): utime is field 14, stime 15; USER_HZ is 100
-    return (Number(fields[11]) + Number(fields[12])) * 10
+    return statCpuMs(`/proc/${pid}/stat`)
   }
 }

@@ -12,7 +12,7 @@ import { redactUrl } from '../shell/postgres/database.ts'
 import { javaCommand } from '../shell/broker/java.ts'
 import type { BenchContext } from './bench-context.ts'
 import { KafkaProbe } from './kafka-probe.ts'
-import { median, stopParts, type ThreadCpu } from './measure.ts'
+import { byThreadKind, median, stopParts, type ThreadCpu } from './measure.ts'
 import { measureCeiling } from './ceiling.ts'
 import { measureProcessor, preloadLogins } from './processor-throughput.ts'
 import { measureLatency } from './end-to-end-latency.ts'
@@ -131,12 +131,7 @@ export function benchTargets(r: {
 const MB = 1024 * 1024
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits
 /** each thread's median over the runs, to 0.1 µs */
-const byThread = (runs: ThreadCpu[]): ThreadCpu => ({
-  main: round(median(runs.map((r) => r.main)), 1),
-  rules: round(median(runs.map((r) => r.rules)), 1),
-  v8_helpers: round(median(runs.map((r) => r.v8_helpers)), 1),
-  other: round(median(runs.map((r) => r.other)), 1),
-})
+const byThread = (runs: ThreadCpu[]): ThreadCpu => byThreadKind((kind) => round(median(runs.map((r) => r[kind])), 1))
 
 /**
  * `kpipe bench`: the broker's own ceiling, then the processor, end-to-end latency, the sink and
