@@ -191,6 +191,20 @@ describe('the table of a bench whose part failed', () => {
     expect(at(result, 'settings.sink_rows')).toBe(2000)
     expect(run.stderr).toMatch(/^bench: sink into PGlite: .* rows\/s/m)
   }, 300_000)
+  it('--only latency: the end-to-end latency at both rates, with its targets, and nothing else', () => {
+    const run = runKpipe(['bench', '--quick', '--only', 'latency', '--json'], { KAFKA_BROKERS: inject('kafkaBrokers') }, 240_000)
+    expect(run.code, run.stderr).toBe(0)
+    const result = JSON.parse(run.stdout) as Record<string, unknown>
+    for (const key of FIGURES.filter((f) => f.startsWith('latency.'))) {
+      expect(typeof at(result, key), key).toBe('number')
+      expect(at(result, key) as number, key).toBeGreaterThan(0)
+    }
+    for (const part of ['ceiling', 'processor', 'sink', 'logins_sink', 'collector']) expect(result[part], part).toBeUndefined()
+    expect(Object.keys(result.targets as object).sort()).toEqual(Object.keys(TARGETS).filter((t) => t.startsWith('latency.')).sort())
+    expect(at(result, 'settings.only')).toBe('latency')
+    expect(at(result, 'settings.latency_seconds')).toBe(1)
+    expect(run.stderr).toMatch(/^bench: end-to-end latency: at 1,000 msg\/s p50 \/ p99 \/ max: /m)
+  }, 300_000)
 })
 
 describe('the targets of the benchmark', () => {

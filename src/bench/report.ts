@@ -97,11 +97,18 @@ export function benchTable(r: BenchResult): string {
   return [
     `kpipe bench: ${m.cpus} × ${m.cpu_model}, ${n(Number(m.memory_total_mb))} MB, Node ${m.node}, Java ${m.java}`,
     `load average (1 min) ${m.load_average_1m_start} at the start, ${m.load_average_1m_end} at the end; ` +
-      `${r.settings.messages === undefined ? `${n(r.settings.sink_rows ?? 0)} samples` : `${n(r.settings.messages)} messages`}, median of ${r.settings.repeat} run(s)${r.settings.quick ? ', --quick' : ''}${r.settings.only ? `, --only ${r.settings.only}` : ''}`,
+      `${volume(r.settings)}, median of ${r.settings.repeat} run(s)${r.settings.quick ? ', --quick' : ''}${r.settings.only ? `, --only ${r.settings.only}` : ''}`,
     '',
     line(['part', 'figure', 'value', 'target']),
     ...rows.map(line),
     ...(r.failed ? ['', `FAILED: ${r.failed.part}: ${r.failed.error}`, 'The figures above were measured before it; the parts after it did not run.'] : []),
     '',
   ].join('\n')
+}
+
+/** What the run measured with: the preloaded messages, the sink's samples, or the latency's seconds at each rate. */
+function volume(settings: BenchResult['settings']): string {
+  if (settings.messages !== undefined) return `${n(settings.messages)} messages`
+  if (settings.sink_rows !== undefined) return `${n(settings.sink_rows)} samples`
+  return `${n(settings.latency_seconds ?? 0)} s at each rate`
 }

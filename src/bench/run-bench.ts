@@ -34,7 +34,8 @@ export interface BenchOptions {
   cpuProfileDir?: string
   /**
    * 'processor': the ceiling and the processor only (no latency, sinks or collector, no PostgreSQL);
-   * 'sink': the metrics sink into PostgreSQL and into PGlite only (no login events, no ceiling)
+   * 'sink': the metrics sink into PostgreSQL and into PGlite only (no login events, no ceiling);
+   * 'latency': the end-to-end latency only (no preload, no ceiling, no PostgreSQL)
    */
   only?: BenchPart
   status(line: string): void
@@ -48,7 +49,7 @@ export interface BenchOptions {
 export const LATENCY_RATES = [1000, 10_000]
 
 /** The parts `--only` measures on their own. */
-export type BenchPart = 'processor' | 'sink'
+export type BenchPart = 'processor' | 'sink' | 'latency'
 
 type ProcessorFigures = {
   msgs_per_s: number
@@ -156,7 +157,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       ? { messages: options.messages, repeat, quick: options.quick, only: 'processor' }
       : options.only === 'sink'
         ? { repeat, quick: options.quick, only: 'sink', sink_rows: sinkRows }
-        : { messages: options.messages, repeat, quick: options.quick, sink_rows: sinkRows, latency_seconds: latencySeconds, collector_seconds: collectorSeconds },
+        : options.only === 'latency'
+          ? { repeat, quick: options.quick, only: 'latency', latency_seconds: latencySeconds }
+          : { messages: options.messages, repeat, quick: options.quick, sink_rows: sinkRows, latency_seconds: latencySeconds, collector_seconds: collectorSeconds },
     targets: {},
   }
   /** the part under way, named as in the status line and in `failed` */
@@ -185,7 +188,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     let bootstrap = settings.KAFKA_BROKERS.join(',')
     const [brokerReady, postgresUrl] = await Promise.all([
       ownBroker ? startTemporaryBroker(status, cleanups) : Promise.resolve(bootstrap),
-      options.only === 'processor' ? Promise.resolve(undefined) : settings.DATABASE_URL ? benchDatabase(settings.DATABASE_URL, runId, cleanups, (line) => (options.say ?? status)(line)) : startTemporaryPostgres(status, cleanups),
+      options.only === 'processor' || options.only === 'latency' ? Promise.resolve(undefined) : settings.DATABASE_URL ? benchDatabase(settings.DATABASE_URL, runId, cleanups, (line) => (options.say ?? status)(line)) : startTemporaryPostgres(status, cleanups),
     ])
     bootstrap = brokerReady
     const connection = kafkaConnection({ ...settings, KAFKA_BROKERS: bootstrap.split(',') }, 'bench')
@@ -212,8 +215,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       })
     }
 
-    // --only sink: neither login events nor the ceiling
-    if (options.only !== 'sink') {
+    // --only sink and --only latency: neither the preloaded login events nor the ceiling
+    if (options.only === undefined || options.only === 'processor') {
       part = 'preloading login events'
       const preload = await preloadLogins(context, `${runId}-logins`, options.messages)
       cleanups.push(() => probe.deleteTopics([preload.topic]))
@@ -253,8 +256,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       }
     }
 
-    // the end-to-end latency, the logins sink and the collector: only in the whole bench
-    if (options.only === undefined) {
+    if (options.only === undefined || options.only === 'latency') {
       const latencyRuns = await runs('end-to-end latency', () => measureLatency(context, LATENCY_RATES, latencySeconds))
       const latency: NonNullable<BenchResult['latency']> = {}
       LATENCY_RATES.forEach((rate, i) => {
@@ -270,7 +272,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       measured('latency')
     }
 
-    if (options.only !== 'processor') {
+    if (options.only === undefined || options.only === 'sink') {
       for (const [key, url] of [['postgres', postgresUrl!], ['pglite', undefined]] as const) {
         const results = await runs(`sink into ${key === 'postgres' ? 'PostgreSQL' : 'PGlite'}`, (i) => measureSink(context, url, sinkRows, `sink-${key}-${i}`, options.cpuProfileDir))
         result.sink = {
@@ -285,6 +287,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       }
     }
 
+    // the logins sink and the collector: only in the whole bench
     if (options.only === undefined) {
       const loginSinkRuns = await runs('logins sink into PostgreSQL', (i) => measureLoginSink(context, postgresUrl!, sinkRows, `logins-sink-${i}`, options.cpuProfileDir))
       result.logins_sink = { events_per_s: round(median(loginSinkRuns.map((r) => r.eventsPerS)), 0), cpu_us_per_event: round(median(loginSinkRuns.map((r) => r.cpuUsPerEvent)), 1), rows: median(loginSinkRuns.map((r) => r.rows)), peak_rss_mb: round(Math.max(...loginSinkRuns.map((r) => r.peakRssBytes)) / MB) }

@@ -88,6 +88,7 @@ describe('the CLI on bad settings', () => {
     [['kafka', 'status', '--brokers', 'nope'], {}, 'invalid setting KAFKA_BROKERS="nope"'],
     [['kafka', 'start', '--port', 'notaport'], {}, 'invalid value for --port: "notaport"'],
     [['bench', '--only', 'sink', '--messages', '5000'], {}, '--only sink measures neither (it preloads samples of its own): leave one of them out'],
+    [['bench', '--only', 'latency', '--messages', '5000'], {}, '--only latency measures neither (it sends events at fixed rates for a fixed time): leave one of them out'],
     [['kafka', 'status'], { KPIPE_HASH_KEY: 'tiny-secret' }, 'invalid setting KPIPE_HASH_KEY="<redacted>"'],
   ])('kpipe %j with %j exits 2 with one line', (args, env, line) => {
     const result = runKpipe(args, env)

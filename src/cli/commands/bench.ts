@@ -14,12 +14,15 @@ export function benchCommand(): Command {
     .option('--quick', 'a smoke test: small volumes, one run (figures not comparable with a full run)')
     .option('--json', 'print one JSON object with the figures instead of the table')
     .option('--cpu-prof <dir>', 'write a CPU profile of every processor and sink run (node --cpu-prof) to this directory')
-    .addOption(new Option('--only <part>', 'measure one part only: processor = the broker ceiling and the processor in both modes (no latency, sinks or collector; no PostgreSQL); sink = the metrics sink into PostgreSQL and into PGlite (no login events, no ceiling)').choices(['processor', 'sink']))
+    .addOption(new Option('--only <part>', 'measure one part only: processor = the broker ceiling and the processor in both modes (no latency, sinks or collector; no PostgreSQL); sink = the metrics sink into PostgreSQL and into PGlite (no login events, no ceiling); latency = the end-to-end latency (no preload, no ceiling, no PostgreSQL)').choices(['processor', 'sink', 'latency']))
     .addHelpText('after', '\nStarts a temporary Kafka broker unless KAFKA_BROKERS (or --brokers) is set, and an ephemeral PostgreSQL\n' +
       'unless DATABASE_URL is set. See docs/benchmarks.md for the method and the figures of this project\'s machine.')
     .action(async (options: { messages?: number; repeat?: number; quick?: boolean; json?: boolean; cpuProf?: string; only?: BenchPart }, command: Command) => {
       if (options.only === 'sink' && options.messages !== undefined) {
         throw new UserError('--messages sets the login events of the processor and the ceiling; --only sink measures neither (it preloads samples of its own): leave one of them out')
+      }
+      if (options.only === 'latency' && options.messages !== undefined) {
+        throw new UserError('--messages sets the login events of the processor and the ceiling; --only latency measures neither (it sends events at fixed rates for a fixed time): leave one of them out')
       }
       const { settings } = commandContext(command)
       const quick = options.quick === true
