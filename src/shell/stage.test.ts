@@ -371,28 +371,38 @@ function expectNextOutputsBeforeEachCommitEnded(events: string[], total: number)
   })
 }
 
+/**
+ * Offset commits and acknowledged outputs traced to `events` (`commit 20`, `committed 20`,
+ * `acked v3 v4`), each commit held by `hold` (given the offset) before it goes to the broker.
+ * `restore` puts the client's commit back.
+ */
+function tracedAtLeastOnce(events: string[], hold: (offset: number) => Promise<void>) {
+  const commit = Consumer.prototype.commit
+  Consumer.prototype.commit = async function (this: Consumer, ...args: Parameters<typeof commit>) {
+    if (args.length > 1) return commit.apply(this, args)
+    const offset = args[0].offsets.map((o) => o.offset).join(',')
+    events.push(`commit ${offset}`)
+    await hold(Number(offset))
+    await (commit.apply(this, args) as unknown as Promise<void>)
+    events.push(`committed ${offset}`)
+  } as typeof commit
+  const producer = createProducer(connection)
+  const send = producer.send.bind(producer)
+  producer.send = (async (...args: Parameters<typeof send>) => {
+    const result = await send(...args)
+    events.push(`acked ${args[0].messages.map((m) => String(m.value)).join(' ')}`)
+    return result
+  }) as typeof producer.send
+  return { producer, restore: () => { Consumer.prototype.commit = commit } }
+}
+
 describe('a pipelined stage, at-least-once', () => {
   it('writes batch n + 1\'s outputs while batch n\'s offsets are being committed; commits stay in order, each after its outputs', async () => {
     const { input, output, groupId } = await pipedTopics('overlap', 100)
     // what happened, in order: outputs acknowledged, offset commits begun and ended (each commit
     // held until the next batch's outputs are acknowledged)
     const events: string[] = []
-    const commit = Consumer.prototype.commit
-    Consumer.prototype.commit = async function (this: Consumer, ...args: Parameters<typeof commit>) {
-      if (args.length > 1) return commit.apply(this, args)
-      const offset = args[0].offsets.map((o) => o.offset).join(',')
-      events.push(`commit ${offset}`)
-      await untilNextOutputsAcked(events, Number(offset), 100)
-      await (commit.apply(this, args) as unknown as Promise<void>)
-      events.push(`committed ${offset}`)
-    } as typeof commit
-    const producer = createProducer(connection)
-    const send = producer.send.bind(producer)
-    producer.send = (async (...args: Parameters<typeof send>) => {
-      const result = await send(...args)
-      events.push(`acked ${args[0].messages.map((m) => String(m.value)).join(' ')}`)
-      return result
-    }) as typeof producer.send
+    const { producer, restore } = tracedAtLeastOnce(events, (offset) => untilNextOutputsAcked(events, offset, 100))
     let committed = 0
     const stop = new AbortController()
     const stage = new StageComponent({
@@ -415,13 +425,145 @@ describe('a pipelined stage, at-least-once', () => {
       stop.abort()
       await stage.done
     } finally {
-      Consumer.prototype.commit = commit
+      restore()
     }
     expectCommitsInOrder(events, 100)
     expectNextOutputsBeforeEachCommitEnded(events, 100)
     expect(await committedOffset(groupId, input)).toBe(100n)
     const records = await readUntil(connection, output, 100)
     expect(records.map((r) => r.value!.toString())).toEqual(Array.from({ length: 100 }, (_, i) => `v${i}`))
+  })
+
+  it('writes every batch while one offset commit is under way, then commits them in one; each batch counted once, in order', async () => {
+    const { input, output, groupId } = await pipedTopics('behind', 100)
+    const events: string[] = []
+    // the first commit is held until the last output is acknowledged: a loop whose writes waited
+    // for the commit before could not get there (the wait gives up after 10 s, and the test fails)
+    let first = true
+    const { producer, restore } = tracedAtLeastOnce(events, async () => {
+      if (!first) return
+      first = false
+      await waitFor(() => ackedAfter(events, 99), 10_000, 'every output acknowledged while the first commit waits').catch(() => {})
+    })
+    let committed = 0
+    const wrongContext: string[] = []
+    const stop = new AbortController()
+    const stage = new StageComponent({
+      name: unique('part'),
+      connection,
+      groupId,
+      inputs: [input],
+      handle: (batch, context) => {
+        context.carry = { first: batch[0]!.offset, size: batch.length }
+        return batch.map((r) => ({ topic: output, key: r.key, value: r.value }))
+      },
+      committed: (records, context) => {
+        // one partition: each batch's records follow those counted before
+        const carry = context.carry as { first: bigint; size: number }
+        if (carry.first !== BigInt(committed) || carry.size !== records) wrongContext.push(`${committed}/${records}: ${carry.first}/${carry.size}`)
+        committed += records
+      },
+      producer,
+      maxBatchSize: 10,
+      pipeline: true,
+      log,
+    })
+    try {
+      await stage.start(stop.signal)
+      await waitFor(() => committed === 100, 30_000, 'the 100 records committed')
+      stop.abort()
+      await stage.done
+    } finally {
+      restore()
+    }
+    expectCommitsInOrder(events, 100)
+    const commits = events.filter((e) => e.startsWith('commit '))
+    const firstEnded = events.findIndex((e) => e.startsWith('committed '))
+    expect(events.findIndex((e) => e.startsWith('acked ') && e.split(' ').includes('v99')), events.join('\n')).toBeLessThan(firstEnded)
+    // the first batch's commit, then one for all the batches written meanwhile
+    expect(commits, events.join('\n')).toEqual([commits[0], 'commit 100'])
+    expect(wrongContext).toEqual([])
+    expect(await committedOffset(groupId, input)).toBe(100n)
+    const records = await readUntil(connection, output, 100)
+    expect(records.map((r) => r.value!.toString())).toEqual(Array.from({ length: 100 }, (_, i) => `v${i}`))
+  })
+
+  it('with a punctuation that says when it is due, only a batch that brings periodic records waits for the commits under way; they count every batch before it', async () => {
+    const { input, output, groupId } = await pipedTopics('due', 200)
+    const events: string[] = []
+    // each commit is held until the next batch's outputs are acknowledged: the commits lag behind the writes
+    const { producer, restore } = tracedAtLeastOnce(events, (offset) => untilNextOutputsAcked(events, offset, 200))
+    let committed = 0
+    let handled = 0
+    let tickedAt = 0
+    let notDue = 0
+    const stop = new AbortController()
+    const stage = new StageComponent({
+      name: unique('part'),
+      connection,
+      groupId,
+      inputs: [input],
+      // the first output of each batch has a key of its own, so that the output topic shows where batches begin
+      handle: (batch) => {
+        handled++
+        return batch.map((r, i) => ({ topic: output, key: i === 0 ? 'first' : r.key, value: r.value }))
+      },
+      committed: (records) => {
+        committed += records
+      },
+      // a tick every third batch handled (and the last one at the stop): what was committed when it was made
+      punctuation: {
+        everyMs: 60_000,
+        due: () => {
+          const due = handled - tickedAt >= 3
+          if (!due) notDue++
+          return due
+        },
+        records: ({ final }) => {
+          tickedAt = handled
+          return [{ topic: output, key: 'tick', value: JSON.stringify({ committed, final }) }]
+        },
+      },
+      producer,
+      maxBatchSize: 10,
+      pipeline: true,
+      log,
+    })
+    try {
+      await stage.start(stop.signal)
+      await waitFor(() => committed === 200, 30_000, 'the 200 records committed')
+      stop.abort()
+      await stage.done
+    } finally {
+      restore()
+    }
+    expectCommitsInOrder(events, 200)
+    expect(notDue).toBeGreaterThan(0)
+    const written = await counterValue('kpipe_records_out_total', { topic: output })
+    const records = await readUntil(connection, output, written)
+    // In write order: batches' copies, a tick after some. A tick counts exactly the copies before
+    // the batch it follows: every commit before that batch had ended (never fewer), and that
+    // batch's own had not begun (never more).
+    let copies = 0
+    let batchStart = 0
+    let ticks = 0
+    for (const r of records) {
+      const value = r.value!.toString()
+      if (r.key?.toString() !== 'tick') {
+        if (r.key?.toString() === 'first') batchStart = copies
+        expect(value).toBe(`v${copies}`)
+        copies++
+        continue
+      }
+      const tick = JSON.parse(value) as { committed: number; final: boolean }
+      if (tick.final) expect(tick.committed).toBe(copies)
+      else {
+        ticks++
+        expect(tick.committed, `tick ${ticks}`).toBe(batchStart)
+      }
+    }
+    expect(copies).toBe(200)
+    expect(ticks).toBeGreaterThan(2)
   })
 })
 

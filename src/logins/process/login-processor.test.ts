@@ -83,3 +83,34 @@ describe('the login processor with its rules on a thread of their own', () => {
     }
   })
 })
+
+describe("the login processor's periodic records", () => {
+  it.each(['interval', 'per-message'] as const)('says they are due exactly when it gives some (METRICS_MODE=%s)', (mode) => {
+    const processor = new LoginProcessor(settings({ METRICS_MODE: mode, SUMMARY_PUBLISH_INTERVAL: '10' }), 'p-1', NOW)
+    const commit = (count: number) => {
+      const context: BatchContext = { attempt: 0 }
+      const batch = batchOf(corpus(count, 5))
+      processor.handle(batch, context)
+      processor.committed(batch.length, context)
+    }
+    // [what happens first, when, the topics it gives then]
+    const steps: [() => void, number, string[]][] = [
+      [() => {}, NOW + 500, []],
+      // the interval metrics' second is over
+      [() => {}, NOW + 1_000, mode === 'interval' ? ['metrics-output'] : []],
+      // 12 committed: a summary is due by count
+      [() => commit(12), NOW + 1_100, ['summary-output']],
+      [() => {}, NOW + 1_200, []],
+      // one more, then 10 s: a summary is due by time
+      [() => commit(1), NOW + 11_200, mode === 'interval' ? ['metrics-output', 'summary-output'] : ['summary-output']],
+      [() => {}, NOW + 11_300, []],
+    ]
+    for (const [first, now, topics] of steps) {
+      first()
+      const due = processor.periodicDue(now)
+      const records = processor.periodic({ now, lag: [], final: false })
+      expect(records.map((r) => r.topic), `at +${now - NOW} ms`).toEqual(topics)
+      expect(due, `at +${now - NOW} ms`).toBe(topics.length > 0)
+    }
+  })
+})

@@ -224,9 +224,19 @@ export class LoginProcessor {
   periodic(context: PunctuationContext): OutputRecord[] {
     const { now, final } = context
     const out: OutputRecord[] = []
-    if (!this.#perMessage && (final || now - this.#metricsStart >= METRICS_INTERVAL_MS)) out.push(this.takeMetrics(context.lag, now))
+    if (!this.#perMessage && (final || this.#intervalOver(now))) out.push(this.takeMetrics(context.lag, now))
     if (final || this.summaryDue(now)) out.push(this.takeSummary(now, final))
     return out
+  }
+
+  /** Whether `periodic` would give a record at `now` (not stopping): the loop then lets the commits under way end first. */
+  periodicDue(now: number): boolean {
+    return (!this.#perMessage && this.#intervalOver(now)) || this.summaryDue(now)
+  }
+
+  /** the interval metrics' second is over */
+  #intervalOver(now: number): boolean {
+    return now - this.#metricsStart >= METRICS_INTERVAL_MS
   }
 
   /** A summary is due: SUMMARY_PUBLISH_INTERVAL messages since the last, or 10 s with changes. */

@@ -65,7 +65,7 @@ export function loginProcessorStage(options: Omit<ProcessorRunOptions, 'signal' 
     inputs: [settings.TOPIC_LOGINS],
     handle: thread ? processor.threaded(thread) : processor.handle,
     committed: processor.committed,
-    punctuation: { everyMs: METRICS_INTERVAL_MS, records: (context) => processor.periodic(context) },
+    punctuation: { everyMs: METRICS_INTERVAL_MS, records: (context) => processor.periodic(context), due: (now) => processor.periodicDue(now) },
     outcomes: processor.outcomes,
     producer,
     ...(moreProducers.length > 0 ? { moreProducers, batchesPerTransaction: BATCHES_PER_TRANSACTION } : {}),

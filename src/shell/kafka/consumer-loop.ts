@@ -134,6 +134,13 @@ export interface PunctuationContext {
 export interface Punctuation {
   everyMs: number
   records(context: PunctuationContext): OutputRecord[]
+  /**
+   * Whether `records` would give any at `now`. Pipelined at-least-once, a batch's outputs then go
+   * out without waiting for the offset commits under way, and only a batch that brings periodic
+   * records waits for them (so that those records count what is committed). Without it, every
+   * batch waits for the commit of the batch before.
+   */
+  due?(now: number): boolean
 }
 
 const partitionKey = (topic: string, partition: number) => `${topic}\0${partition}`
@@ -308,12 +315,16 @@ export class ConsumerLoop {
   /** partitions per output topic, from the producer's metadata, this session (0: not known; sendChunks counts the topic whole) */
   readonly #partitionCounts = new Map<string, number>()
   /**
-   * At-least-once, pipelined: the offset commit of the last batch written, with what follows it
-   * (the batch counted, `onCommitted`), while the next batch's outputs go out. Never rejects: a
-   * failure of what follows the commit is kept in #commitFailure and thrown by #commits().
+   * At-least-once, pipelined: the offset commits under way, with what follows each (its batches
+   * counted, `onCommitted`), while the next batches' outputs go out; settled once every batch
+   * written is committed. Never rejects: a failure of what follows a commit is kept in
+   * #commitFailure and thrown by #commits().
    */
   #committing: Promise<void> = Promise.resolve()
   #commitFailure: { error: unknown } | undefined
+  /** batches whose outputs are acknowledged, in order, waiting for the commit under way to end: the next commit takes them all */
+  #toCommit: { receipt: Receipt; written: Map<string, number> }[] = []
+  #commitRunning = false
   /** the topics of the periodic records written so far (overlapped transactions add their partitions ahead) */
   readonly #periodicTopics = new Set<string>()
   /** assigned partitions as the group coordinator last told us */
@@ -589,8 +600,13 @@ export class ConsumerLoop {
     if (!punctuation) return []
     const now = Date.now()
     this.#nextPunctuation = now + punctuation.everyMs
-    if (now - this.#lastLagAt >= punctuation.everyMs) this.#refreshLag()
+    this.#measureLagEvery(punctuation.everyMs, now)
     return punctuation.records({ now, lag: this.#lag, final })
+  }
+
+  /** The lag is measured again when older than `everyMs` (so the periodic records have it about as fresh). */
+  #measureLagEvery(everyMs: number, now: number): void {
+    if (now - this.#lastLagAt >= everyMs) this.#refreshLag()
   }
 
   /** Periodic records with no batch: one send (at-least-once) or one transaction without offsets (exactly-once). */
@@ -705,23 +721,27 @@ export class ConsumerLoop {
     const o = this.#options
     const { receipt } = handled
     if (o.delivery === 'at-least-once' && o.pipeline && o.commitOffsets !== false) {
-      // Pipelined at-least-once: the outputs go out while the batch before is still being
-      // committed; this batch's offsets are committed after that batch's, once its outputs (and
-      // those of every batch before) are acknowledged. The periodic records are made once the
-      // batch before is committed, so that they count it, and go out after the outputs.
+      // Pipelined at-least-once: the outputs go out while the batches before are still being
+      // committed; this batch's offsets are committed after theirs, once its outputs (and those
+      // of every batch before) are acknowledged. When periodic records are due, they are made
+      // once every batch before is committed, so that they count them, and go out after the
+      // outputs; otherwise nothing here waits for a commit (a commit took ~6 ms, the broker's
+      // group coordinator lingering 5 ms, and at low rates it set the pace of every batch).
+      if (this.#commitFailure) await this.#commits()
       await this.#writeOutputs(handled.outputs)
       // acknowledged (a failure from here on ends the session): only their counts are kept
       const written = tally(handled.outputs)
       handled.outputs = []
-      await this.#commits()
-      const periodic = o.punctuation ? this.#punctuate(false) : []
-      await this.#writeOutputs(periodic)
-      tally(periodic, written)
-      this.#committing = this.#commit(consumer, receipt.lasts)
-        .then(() => this.#counted(receipt, written))
-        .catch((error: unknown) => {
-          this.#commitFailure ??= { error }
-        })
+      const now = Date.now()
+      if (o.punctuation && (o.punctuation.due?.(now) ?? true)) {
+        await this.#commits()
+        const periodic = this.#punctuate(false)
+        await this.#writeOutputs(periodic)
+        tally(periodic, written)
+      } else if (o.punctuation) {
+        this.#measureLagEvery(o.punctuation.everyMs, now)
+      }
+      this.#commitLater(consumer, receipt, written)
       return
     }
     // the stage's periodic records go out with the batch: same producer, same transaction
@@ -735,7 +755,39 @@ export class ConsumerLoop {
     this.#counted(receipt, tally(all))
   }
 
-  /** The last offset commit under way (at-least-once, pipelined) has ended; throws if what followed it failed. */
+  /**
+   * Pipelined at-least-once: the batch's offsets are committed once the commit under way has
+   * ended, together with those of every batch written meanwhile (one commit for them all, as a
+   * consumer that commits the latest offsets does), and the batches are counted in order.
+   */
+  #commitLater(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, receipt: Receipt, written: Map<string, number>): void {
+    this.#toCommit.push({ receipt, written })
+    if (this.#commitRunning) return
+    this.#commitRunning = true
+    this.#committing = (async () => {
+      try {
+        while (this.#toCommit.length > 0) {
+          const batches = this.#toCommit
+          this.#toCommit = []
+          // batches in order: the last record of each partition over them all is what one commit commits
+          await this.#commit(consumer, batches.length === 1 ? batches[0]!.receipt.lasts : lastPerPartition(batches.flatMap((b) => b.receipt.lasts)))
+          for (const { receipt, written } of batches) {
+            try {
+              this.#counted(receipt, written)
+            } catch (error) {
+              this.#commitFailure ??= { error }
+            }
+          }
+        }
+      } finally {
+        this.#commitRunning = false
+      }
+    })().catch((error: unknown) => {
+      this.#commitFailure ??= { error }
+    })
+  }
+
+  /** Every offset commit under way (at-least-once, pipelined) has ended; throws if what followed one failed. */
   async #commits(): Promise<void> {
     await this.#committing
     const failure = this.#commitFailure
