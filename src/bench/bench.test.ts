@@ -164,46 +164,32 @@ describe('the table of a bench whose part failed', () => {
     expect(table).toContain('FAILED: sink into PGlite: the sink exited early')
   })
 
-  it('--only processor: the ceiling and the processor in both modes, with their targets, and nothing else', () => {
-    const run = runKpipe(['bench', '--quick', '--only', 'processor', '--json'], { KAFKA_BROKERS: inject('kafkaBrokers') }, 240_000)
+  // [part, what it measures, the prefixes of its figures and targets, the parts absent, the database it needs]
+  it.each([
+    ['processor', 'the ceiling and the processor in both modes', ['ceiling.', 'processor.'], ['latency', 'sink', 'logins_sink', 'collector'], false],
+    ['sink', 'the metrics sink into PostgreSQL and into PGlite', ['sink.'], ['ceiling', 'processor', 'latency', 'logins_sink', 'collector'], true],
+    ['latency', 'the end-to-end latency at both rates', ['latency.'], ['ceiling', 'processor', 'sink', 'logins_sink', 'collector'], false],
+  ] as const)('--only %s: %s, with their targets, and nothing else', (part, _what, prefixes, absent, database) => {
+    const env = { KAFKA_BROKERS: inject('kafkaBrokers'), ...(database ? { DATABASE_URL: inject('postgresUrl') } : {}) }
+    const run = runKpipe(['bench', '--quick', '--only', part, '--json'], env, 240_000)
     expect(run.code, run.stderr).toBe(0)
     const result = JSON.parse(run.stdout) as Record<string, unknown>
-    for (const key of FIGURES.filter((f) => f.startsWith('ceiling.') || f.startsWith('processor.'))) {
+    const measured = (key: string) => prefixes.some((prefix) => key.startsWith(prefix))
+    for (const key of FIGURES.filter(measured)) {
       expect(typeof at(result, key), key).toBe('number')
       expect(at(result, key) as number, key).toBeGreaterThan(0)
     }
-    for (const part of ['latency', 'sink', 'logins_sink', 'collector']) expect(result[part], part).toBeUndefined()
-    expect(Object.keys(result.targets as object).sort()).toEqual(Object.keys(TARGETS).filter((t) => t.startsWith('processor.')).sort())
-    expect(at(result, 'settings.only')).toBe('processor')
-  }, 300_000)
-
-  it('--only sink: the metrics sink into PostgreSQL and into PGlite, with their targets, and nothing else', () => {
-    const run = runKpipe(['bench', '--quick', '--only', 'sink', '--json'], { KAFKA_BROKERS: inject('kafkaBrokers'), DATABASE_URL: inject('postgresUrl') }, 240_000)
-    expect(run.code, run.stderr).toBe(0)
-    const result = JSON.parse(run.stdout) as Record<string, unknown>
-    for (const key of FIGURES.filter((f) => f.startsWith('sink.'))) {
-      expect(typeof at(result, key), key).toBe('number')
-      expect(at(result, key) as number, key).toBeGreaterThan(0)
+    for (const other of absent) expect(result[other], other).toBeUndefined()
+    expect(Object.keys(result.targets as object).sort()).toEqual(Object.keys(TARGETS).filter(measured).sort())
+    expect(at(result, 'settings.only')).toBe(part)
+    if (part === 'sink') {
+      expect(at(result, 'settings.sink_rows')).toBe(2000)
+      expect(run.stderr).toMatch(/^bench: sink into PGlite: .* rows\/s/m)
     }
-    for (const part of ['ceiling', 'processor', 'latency', 'logins_sink', 'collector']) expect(result[part], part).toBeUndefined()
-    expect(Object.keys(result.targets as object).sort()).toEqual(Object.keys(TARGETS).filter((t) => t.startsWith('sink.')).sort())
-    expect(at(result, 'settings.only')).toBe('sink')
-    expect(at(result, 'settings.sink_rows')).toBe(2000)
-    expect(run.stderr).toMatch(/^bench: sink into PGlite: .* rows\/s/m)
-  }, 300_000)
-  it('--only latency: the end-to-end latency at both rates, with its targets, and nothing else', () => {
-    const run = runKpipe(['bench', '--quick', '--only', 'latency', '--json'], { KAFKA_BROKERS: inject('kafkaBrokers') }, 240_000)
-    expect(run.code, run.stderr).toBe(0)
-    const result = JSON.parse(run.stdout) as Record<string, unknown>
-    for (const key of FIGURES.filter((f) => f.startsWith('latency.'))) {
-      expect(typeof at(result, key), key).toBe('number')
-      expect(at(result, key) as number, key).toBeGreaterThan(0)
+    if (part === 'latency') {
+      expect(at(result, 'settings.latency_seconds')).toBe(1)
+      expect(run.stderr).toMatch(/^bench: end-to-end latency: at 1,000 msg\/s p50 \/ p99 \/ max: /m)
     }
-    for (const part of ['ceiling', 'processor', 'sink', 'logins_sink', 'collector']) expect(result[part], part).toBeUndefined()
-    expect(Object.keys(result.targets as object).sort()).toEqual(Object.keys(TARGETS).filter((t) => t.startsWith('latency.')).sort())
-    expect(at(result, 'settings.only')).toBe('latency')
-    expect(at(result, 'settings.latency_seconds')).toBe(1)
-    expect(run.stderr).toMatch(/^bench: end-to-end latency: at 1,000 msg\/s p50 \/ p99 \/ max: /m)
   }, 300_000)
 })
 

@@ -396,6 +396,38 @@ function tracedAtLeastOnce(events: string[], hold: (offset: number) => Promise<v
   return { producer, restore: () => { Consumer.prototype.commit = commit } }
 }
 
+type StageOptions = ConstructorParameters<typeof StageComponent>[0]
+
+/**
+ * A pipelined at-least-once stage of batches of 10 on `options` (inputs, handler, producer, …),
+ * run until it has counted `total` records committed, then stopped; `restore` is called after it,
+ * whatever happens.
+ */
+async function runPipelined(total: number, restore: () => void, options: Omit<StageOptions, 'name' | 'connection' | 'maxBatchSize' | 'pipeline' | 'log'>): Promise<void> {
+  let committed = 0
+  const stop = new AbortController()
+  const stage = new StageComponent({
+    ...options,
+    name: unique('part'),
+    connection,
+    committed: (records, context) => {
+      options.committed?.(records, context)
+      committed += records
+    },
+    maxBatchSize: 10,
+    pipeline: true,
+    log,
+  })
+  try {
+    await stage.start(stop.signal)
+    await waitFor(() => committed === total, 30_000, `the ${total} records committed`)
+    stop.abort()
+    await stage.done
+  } finally {
+    restore()
+  }
+}
+
 describe('a pipelined stage, at-least-once', () => {
   it('writes batch n + 1\'s outputs while batch n\'s offsets are being committed; commits stay in order, each after its outputs', async () => {
     const { input, output, groupId } = await pipedTopics('overlap', 100)
@@ -403,30 +435,12 @@ describe('a pipelined stage, at-least-once', () => {
     // held until the next batch's outputs are acknowledged)
     const events: string[] = []
     const { producer, restore } = tracedAtLeastOnce(events, (offset) => untilNextOutputsAcked(events, offset, 100))
-    let committed = 0
-    const stop = new AbortController()
-    const stage = new StageComponent({
-      name: unique('part'),
-      connection,
+    await runPipelined(100, restore, {
       groupId,
       inputs: [input],
       handle: (batch) => batch.map((r) => ({ topic: output, key: r.key, value: r.value })),
-      committed: (records) => {
-        committed += records
-      },
       producer,
-      maxBatchSize: 10,
-      pipeline: true,
-      log,
     })
-    try {
-      await stage.start(stop.signal)
-      await waitFor(() => committed === 100, 30_000, 'the 100 records committed')
-      stop.abort()
-      await stage.done
-    } finally {
-      restore()
-    }
     expectCommitsInOrder(events, 100)
     expectNextOutputsBeforeEachCommitEnded(events, 100)
     expect(await committedOffset(groupId, input)).toBe(100n)
@@ -447,10 +461,7 @@ describe('a pipelined stage, at-least-once', () => {
     })
     let committed = 0
     const wrongContext: string[] = []
-    const stop = new AbortController()
-    const stage = new StageComponent({
-      name: unique('part'),
-      connection,
+    await runPipelined(100, restore, {
       groupId,
       inputs: [input],
       handle: (batch, context) => {
@@ -464,18 +475,7 @@ describe('a pipelined stage, at-least-once', () => {
         committed += records
       },
       producer,
-      maxBatchSize: 10,
-      pipeline: true,
-      log,
     })
-    try {
-      await stage.start(stop.signal)
-      await waitFor(() => committed === 100, 30_000, 'the 100 records committed')
-      stop.abort()
-      await stage.done
-    } finally {
-      restore()
-    }
     expectCommitsInOrder(events, 100)
     const commits = events.filter((e) => e.startsWith('commit '))
     const firstEnded = events.findIndex((e) => e.startsWith('committed '))
@@ -497,10 +497,7 @@ describe('a pipelined stage, at-least-once', () => {
     let handled = 0
     let tickedAt = 0
     let notDue = 0
-    const stop = new AbortController()
-    const stage = new StageComponent({
-      name: unique('part'),
-      connection,
+    await runPipelined(200, restore, {
       groupId,
       inputs: [input],
       // the first output of each batch has a key of its own, so that the output topic shows where batches begin
@@ -525,18 +522,7 @@ describe('a pipelined stage, at-least-once', () => {
         },
       },
       producer,
-      maxBatchSize: 10,
-      pipeline: true,
-      log,
     })
-    try {
-      await stage.start(stop.signal)
-      await waitFor(() => committed === 200, 30_000, 'the 200 records committed')
-      stop.abort()
-      await stage.done
-    } finally {
-      restore()
-    }
     expectCommitsInOrder(events, 200)
     expect(notDue).toBeGreaterThan(0)
     const written = await counterValue('kpipe_records_out_total', { topic: output })
