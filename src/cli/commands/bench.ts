@@ -18,11 +18,9 @@ export function benchCommand(): Command {
     .addHelpText('after', '\nStarts a temporary Kafka broker unless KAFKA_BROKERS (or --brokers) is set, and an ephemeral PostgreSQL\n' +
       'unless DATABASE_URL is set. See docs/benchmarks.md for the method and the figures of this project\'s machine.')
     .action(async (options: { messages?: number; repeat?: number; quick?: boolean; json?: boolean; cpuProf?: string; only?: BenchPart }, command: Command) => {
-      if (options.only === 'sink' && options.messages !== undefined) {
-        throw new UserError('--messages sets the login events of the processor and the ceiling; --only sink measures neither (it preloads samples of its own): leave one of them out')
-      }
-      if (options.only === 'latency' && options.messages !== undefined) {
-        throw new UserError('--messages sets the login events of the processor and the ceiling; --only latency measures neither (it sends events at fixed rates for a fixed time): leave one of them out')
+      const without = { sink: 'it preloads samples of its own', latency: 'it sends events at fixed rates for a fixed time' }
+      if ((options.only === 'sink' || options.only === 'latency') && options.messages !== undefined) {
+        throw new UserError(`--messages sets the login events of the processor and the ceiling; --only ${options.only} measures neither (${without[options.only]}): leave one of them out`)
       }
       const { settings } = commandContext(command)
       const quick = options.quick === true
