@@ -33,24 +33,30 @@ it('PostgreSQL stopped mid-stream and started again: every record produced meanw
         value: JSON.stringify({ host, time: new Date(start + (from + i) * 500).toISOString(), cpu_usage: (from + i) % 100, memory_usage: 40, cpu_interrupts: from + i, cpu_calls: null, memory_used: 1, memory_free: 2, bytes_sent: 3, bytes_received: 4, disk_usage: 50 }),
       }))
     const rowCount = async () => Number((await checker.query<{ n: string }>('SELECT count(*) AS n FROM performance WHERE host = $1', [host])).rows[0]!.n)
+    // a wait that fails says what the sink had done by then: rows, records committed, its warnings
+    const until = <T>(check: () => T | Promise<T>, what: string, timeoutMs?: number) =>
+      waitUntil(check, what, timeoutMs).catch(async (error: unknown) => {
+        const rows = await rowCount().catch((e: unknown) => String(e))
+        throw new Error(`${error instanceof Error ? error.message : String(error)}; rows ${rows}, batches ${running.loop.batches} of ${running.loop.records} records committed, partitions assigned ${JSON.stringify(running.loop.assignments)}, the sink's warnings:\n${warnings.join('') || '(none)'}`)
+      })
 
     await producer.send({ messages: samples(0, 50) })
-    await waitUntil(async () => (await rowCount()) === 50, 'the first 50 rows')
-    await waitUntil(() => running.loop.records === 50, 'the first 50 records committed')
+    await until(async () => (await rowCount()) === 50, 'the first 50 rows')
+    await until(() => running.loop.records === 50, 'the first 50 records committed')
 
     server.stop()
     try {
       await producer.send({ messages: samples(50, 60) })
       await producer.send({ messages: samples(110, 40) })
-      await waitUntil(() => warnings.some((w) => w.includes('nothing committed')), 'the sink to report the database away and retry', 20_000)
+      await until(() => warnings.some((w) => w.includes('nothing committed')), 'the sink to report the database away and retry', 20_000)
       // while the database is away, no offset moves
       expect(running.loop.records).toBe(50)
     } finally {
       server.start()
     }
 
-    await waitUntil(async () => (await rowCount()) === 150, 'all 150 rows after the restart', 40_000)
-    await waitUntil(() => running.loop.records === 150, 'all 150 records committed')
+    await until(async () => (await rowCount()) === 150, 'all 150 rows after the restart', 40_000)
+    await until(() => running.loop.records === 150, 'all 150 records committed')
     const { rows } = await checker.query<{ n: string; times: string; first: string; last: string }>(
       'SELECT count(*) AS n, count(DISTINCT time) AS times, min(cpu_interrupts)::text AS first, max(cpu_interrupts)::text AS last FROM performance WHERE host = $1',
       [host],

@@ -28,8 +28,8 @@ export interface SinkOptions {
 
 export interface RunningSink {
   db: Database
-  /** the figures of its loop: batches and records committed */
-  loop: { records: number; batches: number }
+  /** the figures of its loop: batches and records committed, and the partitions it was assigned */
+  loop: { records: number; batches: number; readonly assignments: { topic: string; partitions: number[] }[] }
   /** settles when the loop ends: resolves after stop(), rejects on a fatal error */
   done: Promise<void>
   ready(): Promise<boolean>
