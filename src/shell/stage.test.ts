@@ -116,6 +116,13 @@ async function committedOffset(groupId: string, topic: string, partition = 0): P
   return (await groupCommittedOffsets(connection, groupId, topic, partition + 1, { stable: true }))[partition]!
 }
 
+/** The group has committed the whole input of `count` records, and the output holds each copy once, in order (v0, v1, …). */
+async function expectCopiedOnceInOrder(groupId: string, input: string, output: string, count: number): Promise<void> {
+  expect(await committedOffset(groupId, input)).toBe(BigInt(count))
+  const records = await readUntil(connection, output, count)
+  expect(records.map((r) => r.value!.toString())).toEqual(Array.from({ length: count }, (_, i) => `v${i}`))
+}
+
 /** An input topic holding `count` records, an output topic (one partition each) and a group id, all new. */
 async function pipedTopics(name: string, count: number): Promise<{ input: string; output: string; groupId: string }> {
   const input = unique(`${name}-in`)
@@ -269,9 +276,7 @@ describe.each([
     expect(calls.reduce((a, b) => a + b, 0)).toBe(200)
     expect(wrongContext).toEqual([])
     expect(committedRecords).toEqual(Array.from({ length: 200 }, (_, i) => BigInt(i)))
-    expect(await committedOffset(groupId, input)).toBe(200n)
-    const records = await readUntil(connection, output, 200)
-    expect(records.map((r) => r.value!.toString())).toEqual(Array.from({ length: 200 }, (_, i) => `v${i}`))
+    await expectCopiedOnceInOrder(groupId, input, output, 200)
   })
 
   it('a batch whose write fails: the next one, handled meanwhile, is dropped (not written, not committed, not counted) and read again', async () => {
@@ -443,9 +448,7 @@ describe('a pipelined stage, at-least-once', () => {
     })
     expectCommitsInOrder(events, 100)
     expectNextOutputsBeforeEachCommitEnded(events, 100)
-    expect(await committedOffset(groupId, input)).toBe(100n)
-    const records = await readUntil(connection, output, 100)
-    expect(records.map((r) => r.value!.toString())).toEqual(Array.from({ length: 100 }, (_, i) => `v${i}`))
+    await expectCopiedOnceInOrder(groupId, input, output, 100)
   })
 
   it('writes every batch while one offset commit is under way, then commits them in one; each batch counted once, in order', async () => {
@@ -483,9 +486,7 @@ describe('a pipelined stage, at-least-once', () => {
     // the first batch's commit, then one for all the batches written meanwhile
     expect(commits, events.join('\n')).toEqual([commits[0], 'commit 100'])
     expect(wrongContext).toEqual([])
-    expect(await committedOffset(groupId, input)).toBe(100n)
-    const records = await readUntil(connection, output, 100)
-    expect(records.map((r) => r.value!.toString())).toEqual(Array.from({ length: 100 }, (_, i) => `v${i}`))
+    await expectCopiedOnceInOrder(groupId, input, output, 100)
   })
 
   it('with a punctuation that says when it is due, only a batch that brings periodic records waits for the commits under way; they count every batch before it', async () => {
