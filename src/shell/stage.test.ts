@@ -6,7 +6,8 @@ import { retryWithBackoff } from './retry.ts'
 import { StageComponent } from './stage.ts'
 import type { KafkaConnection } from './kafka/connection.ts'
 import { createProducer } from './kafka/producer.ts'
-import type { OutputRecord } from './kafka/records.ts'
+import type { ConsumedRecord, OutputRecord } from './kafka/records.ts'
+import type { BatchContext } from './kafka/consumer-loop.ts'
 import { ensureTopics } from './kafka/topics.ts'
 import { registry } from './observability/prometheus.ts'
 import { waitFor } from '../../test/support/cli.ts'
@@ -123,6 +124,28 @@ async function expectCopiedOnceInOrder(groupId: string, input: string, output: s
   expect(records.map((r) => r.value!.toString())).toEqual(Array.from({ length: count }, (_, i) => `v${i}`))
 }
 
+/**
+ * Handler calls' contexts over one partition: `carry` gives a call's context its first offset and
+ * size, and `committed` checks, for each call committed, that it follows the records committed
+ * before it (`wrong` collects the calls that did not; `count` is the records committed).
+ */
+function contextsInOrder() {
+  const wrong: string[] = []
+  let count = 0
+  return {
+    wrong,
+    count: () => count,
+    carry(batch: ConsumedRecord[], context: BatchContext): void {
+      context.carry = { first: batch[0]!.offset, size: batch.length }
+    },
+    committed(records: number, context: BatchContext): void {
+      const carry = context.carry as { first: bigint; size: number }
+      if (carry.first !== BigInt(count) || carry.size !== records) wrong.push(`${count}/${records}: ${carry.first}/${carry.size}`)
+      count += records
+    },
+  }
+}
+
 /** An input topic holding `count` records, an output topic (one partition each) and a group id, all new. */
 async function pipedTopics(name: string, count: number): Promise<{ input: string; output: string; groupId: string }> {
   const input = unique(`${name}-in`)
@@ -169,10 +192,10 @@ describe.each([
     // outputs and the periodic ticks in one partition: the order they were written in
     const { input, output, groupId } = await pipedTopics('pipe', 200)
     let handled = 0
-    let committed = 0
     let handledAhead = 0
     let batches = 0
-    const wrongContext: string[] = []
+    const contexts = contextsInOrder()
+    const committed = contexts.count
     const stop = new AbortController()
     const writers = stageWriters(delivery, producers)
     const stage = new StageComponent({
@@ -182,20 +205,17 @@ describe.each([
       inputs: [input],
       handle: (batch, context) => {
         // the batch before this one is not committed yet: it is being written now
-        if (committed < handled) handledAhead++
+        if (committed() < handled) handledAhead++
         handled += batch.length
-        context.carry = { first: batch[0]!.offset, size: batch.length }
+        contexts.carry(batch, context)
         return batch.map((r) => ({ topic: output, key: r.key, value: r.value }))
       },
       committed: (records, context) => {
-        // one partition: each call's records follow those committed before
-        const carry = context.carry as { first: bigint; size: number }
-        if (carry.first !== BigInt(committed) || carry.size !== records) wrongContext.push(`${committed}/${records}: ${carry.first}/${carry.size}`)
-        committed += records
+        contexts.committed(records, context)
         batches++
       },
       // a tick with every batch (and the last one at the stop): what was committed when it was written
-      punctuation: { everyMs: 60_000, records: ({ final }) => [{ topic: output, key: 'tick', value: JSON.stringify({ committed, final }) }] },
+      punctuation: { everyMs: 60_000, records: ({ final }) => [{ topic: output, key: 'tick', value: JSON.stringify({ committed: committed(), final }) }] },
       ...writers.producers,
       delivery,
       maxBatchSize: 10,
@@ -203,11 +223,11 @@ describe.each([
       log,
     })
     await stage.start(stop.signal)
-    await waitFor(() => committed === 200, 30_000, 'the 200 records committed')
+    await waitFor(() => committed() === 200, 30_000, 'the 200 records committed')
     stop.abort()
     await stage.done
     writers.expectAlternated()
-    expect(wrongContext).toEqual([])
+    expect(contexts.wrong).toEqual([])
     // the input was there before the start: every batch after the first was handled while the one before was in flight
     expect(handledAhead).toBeGreaterThan(0)
     expect(await committedOffset(groupId, input)).toBe(200n)
@@ -462,21 +482,15 @@ describe('a pipelined stage, at-least-once', () => {
       first = false
       await waitFor(() => ackedAfter(events, 99), 10_000, 'every output acknowledged while the first commit waits').catch(() => {})
     })
-    let committed = 0
-    const wrongContext: string[] = []
+    const contexts = contextsInOrder()
     await runPipelined(100, restore, {
       groupId,
       inputs: [input],
       handle: (batch, context) => {
-        context.carry = { first: batch[0]!.offset, size: batch.length }
+        contexts.carry(batch, context)
         return batch.map((r) => ({ topic: output, key: r.key, value: r.value }))
       },
-      committed: (records, context) => {
-        // one partition: each batch's records follow those counted before
-        const carry = context.carry as { first: bigint; size: number }
-        if (carry.first !== BigInt(committed) || carry.size !== records) wrongContext.push(`${committed}/${records}: ${carry.first}/${carry.size}`)
-        committed += records
-      },
+      committed: (records, context) => contexts.committed(records, context),
       producer,
     })
     expectCommitsInOrder(events, 100)
@@ -485,7 +499,7 @@ describe('a pipelined stage, at-least-once', () => {
     expect(events.findIndex((e) => e.startsWith('acked ') && e.split(' ').includes('v99')), events.join('\n')).toBeLessThan(firstEnded)
     // the first batch's commit, then one for all the batches written meanwhile
     expect(commits, events.join('\n')).toEqual([commits[0], 'commit 100'])
-    expect(wrongContext).toEqual([])
+    expect(contexts.wrong).toEqual([])
     await expectCopiedOnceInOrder(groupId, input, output, 100)
   })
 
