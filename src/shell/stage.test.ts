@@ -763,6 +763,53 @@ describe('a stage that keeps its own offsets', () => {
   })
 })
 
+describe('a stage that reads less ahead', () => {
+  /** The sizes of the batches a stage (batches of up to 1,000) takes from an input of 2,000 small records, written 20 to a record batch, with `readAhead`; every record copied once, in order. */
+  async function batchSizes(readAhead?: { fetchBytes?: number; records?: number }): Promise<number[]> {
+    const input = unique('ahead-in')
+    const output = unique('ahead-out')
+    await ensureTopics(connection, [input, output].map((topic) => ({ name: topic, partitions: 1, replicationFactor: 1 })))
+    // a fetch returns whole record batches: small ones, so that its byte limit is what bounds it
+    const producer = createProducer(connection)
+    for (let i = 0; i < 2000; i += 20) await producer.send({ messages: Array.from({ length: 20 }, (_, j) => ({ topic: input, key: `k${i + j}`, value: `v${i + j}` })) })
+    await producer.close()
+    const sizes: number[] = []
+    const stop = new AbortController()
+    const writer = createProducer(connection)
+    const stage = new StageComponent({
+      name: unique('part'),
+      connection,
+      groupId: unique('ahead'),
+      inputs: [input],
+      handle: (batch) => {
+        sizes.push(batch.length)
+        return batch.map((r) => ({ topic: output, key: r.key, value: r.value }))
+      },
+      producer: writer,
+      maxBatchSize: 1000,
+      ...(readAhead ? { readAhead } : {}),
+      log,
+    })
+    await stage.start(stop.signal)
+    await waitFor(() => stage.loop?.records === 2000, 30_000, 'the 2,000 records committed')
+    stop.abort()
+    await stage.done
+    const records = await readUntil(connection, output, 2000)
+    expect(records.map((r) => r.value!.toString())).toEqual(Array.from({ length: 2000 }, (_, i) => `v${i}`))
+    return sizes
+  }
+
+  it('takes batches of at most its stream room and one fetch, and copies every record once, in order', async () => {
+    // by default the first fetch (2 MiB) brings the whole input: the first batch is a full one
+    expect((await batchSizes())[0]).toBe(1000)
+    // room for 50 records and fetches of 4 KiB (about ten record batches of 20 of these records):
+    // the stream stops fetching once it holds 50, so no batch holds more than 49 and one fetch
+    const sizes = await batchSizes({ fetchBytes: 4096, records: 50 })
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(2000)
+    expect(Math.max(...sizes)).toBeLessThan(500)
+  })
+})
+
 describe('the component lifecycle', () => {
   it('a stop during the start-up wait ends it cleanly: done resolves, nothing consumed', async () => {
     const stop = new AbortController()

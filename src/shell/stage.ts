@@ -49,6 +49,8 @@ export interface Stage {
   moreProducers?: KpipeProducer[]
   /** exactly-once with moreProducers and pipeline: the most batches one transaction carries (ConsumerLoopOptions.batchesPerTransaction) */
   batchesPerTransaction?: number
+  /** how much the consumer reads ahead of the loop (ConsumerLoopOptions.readAhead) */
+  readAhead?: { fetchBytes?: number; records?: number }
   delivery?: Delivery
   from?: 'earliest' | 'latest'
   maxBatchSize?: number
@@ -127,6 +129,7 @@ export class StageComponent implements Component {
       ...(s.producer ? { producer: s.producer } : {}),
       ...(s.moreProducers ? { moreProducers: s.moreProducers } : {}),
       ...(s.batchesPerTransaction ? { batchesPerTransaction: s.batchesPerTransaction } : {}),
+      ...(s.readAhead ? { readAhead: s.readAhead } : {}),
       ...(s.punctuation ? { punctuation: s.punctuation } : {}),
       ...(s.retry ? { isRetriable: s.retry.isRetriable } : {}),
       ...(s.outcomes ? { outcomes: s.outcomes } : {}),

@@ -3,7 +3,7 @@ import { createLogger } from '../../shell/log.ts'
 import { waitFor } from '../../../test/support/cli.ts'
 import { pseudonymiseDeviceId } from '../core/pseudonymise.ts'
 import { auditLogins } from '../audit/audit-logins.ts'
-import { runProcessor } from './run-processor.ts'
+import { readAhead, runProcessor } from './run-processor.ts'
 import { HASH_KEY, connectionOf, createLoginTopics, header, loginEnv, produceRaw, readAll, settingsOf } from '../logins.fixture.ts'
 import type { Settings } from '../../shell/settings.ts'
 import type { LoginProcessor } from './login-processor.ts'
@@ -158,5 +158,13 @@ describe('kpipe logins process on a real broker', () => {
       ids.add(m.message_id)
     }
     expect(ids.size).toBe(50)
+  })
+})
+
+describe('how far the processor reads ahead', () => {
+  it('fetches of 1 MiB per 5,000 records of its batch (256 KiB at least), and stream room for half a batch', () => {
+    expect(readAhead(5000)).toEqual({ fetchBytes: 1024 * 1024, records: 2500 })
+    expect(readAhead(10_000)).toEqual({ fetchBytes: 2 * 1024 * 1024, records: 5000 })
+    expect(readAhead(101)).toEqual({ fetchBytes: 256 * 1024, records: 51 })
   })
 })

@@ -69,6 +69,7 @@ export function loginProcessorStage(options: Omit<ProcessorRunOptions, 'signal' 
     outcomes: processor.outcomes,
     producer,
     ...(moreProducers.length > 0 ? { moreProducers, batchesPerTransaction: BATCHES_PER_TRANSACTION } : {}),
+    readAhead: readAhead(options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE),
     delivery: options.exactlyOnce ? 'exactly-once' : 'at-least-once',
     from: options.from,
     // the handler only computes outputs (its counts travel in each call's context): safe to run
@@ -134,6 +135,17 @@ const TRANSACTIONAL_IDS = 3
  * same peak (docs/decisions.md, "Exactly-once: two batches per transaction").
  */
 const BATCHES_PER_TRANSACTION = 2
+
+/**
+ * The processor reads about one batch ahead: fetches of 1 MiB per 5,000 records of its batch
+ * (login events of ~181 bytes: ~4,000–5,000 records a fetch, never less than 256 KiB), and room in
+ * the consumer's stream for half a batch. Against the loop's default (fetches of 2 MiB, room for a
+ * whole batch): 10–25 MB less at the peak in both modes, the rates within their spread
+ * (docs/benchmarks.md, "The processor reads less ahead").
+ */
+export function readAhead(maxBatchSize: number): { fetchBytes: number; records: number } {
+  return { fetchBytes: Math.max(256 * 1024, Math.ceil(maxBatchSize * 1024 * 1024 / DEFAULT_MAX_BATCH_SIZE)), records: Math.ceil(maxBatchSize / 2) }
+}
 
 /**
  * Initialising the transactional ids completes or aborts whatever an earlier process with the

@@ -90,6 +90,14 @@ export interface ConsumerLoopOptions {
    * whatever it holds (docs/decisions.md, "Exactly-once: two batches per transaction").
    */
   batchesPerTransaction?: number
+  /**
+   * How much is read ahead of the loop: the consumer's fetches of at most `fetchBytes` (default
+   * 2 MiB), and room in its stream for `records` decoded records (default maxBatchSize) before it
+   * stops fetching. A fetch's records all go into the stream, so up to `records` plus one fetch
+   * wait there. Less read ahead holds less in memory; the loop must still find a batch ready when
+   * it asks (docs/benchmarks.md, "The processor reads less ahead").
+   */
+  readAhead?: { fetchBytes?: number; records?: number }
   /** read only committed records of transactional producers (default: true) */
   readCommitted?: boolean
   sessionTimeoutMs?: number
@@ -418,13 +426,12 @@ export class ConsumerLoop {
         fallbackMode: o.from,
         autocommit: false,
         maxWaitTime: 500,
-        // Fetches of 2 MiB (about two batches of 5,000 login events) and room in the stream for one
-        // batch: the next fetch runs while a batch is handled, and no more is decoded than the loop
-        // takes (the client's 10 MB default decoded ~50,000 records at once: GC took a fifth of the
-        // profile, peak RSS ~370 MB). Smaller fetches held less and slowed the processor
-        // (docs/benchmarks.md, "Memory and CPU, a fourth look").
-        maxBytes: FETCH_MAX_BYTES,
-        highWaterMark: o.maxBatchSize,
+        // By default fetches of 2 MiB (about two batches of 5,000 login events) and room in the
+        // stream for one batch: the next fetch runs while a batch is handled, and no more is decoded
+        // than the loop takes (the client's 10 MB default decoded ~50,000 records at once: GC took a
+        // fifth of the profile, peak RSS ~370 MB). A stage may read less ahead (`readAhead`).
+        maxBytes: o.readAhead?.fetchBytes ?? FETCH_MAX_BYTES,
+        highWaterMark: o.readAhead?.records ?? o.maxBatchSize,
         isolationLevel,
       })
       let streamError: unknown
