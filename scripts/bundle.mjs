@@ -23,6 +23,7 @@ import {
   LEAN_MESSAGES_MARK,
   LINEAGE_MARK,
   STABLE_OFFSETS_MARK,
+  TRANSACTION_PARTITIONS_MARK,
   clientCorrectionOf,
 } from '../dist/shell/kafka/client-correction.js'
 
@@ -55,7 +56,7 @@ function packageOf(specifier) {
   return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]
 }
 
-const corrected = { consumer: 0, records: 0, messages: 0, producer: 0 }
+const corrected = { consumer: 0, records: 0, messages: 0, producer: 0, transaction: 0 }
 
 rmSync(OUT, { recursive: true, force: true })
 await build({
@@ -107,6 +108,7 @@ const missing = [
   corrected.records === 1 && output.includes(`/*! ${ENCODER_MARK}`) ? undefined : "kpipe's record-batch encoder",
   corrected.messages === 1 && output.includes(`/*! ${LEAN_MESSAGES_MARK}`) ? undefined : "the client's lean consumed messages",
   corrected.producer === 1 && output.includes(`/*! ${LINEAGE_MARK}`) ? undefined : "the producer's lineage passed through",
+  corrected.transaction === 1 && output.includes(`/*! ${TRANSACTION_PARTITIONS_MARK}`) ? undefined : "the transaction's partitions found once each",
 ].filter(Boolean)
 if (missing.length > 0) {
   process.stderr.write(`bundle: ${missing.join(' and ')} missing from dist/bundle\n`)

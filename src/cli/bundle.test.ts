@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto'
 import { expect, inject, test } from 'vitest'
 import { exitOf, runKpipe, spawnKpipe, waitFor } from '../../test/support/cli.ts'
 import { endOffsetSum, generateLogins, loginEnv, settingsOf } from '../logins/logins.fixture.ts'
-import { CORRECTION_MARK, ENCODER_MARK, LEAN_MESSAGES_MARK, LINEAGE_MARK, STABLE_OFFSETS_MARK } from '../shell/kafka/client-correction.ts'
+import { CORRECTION_MARK, ENCODER_MARK, LEAN_MESSAGES_MARK, LINEAGE_MARK, STABLE_OFFSETS_MARK, TRANSACTION_PARTITIONS_MARK } from '../shell/kafka/client-correction.ts'
 
 const BUNDLE = fileURLToPath(new URL('../../dist/bundle', import.meta.url))
 
@@ -61,6 +61,7 @@ test("the bundle carries kpipe's corrections of the Kafka client", () => {
   expect(text).toContain(`/*! ${STABLE_OFFSETS_MARK}`)
   expect(text).toContain(`/*! ${LEAN_MESSAGES_MARK}`)
   expect(text).toContain(`/*! ${LINEAGE_MARK}`)
+  expect(text).toContain(`/*! ${TRANSACTION_PARTITIONS_MARK}`)
   // the client's own filter and its unstable committed offsets, the bugs, are not in it
   expect(text).not.toContain('abortedRanges.set(aborted.producerId, [aborted.firstOffset, -1n]);')
   expect(text).not.toMatch(/topics\s*\}\s*\], false, \(error, response\) =>/)
