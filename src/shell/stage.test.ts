@@ -574,7 +574,7 @@ describe('a pipelined stage, at-least-once', () => {
  * (`commit 20`, `committed 20`: the offset its transaction commits). `commit` may replace a
  * transaction's commit (it gets the real one and the offset).
  */
-function tracedTransactions(count: number, events: string[], commit: (real: () => Promise<void>, offset: number) => Promise<void>) {
+function tracedTransactions(count: number, events: string[], commit: (real: () => Promise<void>, offset: number) => Promise<void>, send?: (values: string[], sendsBefore: string[][]) => void) {
   const make = () => {
     const producer = createProducer(connection, { transactionalId: unique('tx') })
     const begin = producer.beginTransaction.bind(producer)
@@ -582,9 +582,14 @@ function tracedTransactions(count: number, events: string[], commit: (real: () =
       events.push('begin')
       const tx = await begin(...args)
       let offset = 0
-      const send = tx.send.bind(tx)
-      tx.send = (async (...a: Parameters<typeof send>) => {
-        const result = await send(...a)
+      // the values of this transaction's sends so far; `send` may refuse the next one by throwing
+      const sent: string[][] = []
+      const realSend = tx.send.bind(tx)
+      tx.send = (async (...a: Parameters<typeof realSend>) => {
+        const values = a[0].messages.map((m) => String(m.value))
+        send?.(values, sent)
+        sent.push(values)
+        const result = await realSend(...a)
         events.push(`acked ${a[0].messages.map((m) => String(m.value)).join(' ')}`)
         return result
       }) as typeof tx.send
@@ -727,6 +732,32 @@ describe.each([2, 3])('a pipelined stage, exactly-once, %i producers: transactio
     // the aborted outputs are in the log, hidden from read_committed: both batches' were written twice
     const all = await readAll(output, false)
     for (const v of ['v10', 'v20']) expect(all.filter((x) => x === v), v).toHaveLength(2)
+  }, 90_000)
+})
+
+describe.each([2, 3])('a pipelined stage, exactly-once, %i producers, three batches per transaction', (count) => {
+  it("a send that fails after the transaction's first batch is acknowledged: not tried again in place (its outputs are let go), the batches are read again, every output once, in order", async () => {
+    const topics = await pipedTopics('tx-let-go', 60)
+    const { input, output, groupId } = topics
+    const events: string[] = []
+    // the first transaction's second batch: its send is refused once
+    let failedFirst: number | undefined
+    const producers = tracedTransactions(count, events, (real) => real(), (values, before) => {
+      if (failedFirst !== undefined || before.length !== 1) return
+      failedFirst = Number(before[0]![0]!.slice(1))
+      throw new Error('the send was refused (a test)')
+    })
+    const handledFirsts: bigint[] = []
+    await copyExactlyOnce(topics, producers, 60, { batchesPerTransaction: 3, seen: (first) => handledFirsts.push(first), timeoutMs: 60_000 })
+    expect(failedFirst).toBeDefined()
+    // the batch whose outputs were acknowledged was handled again: the session read it again,
+    // where a retry in place would have written its outputs once more without handling it
+    expect(handledFirsts.filter((f) => f === BigInt(failedFirst!)), handledFirsts.join(' ')).toHaveLength(2)
+    expect(await committedOffset(groupId, input)).toBe(60n)
+    expect(await readAll(output)).toEqual(Array.from({ length: 60 }, (_, i) => `v${i}`))
+    // its outputs were written twice, the first time in the aborted transaction
+    const all = await readAll(output, false)
+    expect(all.filter((x) => x === `v${failedFirst}`)).toHaveLength(2)
   }, 90_000)
 })
 

@@ -87,7 +87,9 @@ export interface ConsumerLoopOptions {
    * the one before began, until it has this many; it commits then, or as soon as the loop finds
    * no batch ready (it never waits for input); the next one begins once it has written its
    * outputs. Fewer transactions at the same batch size: each costs its requests and markers
-   * whatever it holds (docs/decisions.md, "Exactly-once: two batches per transaction").
+   * whatever it holds (docs/decisions.md, "Exactly-once: two batches per transaction"). Each
+   * batch's outputs are let go once acknowledged, so that a transaction holds one batch's at a time
+   * ("Exactly-once: three batches per transaction, each let go once acknowledged").
    */
   batchesPerTransaction?: number
   /**
@@ -888,9 +890,12 @@ export class ConsumerLoop {
    * batch's) and its commit. Each batch is counted once the transaction has committed, in order.
    *
    * When one fails, it and those behind it end uncommitted. A transaction is tried again in place
-   * only until its outputs are acknowledged: after that, the next batch's outputs may already be in
-   * the log behind them, and writing them again would put them after those. A transaction aborts
-   * when `before` fails, and the session ends: the batches are read again from the committed offsets.
+   * only until its first batch's outputs are acknowledged: each batch's outputs are let go then
+   * (their counts kept), so that a transaction holds one batch's outputs at a time rather than all
+   * of its batches'; and once a transaction's outputs are all acknowledged, the next one's may
+   * already be in the log behind them. A transaction aborts when `before` fails. A transaction
+   * that fails and is not tried again ends the session: the batches are read again from the
+   * committed offsets.
    */
   async #overlappedTransaction(consumer: Consumer<Buffer | undefined, Buffer | undefined, string, Buffer>, handled: Handled, producer: KpipeProducer, before: InFlight | undefined, sent: () => void, joinable?: OpenTransaction): Promise<void> {
     const { receipt } = handled
@@ -901,8 +906,8 @@ export class ConsumerLoop {
       if (before?.failed) throw new PredecessorFailed(before.error)
     }
     let periodic: OutputRecord[] | undefined
-    let acknowledged = false
-    let written: Map<string, number>[] | undefined
+    // the counts of each batch's outputs, once they are acknowledged and let go
+    const written: Map<string, number>[] = []
     try {
       await this.#withRetries('commit transaction', async () => {
         const tx = await beginTransaction(producer)
@@ -919,6 +924,10 @@ export class ConsumerLoop {
             for (; next < batches.length; next++) {
               const outputs = batches[next]!.outputs
               for (const chunk of sendChunks(outputs, MAX_SEND_BYTES, await this.#partitionsOf(outputs))) await tx.send({ messages: chunk })
+              // acknowledged: never written again (no retry in place from here), so let go while the
+              // transaction goes on, and only their counts kept
+              written[next] = tally(outputs)
+              batches[next]!.outputs = []
             }
             if (!joinable || joinable.closed) break
             // the transaction before failing ends this one too: no waiting for a batch then
@@ -930,14 +939,9 @@ export class ConsumerLoop {
           periodic ??= this.#options.punctuation ? this.#punctuate(false) : []
           for (const record of periodic) this.#periodicTopics.add(record.topic)
           if (periodic.length > 0) for (const chunk of sendChunks(periodic, MAX_SEND_BYTES, await this.#partitionsOf(periodic))) await tx.send({ messages: chunk })
-          acknowledged = true
           sent()
-          // never written again from here (no retry in place): the outputs are let go while the
-          // transaction commits, and only their counts kept
           // the periodic records counted with the first batch
-          written = batches.map((batch) => tally(batch.outputs))
           tally(periodic, written[0])
-          for (const batch of batches) batch.outputs = []
           // one partition after another, never at once (#writeTransaction); of a partition in
           // more than one batch, the last batch's offset
           const lasts = new Map<string, ConsumedRecord>()
@@ -947,8 +951,8 @@ export class ConsumerLoop {
         } catch (error) {
           throw await this.#failed(tx, error)
         }
-      }, (error) => !acknowledged && !(error instanceof PredecessorFailed))
-      batches.forEach((batch, i) => this.#counted(batch.receipt, written![i]!))
+      }, (error) => written.length === 0 && !(error instanceof PredecessorFailed))
+      batches.forEach((batch, i) => this.#counted(batch.receipt, written[i]!))
     } catch (error) {
       // the failure of the batch before is the session's reason; an unresolved transaction of this one comes first
       throw error instanceof PredecessorFailed ? error.cause : error
