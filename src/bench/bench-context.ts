@@ -54,20 +54,33 @@ export async function awaitGroup(context: BenchContext, part: PartProcess, group
 }
 
 /**
+ * The records after the first commit seen, which the span from it to the last commit times; 0 when
+ * that first commit already took more than half the input (a small `--messages`, `--quick`: one or
+ * two batches). Pipelined, a part handles the next batch while it writes and commits the one
+ * before, so what little is left after the first commit may all have been handled before it, and
+ * a thread could show no work in the span: the callers report the whole process's figures from
+ * its spawn, start-up included, instead.
+ */
+function timedRecords(progress: GroupProgress, total: number): number {
+  const records = total - progress.firstCommitted
+  return records * 2 >= total ? records : 0
+}
+
+/**
  * The part's CPU time per record between the first commit and the last, in microseconds: what a
  * record costs the part itself, much less sensitive than a rate to other load on the machine.
  */
 export function cpuPerRecordUs(progress: GroupProgress, total: number): number {
-  const records = total - progress.firstCommitted
+  const records = timedRecords(progress, total)
   return records > 0 ? ((progress.doneCpuMs - progress.firstCpuMs) * 1000) / records : Number.NaN
 }
 
 /**
- * cpuPerRecordUs by thread; when everything came in the first commit, each thread's whole CPU time
- * (start-up included) per record, as the bench then reports the process's.
+ * cpuPerRecordUs by thread; when the first commit took most of the input (timedRecords), each
+ * thread's whole CPU time (start-up included) per record, as the bench then reports the process's.
  */
 export function threadCpuPerRecordUs(progress: GroupProgress, total: number): ThreadCpu {
-  const records = total - progress.firstCommitted
+  const records = timedRecords(progress, total)
   return byThreadKind((kind) =>
     // (a thread that ended in between takes its time with it: never below 0)
     records > 0 ? (Math.max(0, progress.doneThreadsMs[kind] - progress.firstThreadsMs[kind]) * 1000) / records : (progress.doneThreadsMs[kind] * 1000) / total)
@@ -76,7 +89,7 @@ export function threadCpuPerRecordUs(progress: GroupProgress, total: number): Th
 /** records per second between the first commit seen and the last */
 export function steadyRate(progress: GroupProgress, total: number): number {
   const seconds = (progress.doneAt - progress.firstAt) / 1000
-  const records = total - progress.firstCommitted
-  // NaN when everything came in the first commit (one batch): the caller times it from the spawn
+  const records = timedRecords(progress, total)
+  // NaN when the first commit took most of the input: the caller times it from the spawn
   return records > 0 && seconds > 0 ? records / seconds : Number.NaN
 }

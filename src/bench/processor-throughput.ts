@@ -89,7 +89,7 @@ export async function measureProcessor(context: BenchContext, preload: Preload, 
     const wallS = (progress.doneAt - spawnedAt) / 1000
     const steady = steadyRate(progress, preload.messages)
     const cpuUsPerMsg = cpuPerRecordUs(progress, preload.messages)
-    // when one commit covered everything (small --messages), whole-process figures, start-up included
+    // when the first commit took most of the input (small --messages), whole-process figures, start-up included
     return {
       msgsPerS: Number.isNaN(steady) ? preload.messages / wallS : steady,
       wallS,

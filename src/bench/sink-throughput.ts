@@ -79,7 +79,7 @@ export async function measureSink(context: BenchContext, databaseUrl: string | u
     const errorsWritten = await context.probe.endOffset(errors)
     if (errorsWritten > 0) throw new Error(`the sink routed ${errorsWritten} of the bench's samples to ${errors}`)
     const steady = steadyRate(progress, rows)
-    // one batch took everything (--quick): the rate from the spawn, the whole process's CPU time
+    // the first commit took most of the input (--quick): the rate from the spawn, the whole process's CPU time
     if (Number.isNaN(steady)) return { rowsPerS: (rows * 1000) / (progress.doneAt - spawnedAt), cpuUsPerRow: (progress.doneCpuMs * 1000) / rows, peakRssBytes }
     return { rowsPerS: steady, cpuUsPerRow: cpuPerRecordUs(progress, rows), peakRssBytes }
   } finally {
