@@ -1,6 +1,6 @@
 import type { KafkaConnection } from '../shell/kafka/connection.ts'
 import type { KafkaProbe } from './kafka-probe.ts'
-import { byThreadKind, pollUntil, type PartProcess, type ThreadCpu } from './measure.ts'
+import { byThreadKind, pollUntil, wholeProcessCpuMs, type PartProcess, type ThreadCpu } from './measure.ts'
 
 /** What every section of the bench shares: the broker, a name prefix for its topics and groups, and the children's environment. */
 export interface BenchContext {
@@ -12,6 +12,8 @@ export interface BenchContext {
   /** the environment of a child part: ours, the broker, a hash key, quiet logs, and `overrides` (undefined removes a variable) */
   childEnv(overrides?: Record<string, string | undefined>): NodeJS.ProcessEnv
   status(line: string): void
+  /** the broker's processes, where they run on this machine (loopbackListeners): their CPU time is measured with the processor's */
+  brokerPids: number[]
 }
 
 export interface GroupProgress {
@@ -25,6 +27,9 @@ export interface GroupProgress {
   /** the same, by thread */
   firstThreadsMs: ThreadCpu
   doneThreadsMs: ThreadCpu
+  /** the broker's CPU time (BenchContext.brokerPids, all together, ms) at the first commit seen and at the last */
+  firstBrokerMs: number
+  doneBrokerMs: number
 }
 
 /**
@@ -38,6 +43,7 @@ export async function awaitGroup(context: BenchContext, part: PartProcess, group
   let committed = 0
   let firstCpuMs = 0
   let firstThreadsMs = byThreadKind(() => 0)
+  let firstBrokerMs = 0
   await pollUntil(async () => {
     if (part.exited()) throw new Error(`${label} exited early:\n${part.output()}`)
     committed = await context.probe.committed(groupId, topic)
@@ -46,11 +52,25 @@ export async function awaitGroup(context: BenchContext, part: PartProcess, group
       firstCommitted = committed
       firstCpuMs = part.cpuMs()
       firstThreadsMs = part.threadCpuMs()
+      firstBrokerMs = brokerCpuMs(context)
     }
     context.status(`${label}: ${committed.toLocaleString('en')} of ${total.toLocaleString('en')} committed`)
     return committed >= total
   }, timeoutMs, `${label} to commit ${total} records (${committed} so far)`, 25)
-  return { firstAt, firstCommitted, doneAt: performance.now(), firstCpuMs, doneCpuMs: part.cpuMs(), firstThreadsMs, doneThreadsMs: part.threadCpuMs() }
+  return { firstAt, firstCommitted, doneAt: performance.now(), firstCpuMs, doneCpuMs: part.cpuMs(), firstThreadsMs, doneThreadsMs: part.threadCpuMs(), firstBrokerMs, doneBrokerMs: brokerCpuMs(context) }
+}
+
+/** The broker's CPU time now, in ms: its processes' on this machine together (0 when it runs elsewhere, or has stopped). */
+export function brokerCpuMs(context: BenchContext): number {
+  let ms = 0
+  for (const pid of context.brokerPids) {
+    try {
+      ms += wholeProcessCpuMs(pid)
+    } catch {
+      // a broker process that has ended
+    }
+  }
+  return ms
 }
 
 /**
@@ -84,6 +104,16 @@ export function threadCpuPerRecordUs(progress: GroupProgress, total: number): Th
   return byThreadKind((kind) =>
     // (a thread that ended in between takes its time with it: never below 0)
     records > 0 ? (Math.max(0, progress.doneThreadsMs[kind] - progress.firstThreadsMs[kind]) * 1000) / records : (progress.doneThreadsMs[kind] * 1000) / total)
+}
+
+/**
+ * The broker's CPU time per record over the same span as cpuPerRecordUs (from the spawn, `spawnBrokerMs`,
+ * when the first commit took most of the input), in microseconds: what each record costs the
+ * broker on the same cores, with the work of anything else that used the broker meanwhile.
+ */
+export function brokerCpuPerRecordUs(progress: GroupProgress, total: number, spawnBrokerMs: number): number {
+  const records = timedRecords(progress, total)
+  return records > 0 ? ((progress.doneBrokerMs - progress.firstBrokerMs) * 1000) / records : ((progress.doneBrokerMs - spawnBrokerMs) * 1000) / total
 }
 
 /** records per second between the first commit seen and the last */

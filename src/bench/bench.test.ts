@@ -1,17 +1,20 @@
 import { describe, expect, inject, it } from 'vitest'
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { exitOf, processesOf, runKpipe, spawnKpipe, waitFor } from '../../test/support/cli.ts'
 import { freePort } from '../shell/broker/local-broker.ts'
-import { benchTargets, type BenchResult } from './run-bench.ts'
+import { alternately, benchTargets, type BenchResult } from './run-bench.ts'
+import { loopbackListeners } from './measure.ts'
 import { benchTable } from './report.ts'
 
 /** Every figure `kpipe bench --json` reports; each is a measurement and must be a positive number. */
 const FIGURES = [
   'ceiling.record_bytes', 'ceiling.producer_msgs_per_s', 'ceiling.consumer_msgs_per_s',
   ...['at_least_once', 'exactly_once'].flatMap((mode) =>
-    ['msgs_per_s', 'ratio_to_ceiling', 'cpu_us_per_msg', 'wall_s', 'startup_s', 'peak_rss_mb',
+    // the broker's CPU time too: the test broker runs on this machine
+    ['msgs_per_s', 'ratio_to_ceiling', 'cpu_us_per_msg', 'broker_cpu_us_per_msg', 'wall_s', 'startup_s', 'peak_rss_mb',
       // by thread: the rules have a thread of their own where there is a second core to run it
       'cpu_us_per_msg_by_thread.main', 'cpu_us_per_msg_by_thread.v8_helpers', ...(availableParallelism() > 1 ? ['cpu_us_per_msg_by_thread.rules'] : [])].map((f) => `processor.${mode}.${f}`)),
   ...['at_1000_msgs_per_s', 'at_10000_msgs_per_s'].flatMap((rate) => ['p50_ms', 'p99_ms', 'max_ms', 'messages'].map((f) => `latency.${rate}.${f}`)),
@@ -191,6 +194,55 @@ describe('the table of a bench whose part failed', () => {
       expect(run.stderr).toMatch(/^bench: end-to-end latency: at 1,000 msg\/s p50 \/ p99 \/ max: /m)
     }
   }, 300_000)
+})
+
+describe('the broker\'s processes on this machine', () => {
+  it('are found by the port they listen on, on a loopback address; none for a port nobody listens on, or a broker elsewhere', async () => {
+    const server = createServer()
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as AddressInfo
+    try {
+      expect(loopbackListeners(`127.0.0.1:${port}`)).toEqual([process.pid])
+      expect(loopbackListeners(`kafka.example.com:9092,localhost:${port}`)).toEqual([process.pid])
+      expect(loopbackListeners(`kafka.example.com:${port}`)).toEqual([])
+    } finally {
+      await new Promise((resolve) => server.close(resolve))
+    }
+    // closed: nothing listens there any more
+    expect(loopbackListeners(`127.0.0.1:${port}`)).toEqual([])
+    // the test broker: a Java process of its own
+    const [broker, ...others] = loopbackListeners(inject('kafkaBrokers'))
+    expect(others).toEqual([])
+    expect(readFileSync(`/proc/${broker}/cmdline`, 'utf8')).toContain('java')
+  })
+})
+
+describe('the processor\'s two modes', () => {
+  it('alternate, round by round, one run at a time, and each mode\'s runs come back in their order', async () => {
+    const calls: string[] = []
+    let running = 0
+    const runs = await alternately(3, ['at_least_once', 'exactly_once'] as const, async (mode, i) => {
+      calls.push(`${mode} ${i}`)
+      // one run at a time: each ends before the next starts
+      expect(++running).toBe(1)
+      await new Promise((resolve) => setImmediate(resolve))
+      running--
+      return `${mode}-${i}`
+    })
+    expect(calls).toEqual(['at_least_once 0', 'exactly_once 0', 'at_least_once 1', 'exactly_once 1', 'at_least_once 2', 'exactly_once 2'])
+    expect(runs.get('at_least_once')).toEqual(['at_least_once-0', 'at_least_once-1', 'at_least_once-2'])
+    expect(runs.get('exactly_once')).toEqual(['exactly_once-0', 'exactly_once-1', 'exactly_once-2'])
+  })
+
+  it('a run that fails ends them: no run after it starts', async () => {
+    const calls: string[] = []
+    await expect(alternately(2, ['a', 'b'] as const, async (key, i) => {
+      calls.push(`${key} ${i}`)
+      if (key === 'b' && i === 0) throw new Error('refused')
+      return i
+    })).rejects.toThrow('refused')
+    expect(calls).toEqual(['a 0', 'b 0'])
+  })
 })
 
 describe('the targets of the benchmark', () => {

@@ -1,7 +1,7 @@
 import { createProducer } from '../shell/kafka/producer.ts'
 import type { OutputRecord } from '../shell/kafka/records.ts'
 import { LoginGenerator } from '../logins/generate/login-generator.ts'
-import { awaitGroup, cpuPerRecordUs, steadyRate, threadCpuPerRecordUs, type BenchContext } from './bench-context.ts'
+import { awaitGroup, brokerCpuMs, brokerCpuPerRecordUs, cpuPerRecordUs, steadyRate, threadCpuPerRecordUs, type BenchContext } from './bench-context.ts'
 import { startPart, type ThreadCpu } from './measure.ts'
 import { sendChunks } from '../shell/kafka/consumer-loop.ts'
 
@@ -56,6 +56,8 @@ export interface ProcessorRun {
   cpuUsPerMsg: number
   /** the same, by thread */
   cpuUsPerMsgByThread: ThreadCpu
+  /** the broker's CPU time per message over the same span; undefined when it runs elsewhere (BenchContext.brokerPids) */
+  brokerCpuUsPerMsg?: number
   peakRssBytes: number
 }
 
@@ -69,6 +71,7 @@ export async function measureProcessor(context: BenchContext, preload: Preload, 
   await context.probe.createTopics(outputs)
   const groupId = `${prefix}-group`
   const spawnedAt = performance.now()
+  const spawnBrokerMs = brokerCpuMs(context)
   const part = startPart(
     ['logins', 'process', '--group', groupId, '--instance-id', prefix, ...(exactlyOnce ? ['--exactly-once'] : [])],
     context.childEnv({
@@ -96,6 +99,7 @@ export async function measureProcessor(context: BenchContext, preload: Preload, 
       startupS: (progress.firstAt - spawnedAt) / 1000,
       cpuUsPerMsg: Number.isNaN(cpuUsPerMsg) ? (progress.doneCpuMs * 1000) / preload.messages : cpuUsPerMsg,
       cpuUsPerMsgByThread: threadCpuPerRecordUs(progress, preload.messages),
+      ...(context.brokerPids.length > 0 ? { brokerCpuUsPerMsg: brokerCpuPerRecordUs(progress, preload.messages, spawnBrokerMs) } : {}),
       peakRssBytes,
     }
   } finally {

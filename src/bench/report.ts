@@ -35,6 +35,7 @@ function sectionRows(r: BenchResult, section: BenchSection): Row[] {
       ]
       const t = p.cpu_us_per_msg_by_thread
       if (t) rows.push(['', `  by thread: main / rules / V8's helpers / other`, `${n(t.main, 1)} / ${n(t.rules, 1)} / ${n(t.v8_helpers, 1)} / ${n(t.other, 1)} µs`, ''])
+      if (p.broker_cpu_us_per_msg !== undefined) rows.push(['', `  broker CPU time per message`, `${n(p.broker_cpu_us_per_msg, 1)} µs`, ''])
       if (key === 'at_least_once') rows.push(['', `  ratio to the ceiling`, n(p.ratio_to_ceiling, 3), target('processor.at_least_once.ratio_to_ceiling')])
       else if (alo) rows.push(['', `  ratio to at-least-once`, n(p.msgs_per_s / alo.msgs_per_s, 3), target('processor.exactly_once.ratio_to_at_least_once')])
       rows.push(['', `  wall time, start-up included`, `${n(p.wall_s, 1)} s (start-up ${n(p.startup_s, 1)} s)`, ''])

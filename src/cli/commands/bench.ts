@@ -10,7 +10,7 @@ export function benchCommand(): Command {
   return new Command('bench')
     .description('measure the processor, end-to-end latency, the sink and the collector against the broker\'s own ceiling')
     .option('--messages <n>', 'login events preloaded for the processor and for the ceiling', intFlag('messages', 1000), undefined)
-    .option('--repeat <n>', 'runs of each measurement; each figure is their median', intFlag('repeat', 1, 100))
+    .option('--repeat <n>', 'runs of each measurement (the processor\'s two modes in alternation, a run of each per round); each figure is their median', intFlag('repeat', 1, 100))
     .option('--quick', 'a smoke test: small volumes, one run (figures not comparable with a full run)')
     .option('--json', 'print one JSON object with the figures instead of the table')
     .option('--cpu-prof <dir>', 'write a CPU profile of every processor and sink run (node --cpu-prof) to this directory')
