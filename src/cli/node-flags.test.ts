@@ -30,9 +30,9 @@ test('the login processor starts over with its young generation, whatever the da
 
 test("a flag the user sets, to any value, on the command line or in NODE_OPTIONS, is the user's", () => {
   // the command line wins over NODE_OPTIONS: a flag of ours added there would override theirs
-  expect(flags('logins process', {}, ['--max-semi-space-size=32'])).toEqual(['--heap-growing-percent=200'])
+  expect(flags('logins process', {}, ['--max-semi-space-size=32'])).toEqual(['--heap-growing-percent=150'])
   expect(flags('logins process', {}, ['--heap_growing_percent=50', '--max-semi-space-size=32'])).toBeUndefined()
-  expect(flags('logins process', { NODE_OPTIONS: '--max-old-space-size=512  --max_semi_space_size=2' })).toEqual(['--heap-growing-percent=200'])
+  expect(flags('logins process', { NODE_OPTIONS: '--max-old-space-size=512  --max_semi_space_size=2' })).toEqual(['--heap-growing-percent=150'])
   expect(flags('logins process', { NODE_OPTIONS: '--max-old-space-size=512' })).toEqual(PROCESSOR_NODE_FLAGS)
   expect(flags('metrics sink', { NODE_OPTIONS: '--max-semi-space-size=64' })).toEqual(['--liftoff-only'])
   expect(flags('metrics sink', {}, ['--no-liftoff-only'])).toEqual(['--max-semi-space-size=16'])

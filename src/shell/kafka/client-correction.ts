@@ -300,7 +300,7 @@ export function isMessagesStreamModule(url: string): boolean {
  * offsets itself), and a new headers Map and entries array, empty for a record without headers.
  * A message waits in the stream's buffer until the loop takes it, so these outlive the young
  * generation: they are copied by scavenges, promoted, and paid for again in the old space, which
- * grows to three times what it holds (docs/benchmarks.md, "Memory, an eighth time"). Here one
+ * grows to two and a half times what it holds (docs/benchmarks.md, "Memory, an eighth time"). Here one
  * `commit` per fetch response serves all its messages: it reads the message it is called on
  * (`message.commit()`, a method of the message as its type declares it; a detached call throws
  * and says so). Every record without headers shares one empty Map and array, which refuse
