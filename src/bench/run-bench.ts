@@ -334,9 +334,9 @@ const PROCESSOR_MODES = ['at_least_once', 'exactly_once'] as const
  * key. The processor's modes alternate so: run one after the other (all of one mode, then all of
  * the other), the later mode met a machine that had changed under it. On this machine the broker's
  * writes into memory the bench had not yet touched cost it twice the system time from about the
- * fourth processor run on, in whichever mode ran then: exactly-once measured 0.82–0.87 of
- * at-least-once when it ran second, at-least-once 0.995 of exactly-once when it did
- * (docs/benchmarks.md, "The processor's two modes in alternation").
+ * fourth processor run on, in whichever mode ran then: exactly-once measured 0.81–0.87 of
+ * at-least-once when it ran second, 0.91–0.995 when it ran first (docs/benchmarks.md, "The
+ * processor's two modes in alternation, and the broker's CPU").
  */
 export async function alternately<K extends string, T>(repeat: number, keys: readonly K[], run: (key: K, i: number) => Promise<T>): Promise<Map<K, T[]>> {
   const results = new Map<K, T[]>(keys.map((key) => [key, []]))
