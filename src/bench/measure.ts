@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as delay } from 'node:timers/promises'
 import { beforeImmediateExit } from '../shell/immediate-exit.ts'
+import { portListeners } from '../shell/port-holder.ts'
 import { RULES_THREAD_NAME } from '../logins/process/rules-thread.ts'
 
 /** The kpipe CLI the parts under measurement run from, as a user runs them (`npm run build` first). */
@@ -204,54 +205,16 @@ export function wholeProcessCpuMs(pid: number): number {
 
 /**
  * The processes of this machine that listen on the loopback addresses among `bootstrap`
- * (`host:port,…`): the broker's own, when it runs here. Each port's listening socket is found in
- * /proc/net/tcp (and tcp6), and its process by the socket among the processes' open files. Empty
- * when the brokers run elsewhere, or when their processes cannot be read (another user's).
+ * (`host:port,…`): the broker's own, when it runs here, found by its listening socket
+ * (portListeners). Empty when the brokers run elsewhere, or when their processes cannot be read
+ * (another user's).
  */
 export function loopbackListeners(bootstrap: string): number[] {
-  const ports = new Set<number>()
+  const pids = new Set<number>()
   for (const address of bootstrap.split(',')) {
     const match = /^\[?(127\.\d+\.\d+\.\d+|localhost|::1)\]?:(\d+)$/.exec(address.trim())
-    if (match) ports.add(Number(match[2]))
+    if (!match) continue
+    for (const listener of portListeners(Number(match[2])) ?? []) if (listener.pid !== undefined) pids.add(listener.pid)
   }
-  if (ports.size === 0) return []
-  const inodes = new Set<string>()
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let lines: string[]
-    try {
-      lines = readFileSync(table, 'utf8').split('\n').slice(1)
-    } catch {
-      continue
-    }
-    for (const line of lines) {
-      // sl local_address rem_address st … inode: a listening socket (st 0A) on one of the ports
-      const fields = line.trim().split(/\s+/)
-      if (fields.length < 10 || fields[3] !== '0A') continue
-      if (ports.has(Number.parseInt(fields[1]!.split(':').pop()!, 16))) inodes.add(`socket:[${fields[9]}]`)
-    }
-  }
-  if (inodes.size === 0) return []
-  const pids: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    let fds: string[]
-    try {
-      fds = readdirSync(`/proc/${entry}/fd`)
-    } catch {
-      continue
-    }
-    for (const fd of fds) {
-      let target: string
-      try {
-        target = readlinkSync(`/proc/${entry}/fd/${fd}`)
-      } catch {
-        continue
-      }
-      if (inodes.has(target)) {
-        pids.push(Number(entry))
-        break
-      }
-    }
-  }
-  return pids
+  return [...pids]
 }
