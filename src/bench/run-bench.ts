@@ -209,14 +209,14 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         return env
       },
     }
-    const runs = <T>(label: string, run: (i: number) => Promise<T>) => {
+    // run i of a part: named in the status line, and in `failed` should it fail
+    const runOf = <T>(label: string, i: number, run: () => Promise<T>) => {
       part = label
-      return sequence(repeat, (i) => {
-        if (options.signal?.aborted) throw new Error('interrupted')
-        status(`${label} (run ${i + 1} of ${repeat})`)
-        return run(i)
-      })
+      if (options.signal?.aborted) throw new Error('interrupted')
+      status(`${label} (run ${i + 1} of ${repeat})`)
+      return run()
     }
+    const runs = <T>(label: string, run: (i: number) => Promise<T>) => sequence(repeat, (i) => runOf(label, i, () => run(i)))
 
     // --only sink and --only latency: neither the preloaded login events nor the ceiling
     if (options.only === undefined || options.only === 'processor') {
@@ -241,15 +241,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const ceilingRate = Math.min(result.ceiling.producer_msgs_per_s, result.ceiling.consumer_msgs_per_s)
 
       // the two modes in alternation (alternately): a drift of the machine over the part falls on both alike
-      part = 'processor'
-      const modeRuns = await alternately(repeat, PROCESSOR_MODES, (key, i) => {
-        if (options.signal?.aborted) throw new Error('interrupted')
-        part = `processor ${key === 'exactly_once' ? 'exactly-once' : 'at-least-once'}`
-        status(`${part} (run ${i + 1} of ${repeat})`)
-        return measureProcessor(context, preload, key === 'exactly_once', `${key.replaceAll('_', '-')}-${i}`, options.cpuProfileDir)
-      })
+      const processorLabel = (key: typeof PROCESSOR_MODES[number]) => `processor ${key === 'exactly_once' ? 'exactly-once' : 'at-least-once'}`
+      const modeRuns = await alternately(repeat, PROCESSOR_MODES, (key, i) =>
+        runOf(processorLabel(key), i, () => measureProcessor(context, preload, key === 'exactly_once', `${key.replaceAll('_', '-')}-${i}`, options.cpuProfileDir)))
       for (const key of PROCESSOR_MODES) {
-        part = `processor ${key === 'exactly_once' ? 'exactly-once' : 'at-least-once'}`
+        part = processorLabel(key)
         const results = modeRuns.get(key)!
         const msgsPerS = median(results.map((r) => r.msgsPerS))
         const figures = {
